@@ -1,0 +1,157 @@
+"""Hardware profiles: the figures a cost model needs about a target device.
+
+Built-in profiles are YAML data files in ``engine/hardware/profiles/``, loaded
+with ``yaml.safe_load``; each cites the source of its figures in ``source``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["HardwareProfile", "PRECISIONS", "KINDS", "builtin_profiles", "get_profile", "local_cpu_profile",
+           "ProfileError"]
+
+PRECISIONS = ("fp32", "fp16", "int8", "int4", "int2")
+KINDS = ("cpu", "gpu", "phone", "embedded-gpu", "mcu", "accelerator", "other")
+_DIR = Path(__file__).parent / "profiles"
+
+# Bounds every profile number must respect (units in the field names).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "peak_gmacs": (1e-6, 1e7),           # giga multiply-accumulates per second
+    "memory_bandwidth_gbs": (1e-6, 1e5),  # GB/s
+    "onchip_memory_kb": (0, 1e7),
+    "memory_capacity_mb": (1e-3, 1e8),
+    "storage_mb": (0, 1e9),
+    "layer_overhead_us": (0, 1e6),
+    "cores": (1, 100000),
+}
+
+
+class ProfileError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """A target device. Throughput figures are *peak* figures from the cited source."""
+
+    name: str
+    title: str
+    kind: str = "cpu"
+    #: peak multiply-accumulates per second, in GMAC/s, per precision
+    peak_gmacs: dict[str, float] = field(default_factory=lambda: {"fp32": 100.0})
+    memory_bandwidth_gbs: float = 10.0
+    onchip_memory_kb: float = 1024.0
+    memory_capacity_mb: float = 4096.0
+    storage_mb: float = 0.0
+    layer_overhead_us: float = 10.0
+    cores: int = 1
+    #: throughput scales with weight bits x activation bits (BitFusion-like)
+    bit_flexible: bool = False
+    #: latency can be measured on the machine running the engine
+    measurable: bool = False
+    source: str = ""
+    notes: str = ""
+
+    def peak(self, precision: str = "fp32") -> float:
+        """Peak GMAC/s at ``precision``, falling back to the nearest wider one."""
+        order = list(PRECISIONS)
+        i = order.index(precision) if precision in order else 0
+        for p in reversed(order[: i + 1]):
+            if p in self.peak_gmacs:
+                return float(self.peak_gmacs[p])
+        return float(next(iter(self.peak_gmacs.values())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "HardwareProfile":
+        """Validate a profile given as plain data (YAML, JSON, a form)."""
+        errors: dict[str, str] = {}
+        known = {f.name for f in dataclasses.fields(cls)}
+        for k in data:
+            if k not in known:
+                errors[k] = "unknown field"
+        name = str(data.get("name", "")).strip()
+        if not name or len(name) > 60 or not all(c.isalnum() or c in "-_" for c in name):
+            errors["name"] = "a slug of letters, digits, - and _ (at most 60)"
+        if data.get("kind", "cpu") not in KINDS:
+            errors["kind"] = "one of " + ", ".join(KINDS)
+        peaks = data.get("peak_gmacs", {"fp32": 100.0})
+        if not isinstance(peaks, dict) or not peaks:
+            errors["peak_gmacs"] = "a mapping of precision to GMAC/s"
+        else:
+            for p, v in peaks.items():
+                if p not in PRECISIONS:
+                    errors["peak_gmacs"] = f"unknown precision {p!r} (one of {', '.join(PRECISIONS)})"
+                elif not _in_bounds(v, BOUNDS["peak_gmacs"]):
+                    errors["peak_gmacs"] = f"{p}: must be a number in {BOUNDS['peak_gmacs']}"
+        for key, bounds in BOUNDS.items():
+            if key == "peak_gmacs" or key not in data:
+                continue
+            if not _in_bounds(data[key], bounds):
+                errors[key] = f"must be a number from {bounds[0]:g} to {bounds[1]:g}"
+        if errors:
+            raise ProfileError(errors)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["peak_gmacs"] = {str(k): float(v) for k, v in peaks.items()}
+        return cls(**kwargs)
+
+
+def _in_bounds(v: Any, bounds: tuple[float, float]) -> bool:
+    if isinstance(v, bool):
+        return False
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return False
+    return bounds[0] <= f <= bounds[1]
+
+
+def local_cpu_profile() -> HardwareProfile:
+    """This machine's CPU: core count detected; peak figures are a rough
+    estimate (cores x 2 FMA x 8 fp32 lanes x 2.5 GHz) and latency is measured."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    fp32 = cores * 2 * 8 * 2.5
+    return HardwareProfile(
+        name="local-cpu", title=f"This machine's CPU ({cores} cores, {platform.machine()})", kind="cpu",
+        peak_gmacs={"fp32": fp32, "int8": fp32 * 2}, memory_bandwidth_gbs=20.0, onchip_memory_kb=32768,
+        memory_capacity_mb=_mem_mb(), cores=cores, layer_overhead_us=20.0, measurable=True,
+        source="Detected core count; peak GMAC/s estimated as cores x 2 FMA units x 8 fp32 lanes x 2.5 GHz "
+               "(an estimate); latency on this profile is measured, not estimated.",
+    )
+
+
+def _mem_mb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return 4096.0
+
+
+def builtin_profiles() -> list[HardwareProfile]:
+    out = [local_cpu_profile()]
+    for path in sorted(_DIR.glob("*.yaml")):
+        with open(path, encoding="utf-8") as fh:
+            out.append(HardwareProfile.from_dict(yaml.safe_load(fh)))
+    names = [p.name for p in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate built-in profile names: {names}")
+    return out
+
+
+def get_profile(name: str) -> HardwareProfile:
+    for p in builtin_profiles():
+        if p.name == name:
+            return p
+    raise KeyError(f"unknown hardware profile {name!r}; built-in: "
+                   + ", ".join(p.name for p in builtin_profiles()))

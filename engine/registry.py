@@ -1,0 +1,111 @@
+"""The one registry: techniques, search spaces and hardware profiles.
+
+Each technique subpackage registers itself once when imported; the registry
+imports the built-in ones lazily the first time a list is asked for. A
+duplicate name is refused, as torchvision does.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import ConfigBase
+    from .hardware.profile import HardwareProfile
+    from .reporter import Reporter, Summary
+
+__all__ = ["Registry", "Technique", "techniques", "spaces", "register_technique", "get_technique",
+           "BUILTIN_MODULES"]
+
+T = TypeVar("T")
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,48}$")
+
+#: Modules that register the built-in techniques and spaces when imported.
+BUILTIN_MODULES: tuple[str, ...] = (
+    "engine.modelzoo",
+)
+
+
+class Registry(Generic[T]):
+    def __init__(self, what: str):
+        self.what = what
+        self._items: dict[str, T] = {}
+
+    def add(self, name: str, item: T) -> T:
+        if not _SLUG.match(name):
+            raise ValueError(f"{self.what} name {name!r} must be a lowercase slug")
+        if name in self._items:
+            raise ValueError(f"{self.what} {name!r} is already registered")
+        self._items[name] = item
+        return item
+
+    def get(self, name: str) -> T:
+        _load_builtins()
+        try:
+            return self._items[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.what} {name!r}; known: {', '.join(sorted(self._items))}") from None
+
+    def names(self) -> list[str]:
+        _load_builtins()
+        return sorted(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        _load_builtins()
+        return sorted(self._items.items())
+
+    def __contains__(self, name: object) -> bool:
+        _load_builtins()
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
+@dataclass(frozen=True)
+class Technique:
+    """A registered technique: its Config class, its ``run`` and how to plot it."""
+
+    name: str
+    title: str
+    summary: str
+    config_cls: type["ConfigBase"]
+    run: Callable[["ConfigBase", "HardwareProfile", "Reporter"], "Summary"]
+    #: Metrics the Pareto front is computed on, with their direction.
+    objectives: dict[str, str] = field(default_factory=lambda: {"latency_ms": "min", "accuracy": "max"})
+    #: Default axes of the scatter plot (x, y).
+    axes: tuple[str, str] = ("latency_ms", "accuracy")
+    paper: str = ""
+    #: Runs on the profile's device queue when latency is to be measured there.
+    wants_device: bool = False
+
+    def parse(self, data: dict[str, Any] | None) -> "ConfigBase":
+        return self.config_cls.from_dict(data)
+
+
+techniques: Registry[Technique] = Registry("technique")
+spaces: Registry[Any] = Registry("search space")
+
+_loaded = False
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in BUILTIN_MODULES:
+        importlib.import_module(mod)
+
+
+def register_technique(technique: Technique) -> Technique:
+    for obj in technique.objectives.values():
+        if obj not in ("min", "max"):
+            raise ValueError(f"objective direction must be 'min' or 'max', not {obj!r}")
+    return techniques.add(technique.name, technique)
+
+
+def get_technique(name: str) -> Technique:
+    return techniques.get(name)

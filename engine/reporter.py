@@ -1,0 +1,125 @@
+"""The reporter a technique talks to while it runs.
+
+A technique calls ``progress``, ``candidate``, ``series`` and ``artifact`` as it
+goes; each call may raise :class:`Cancelled`, which ``run`` lets propagate.
+Implementations: :class:`MemoryReporter` (tests, notebooks),
+``engine.cli.DirectoryReporter`` (the CLI) and ``webapp.reporting.DbReporter``.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Cancelled", "Reporter", "MemoryReporter", "Summary", "ARTIFACT_KINDS", "clean_metrics"]
+
+ARTIFACT_KINDS = ("png", "gif", "mp4", "onnx", "json", "pt", "safetensors", "csv", "txt")
+
+
+class Cancelled(Exception):
+    """The user cancelled the run; a technique lets this propagate."""
+
+
+@dataclass
+class Summary:
+    """What ``run`` returns: a one-line message and headline figures."""
+
+    message: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe metrics: numbers become floats/ints, NaN/inf become None."""
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        if hasattr(v, "item") and callable(v.item):
+            v = v.item()
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            out[str(k)] = v
+        elif isinstance(v, (int, float)):
+            out[str(k)] = v if (isinstance(v, int) or math.isfinite(v)) else None
+        else:
+            out[str(k)] = str(v)
+    return out
+
+
+class Reporter:
+    """Base reporter. Subclasses override the ``_on_*`` hooks and ``is_cancelled``.
+
+    ``workdir`` is a folder the technique may write artifact files into before
+    calling :meth:`artifact`.
+    """
+
+    def __init__(self, workdir: str | Path | None = None):
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="frontier-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    # -- the contract -------------------------------------------------
+    def progress(self, fraction: float, message: str = "") -> None:
+        self._raise_if_cancelled()
+        fraction = 0.0 if not math.isfinite(fraction) else min(1.0, max(0.0, float(fraction)))
+        self._on_progress(fraction, str(message)[:500])
+
+    def candidate(self, architecture: dict[str, Any], metrics: dict[str, Any]) -> None:
+        self._raise_if_cancelled()
+        self._on_candidate(dict(architecture), clean_metrics(metrics))
+
+    def series(self, name: str, step: float, value: float) -> None:
+        self._raise_if_cancelled()
+        value = float(value)
+        if not math.isfinite(value):
+            return
+        self._on_series(str(name), float(step), value)
+
+    def artifact(self, kind: str, path: str | Path, caption: str = "") -> None:
+        self._raise_if_cancelled()
+        if kind not in ARTIFACT_KINDS:
+            raise ValueError(f"unknown artifact kind {kind!r}")
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        self._on_artifact(kind, path, caption)
+
+    # -- hooks ----------------------------------------------------------
+    def is_cancelled(self) -> bool:
+        return False
+
+    def _raise_if_cancelled(self) -> None:
+        if self.is_cancelled():
+            raise Cancelled("cancelled by the user")
+
+    def _on_progress(self, fraction: float, message: str) -> None: ...
+    def _on_candidate(self, architecture: dict, metrics: dict) -> None: ...
+    def _on_series(self, name: str, step: float, value: float) -> None: ...
+    def _on_artifact(self, kind: str, path: Path, caption: str) -> None: ...
+
+
+class MemoryReporter(Reporter):
+    """Keeps everything in lists; ``cancel_after`` cancels after N calls (tests)."""
+
+    def __init__(self, workdir: str | Path | None = None, *, cancel_after: int | None = None):
+        super().__init__(workdir)
+        self.progresses: list[tuple[float, str]] = []
+        self.candidates: list[tuple[dict, dict]] = []
+        self.points: list[tuple[str, float, float]] = []
+        self.artifacts: list[tuple[str, Path, str]] = []
+        self.cancel_after = cancel_after
+        self.calls = 0
+
+    def is_cancelled(self) -> bool:
+        self.calls += 1
+        return self.cancel_after is not None and self.calls > self.cancel_after
+
+    def _on_progress(self, fraction, message):
+        self.progresses.append((fraction, message))
+
+    def _on_candidate(self, architecture, metrics):
+        self.candidates.append((architecture, metrics))
+
+    def _on_series(self, name, step, value):
+        self.points.append((name, step, value))
+
+    def _on_artifact(self, kind, path, caption):
+        self.artifacts.append((kind, path, caption))
