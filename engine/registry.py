@@ -80,6 +80,9 @@ class Technique:
     paper: str = ""
     #: Runs on the profile's device queue when latency is to be measured there.
     wants_device: bool = False
+    #: The smallest config (a dict for ``Config.from_dict``) that runs in about a
+    #: second; the contract test runs every technique with it.
+    smoke: dict[str, Any] = field(default_factory=dict)
 
     def parse(self, data: dict[str, Any] | None) -> "ConfigBase":
         return self.config_cls.from_dict(data)

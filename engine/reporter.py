@@ -73,14 +73,16 @@ class Reporter:
             return
         self._on_series(str(name), float(step), value)
 
-    def artifact(self, kind: str, path: str | Path, caption: str = "") -> None:
+    def artifact(self, kind: str, path: str | Path, caption: str = "", group: str = "") -> None:
+        """Hand over a file. Artifacts sharing a ``group`` (e.g. "snapshots")
+        are shown together, as a slider when they are images."""
         self._raise_if_cancelled()
         if kind not in ARTIFACT_KINDS:
             raise ValueError(f"unknown artifact kind {kind!r}")
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(path)
-        self._on_artifact(kind, path, caption)
+        self._on_artifact(kind, path, str(caption)[:300], str(group)[:60])
 
     # -- hooks ----------------------------------------------------------
     def is_cancelled(self) -> bool:
@@ -93,7 +95,7 @@ class Reporter:
     def _on_progress(self, fraction: float, message: str) -> None: ...
     def _on_candidate(self, architecture: dict, metrics: dict) -> None: ...
     def _on_series(self, name: str, step: float, value: float) -> None: ...
-    def _on_artifact(self, kind: str, path: Path, caption: str) -> None: ...
+    def _on_artifact(self, kind: str, path: Path, caption: str, group: str) -> None: ...
 
 
 class MemoryReporter(Reporter):
@@ -104,7 +106,7 @@ class MemoryReporter(Reporter):
         self.progresses: list[tuple[float, str]] = []
         self.candidates: list[tuple[dict, dict]] = []
         self.points: list[tuple[str, float, float]] = []
-        self.artifacts: list[tuple[str, Path, str]] = []
+        self.artifacts: list[tuple[str, Path, str, str]] = []
         self.cancel_after = cancel_after
         self.calls = 0
 
@@ -121,5 +123,5 @@ class MemoryReporter(Reporter):
     def _on_series(self, name, step, value):
         self.points.append((name, step, value))
 
-    def _on_artifact(self, kind, path, caption):
-        self.artifacts.append((kind, path, caption))
+    def _on_artifact(self, kind, path, caption, group):
+        self.artifacts.append((kind, path, caption, group))
