@@ -62,9 +62,13 @@ class Reporter:
         fraction = 0.0 if not math.isfinite(fraction) else min(1.0, max(0.0, float(fraction)))
         self._on_progress(fraction, str(message)[:500])
 
-    def candidate(self, architecture: dict[str, Any], metrics: dict[str, Any]) -> None:
+    def candidate(self, architecture: dict[str, Any], metrics: dict[str, Any]) -> int:
+        """Report one design point; returns its index (0, 1, 2 … in report order),
+        which :meth:`artifact` accepts to attach files to this candidate."""
         self._raise_if_cancelled()
         self._on_candidate(dict(architecture), clean_metrics(metrics))
+        self._n_candidates = getattr(self, "_n_candidates", 0) + 1
+        return self._n_candidates - 1
 
     def series(self, name: str, step: float, value: float) -> None:
         self._raise_if_cancelled()
@@ -73,16 +77,20 @@ class Reporter:
             return
         self._on_series(str(name), float(step), value)
 
-    def artifact(self, kind: str, path: str | Path, caption: str = "", group: str = "") -> None:
+    def artifact(self, kind: str, path: str | Path, caption: str = "", group: str = "",
+                 candidate: int | None = None) -> None:
         """Hand over a file. Artifacts sharing a ``group`` (e.g. "snapshots")
-        are shown together, as a slider when they are images."""
+        are shown together, as a slider when they are images; ``candidate``
+        (an index returned by :meth:`candidate`) attaches it to that candidate."""
         self._raise_if_cancelled()
         if kind not in ARTIFACT_KINDS:
             raise ValueError(f"unknown artifact kind {kind!r}")
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(path)
-        self._on_artifact(kind, path, str(caption)[:300], str(group)[:60])
+        if candidate is not None and not (0 <= candidate < getattr(self, "_n_candidates", 0)):
+            raise ValueError(f"no candidate with index {candidate}")
+        self._on_artifact(kind, path, str(caption)[:300], str(group)[:60], candidate)
 
     # -- hooks ----------------------------------------------------------
     def is_cancelled(self) -> bool:
@@ -95,7 +103,7 @@ class Reporter:
     def _on_progress(self, fraction: float, message: str) -> None: ...
     def _on_candidate(self, architecture: dict, metrics: dict) -> None: ...
     def _on_series(self, name: str, step: float, value: float) -> None: ...
-    def _on_artifact(self, kind: str, path: Path, caption: str, group: str) -> None: ...
+    def _on_artifact(self, kind: str, path: Path, caption: str, group: str, candidate: int | None) -> None: ...
 
 
 class MemoryReporter(Reporter):
@@ -106,7 +114,7 @@ class MemoryReporter(Reporter):
         self.progresses: list[tuple[float, str]] = []
         self.candidates: list[tuple[dict, dict]] = []
         self.points: list[tuple[str, float, float]] = []
-        self.artifacts: list[tuple[str, Path, str, str]] = []
+        self.artifacts: list[tuple[str, Path, str, str, int | None]] = []
         self.cancel_after = cancel_after
         self.calls = 0
 
@@ -123,5 +131,5 @@ class MemoryReporter(Reporter):
     def _on_series(self, name, step, value):
         self.points.append((name, step, value))
 
-    def _on_artifact(self, kind, path, caption, group):
-        self.artifacts.append((kind, path, caption, group))
+    def _on_artifact(self, kind, path, caption, group, candidate):
+        self.artifacts.append((kind, path, caption, group, candidate))

@@ -1,0 +1,55 @@
+"""What the dashboard knows about metric names: label, unit and direction.
+
+Techniques may report any metric; the ones listed here get nice labels and a
+known direction (used for fronts and constraints). Unknown numeric metrics are
+shown by name with no direction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MetricInfo", "METRICS", "metric_info", "direction"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    label: str
+    unit: str = ""
+    direction: str | None = None  # "min" | "max" | None
+    log_scale: bool = False
+
+
+_LIST = [
+    MetricInfo("accuracy", "Accuracy", "", "max"),
+    MetricInfo("latency_ms", "Latency", "ms", "min"),
+    MetricInfo("predicted_latency_ms", "Predicted latency", "ms", "min"),
+    MetricInfo("measured_latency_ms", "Measured latency", "ms", "min"),
+    MetricInfo("params", "Parameters", "", "min", True),
+    MetricInfo("macs", "MACs", "", "min", True),
+    MetricInfo("peak_memory_bytes", "Peak activation memory", "B", "min", True),
+    MetricInfo("training_memory_bytes_measured", "Training memory (measured)", "B", "min", True),
+    MetricInfo("training_memory_bytes_analytic", "Training memory (analytic)", "B", "min", True),
+    MetricInfo("energy_mj", "Energy", "mJ", "min"),
+    MetricInfo("psnr", "PSNR", "dB", "max"),
+    MetricInfo("mse", "MSE", "", "min", True),
+    MetricInfo("ssim", "SSIM", "", "max"),
+    MetricInfo("loss", "Loss", "", "min"),
+]
+METRICS: dict[str, MetricInfo] = {m.name: m for m in _LIST}
+
+
+def metric_info(name: str) -> MetricInfo:
+    if name in METRICS:
+        return METRICS[name]
+    guess = None
+    low = name.lower()
+    if any(k in low for k in ("latency", "_ms", "memory", "bytes", "params", "macs", "mse", "error", "loss")):
+        guess = "min"
+    elif any(k in low for k in ("accuracy", "acc", "psnr", "ssim", "score")):
+        guess = "max"
+    return MetricInfo(name, name.replace("_", " ").capitalize(), "", guess)
+
+
+def direction(name: str) -> str | None:
+    return metric_info(name).direction
