@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import ConfigBase
@@ -83,9 +83,27 @@ class Technique:
     #: The smallest config (a dict for ``Config.from_dict``) that runs in about a
     #: second; the contract test runs every technique with it.
     smoke: dict[str, Any] = field(default_factory=dict)
+    #: Objectives and axes used instead when a run's candidates lack one of
+    #: ``objectives`` / ``axes`` (model-zoo without training has no accuracy).
+    fallback_objectives: dict[str, str] = field(default_factory=dict)
+    fallback_axes: tuple[str, str] | None = None
 
     def parse(self, data: dict[str, Any] | None) -> "ConfigBase":
         return self.config_cls.from_dict(data)
+
+    def objectives_for(self, metric_names: Iterable[str]) -> dict[str, str]:
+        """The objectives of a run whose candidates report ``metric_names``."""
+        names = set(metric_names)
+        if self.fallback_objectives and not all(m in names for m in self.objectives):
+            return dict(self.fallback_objectives)
+        return dict(self.objectives)
+
+    def axes_for(self, metric_names: Iterable[str]) -> tuple[str, str]:
+        """The scatter axes of a run whose candidates report ``metric_names``."""
+        names = set(metric_names)
+        if self.fallback_axes is not None and not all(a in names for a in self.axes):
+            return self.fallback_axes
+        return self.axes
 
 
 techniques: Registry[Technique] = Registry("technique")
@@ -104,7 +122,7 @@ def _load_builtins() -> None:
 
 
 def register_technique(technique: Technique) -> Technique:
-    for obj in technique.objectives.values():
+    for obj in (*technique.objectives.values(), *technique.fallback_objectives.values()):
         if obj not in ("min", "max"):
             raise ValueError(f"objective direction must be 'min' or 'max', not {obj!r}")
     return techniques.add(technique.name, technique)
