@@ -1,0 +1,20 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("hardware", views.HardwareProfileViewSet, basename="hardware")
+router.register("experiments", views.ExperimentViewSet, basename="experiment")
+
+urlpatterns = [
+    path("techniques/", views.TechniqueList.as_view(), name="api-techniques"),
+    path("techniques/<str:name>/", views.TechniqueDetail.as_view(), name="api-technique"),
+    path("token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,123 @@
+"""REST API. Each endpoint parses, calls a service or selector, serializes."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..errors import ApplicationError
+from ..models import HardwareProfile
+from .serializers import (ArtifactSerializer, CandidateSerializer, ExperimentInput, ExperimentSerializer,
+                          HardwareProfileInput, HardwareProfileSerializer, TechniqueSerializer)
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise ApplicationError("The request body must be a JSON object.")
+    return dict(request.data)
+
+
+class HardwareProfileViewSet(viewsets.ModelViewSet):
+    serializer_class = HardwareProfileSerializer
+    lookup_field = "slug"
+    queryset = HardwareProfile.objects.select_related("owner")
+
+    @extend_schema(request=HardwareProfileInput, responses={201: HardwareProfileSerializer})
+    def create(self, request, *args, **kwargs):
+        data = _body(request)
+        slug = data.pop("slug", "")
+        if not isinstance(slug, str) or not slug:
+            raise ApplicationError("Invalid profile.", field_errors={"slug": "required"})
+        if len(slug) > 60 or not all(c.isalnum() or c in "-_" for c in slug):
+            raise ApplicationError("Invalid profile.", field_errors={"slug": "letters, digits, - and _ (at most 60)"})
+        hw = services.hardware_profile_create(owner=request.user, slug=slug, data=data)
+        return Response(HardwareProfileSerializer(hw).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=HardwareProfileInput, responses=HardwareProfileSerializer)
+    def update(self, request, *args, **kwargs):
+        data = _body(request)
+        data.pop("slug", None)
+        hw = services.hardware_profile_update(profile=self.get_object(), user=request.user, data=data)
+        return Response(HardwareProfileSerializer(hw).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.hardware_profile_delete(profile=self.get_object(), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ExperimentSerializer
+
+    def get_queryset(self):
+        p = self.request.query_params
+        return selectors.experiment_list(technique=p.get("technique"), status=p.get("status"),
+                                         hardware=p.get("hardware"), owner=p.get("owner"))
+
+    @extend_schema(parameters=[OpenApiParameter(n, str) for n in ("technique", "status", "hardware", "owner")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=ExperimentInput, responses={201: ExperimentSerializer})
+    def create(self, request):
+        data = _body(request)
+        unknown = sorted(set(data) - {"technique", "hardware", "config", "name"})
+        if unknown:
+            raise ApplicationError("Unknown fields.", field_errors={k: "unknown field" for k in unknown})
+        for key in ("technique", "hardware"):
+            if not isinstance(data.get(key), str) or not data.get(key):
+                raise ApplicationError("The experiment is not valid.", field_errors={key: "required"})
+        exp = services.experiment_launch(owner=request.user, technique=data["technique"], hardware=data["hardware"],
+                                         config=data.get("config"), name=data.get("name", ""))
+        return Response(ExperimentSerializer(exp).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        services.experiment_delete(experiment=self.get_object(), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses=ExperimentSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        exp = services.experiment_cancel(experiment=self.get_object(), user=request.user)
+        return Response(ExperimentSerializer(exp).data)
+
+    @extend_schema(parameters=[OpenApiParameter("front", str, description="1: only the Pareto front"),
+                               OpenApiParameter("ordering", str, description="index or a metric, - for descending")],
+                   responses=CandidateSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def candidates(self, request, pk=None):
+        exp = self.get_object()
+        qs = selectors.candidate_queryset(exp, front_only=request.query_params.get("front") in ("1", "true"),
+                                          ordering=request.query_params.get("ordering", "index")[:80])
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(CandidateSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def series(self, request, pk=None):
+        return Response(selectors.series_for(self.get_object()))
+
+    @extend_schema(responses=ArtifactSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def artifacts(self, request, pk=None):
+        exp = self.get_object()
+        return Response(ArtifactSerializer(exp.artifacts.select_related("candidate").all(), many=True).data)
+
+
+class TechniqueList(APIView):
+    @extend_schema(responses=TechniqueSerializer(many=True))
+    def get(self, request):
+        return Response(TechniqueSerializer(selectors.technique_catalogue(), many=True).data)
+
+
+class TechniqueDetail(APIView):
+    @extend_schema(responses=TechniqueSerializer)
+    def get(self, request, name: str):
+        for t in selectors.technique_catalogue():
+            if t["name"] == name:
+                return Response(TechniqueSerializer(t).data)
+        return Response({"detail": f"unknown technique {name!r}"}, status=404)
+
+

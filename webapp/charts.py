@@ -1,0 +1,78 @@
+"""Plotly figures from selector data. Data first (webapp.selectors), figure second."""
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from engine.metrics import metric_info
+
+from .selectors import ScatterData
+
+__all__ = ["pareto_figure", "series_figure", "compare_figure", "axis_title"]
+
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=30, b=50), height=420,
+               legend=dict(orientation="h", y=-0.2), hovermode="closest")
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
+
+
+def axis_title(metric: str, sources: list[str] | None = None) -> str:
+    info = metric_info(metric)
+    title = info.label + (f" ({info.unit})" if info.unit else "")
+    if metric.endswith("latency_ms") and sources:
+        distinct = sorted({s for s in sources if s})
+        if distinct:
+            title += " — source: " + ", ".join(distinct)
+    return title
+
+
+def _axis(metric: str, sources: list[str] | None = None) -> dict[str, Any]:
+    info = metric_info(metric)
+    return dict(title=axis_title(metric, sources), type="log" if info.log_scale else "linear", zeroline=False)
+
+
+def pareto_figure(data: ScatterData, *, webgl: bool = False) -> dict:
+    Scatter = go.Scattergl if webgl else go.Scatter
+    fig = go.Figure()
+    custom = [[i, lab, src] for i, lab, src in zip(data.ids, data.labels, data.sources)]
+    hover = ("#%{customdata[0]}<br>%{customdata[1]}<br>" + metric_info(data.x).label + ": %{x:.4g}<br>"
+             + metric_info(data.y).label + ": %{y:.4g}<br>latency source: %{customdata[2]}<extra></extra>")
+    fig.add_trace(Scatter(x=data.xs, y=data.ys, mode="markers", name=f"candidates ({len(data.xs)})",
+                          customdata=custom, hovertemplate=hover,
+                          marker=dict(size=6 if len(data.xs) > 2000 else 9, color="#94a3b8", opacity=0.7)))
+    fx = [(x, y, c) for x, y, c, f in zip(data.xs, data.ys, custom, data.on_front) if f]
+    fx.sort(key=lambda t: t[0])
+    if fx:
+        fig.add_trace(Scatter(x=[t[0] for t in fx], y=[t[1] for t in fx], mode="lines+markers",
+                              name=f"Pareto front ({len(fx)})", customdata=[t[2] for t in fx], hovertemplate=hover,
+                              line=dict(shape="hv", color=PALETTE[0], width=2),
+                              marker=dict(size=11, color=PALETTE[0], line=dict(width=1, color="white"))))
+    fig.update_layout(**_LAYOUT, xaxis=_axis(data.x, data.sources), yaxis=_axis(data.y))
+    return fig.to_plotly_json()
+
+
+def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | None = None) -> dict:
+    fig = go.Figure()
+    for i, name in enumerate(names or sorted(series)):
+        s = series[name]
+        fig.add_trace(go.Scatter(x=s["step"], y=s["value"], mode="lines+markers" if len(s["step"]) < 60 else "lines",
+                                 name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
+    fig.update_layout(**{**_LAYOUT, "height": 320}, xaxis=dict(title="step"), yaxis=dict(title="value"))
+    return fig.to_plotly_json()
+
+
+def compare_figure(data: dict[str, Any]) -> dict:
+    fig = go.Figure()
+    for i, s in enumerate(data["series"]):
+        exp = s["experiment"]
+        front = s["front"]
+        fig.add_trace(go.Scatter(
+            x=[p[0] for p in front], y=[p[1] for p in front], mode="lines+markers",
+            name=f"#{exp.pk} {exp.technique} on {exp.hardware.slug} (HV {s['hypervolume']:.4g})",
+            line=dict(shape="hv", color=PALETTE[i % len(PALETTE)], width=2),
+            customdata=[[p[2]] for p in front], hovertemplate="#%{customdata[0]} x=%{x:.4g} y=%{y:.4g}<extra></extra>"))
+    if data["reference"]:
+        fig.add_trace(go.Scatter(x=[data["reference"][0]], y=[data["reference"][1]], mode="markers",
+                                 name="reference point", marker=dict(symbol="x", size=12, color="#111827")))
+    fig.update_layout(**_LAYOUT, xaxis=_axis(data["x"]), yaxis=_axis(data["y"]))
+    return fig.to_plotly_json()

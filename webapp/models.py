@@ -1,0 +1,163 @@
+"""Frontier's data. Models hold data only: writes go through webapp.services,
+reads through webapp.selectors."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from engine.hardware.profile import KINDS
+
+__all__ = ["HardwareProfile", "Experiment", "Candidate", "SeriesPoint", "Artifact"]
+
+
+class HardwareProfile(models.Model):
+    """A target device: the engine's profile plus owner, notes and an optional
+    measured lookup table."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=[(k, k) for k in KINDS], default="cpu")
+    peak_gmacs = models.JSONField(default=dict, help_text="Peak GMAC/s per precision, e.g. {\"fp32\": 24}")
+    memory_bandwidth_gbs = models.FloatField(help_text="GB/s")
+    onchip_memory_kb = models.FloatField(default=0, help_text="KiB of cache / SRAM")
+    memory_capacity_mb = models.FloatField(help_text="MiB of main memory")
+    storage_mb = models.FloatField(default=0, help_text="MiB of flash / storage")
+    layer_overhead_us = models.FloatField(default=10, help_text="µs of fixed cost per layer")
+    cores = models.PositiveIntegerField(default=1)
+    bit_flexible = models.BooleanField(default=False)
+    measurable = models.BooleanField(default=False, help_text="Latency can be measured on the worker running it")
+    source = models.TextField(blank=True, help_text="Where the figures come from")
+    notes = models.TextField(blank=True)
+    builtin = models.BooleanField(default=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="hardware_profiles")
+    lookup_table = models.JSONField(null=True, blank=True)
+    lookup_table_uploaded_at = models.DateTimeField(null=True, blank=True)
+    #: the latency model (predictor) chosen for later searches, produced by a latency-model experiment
+    latency_model = models.JSONField(null=True, blank=True)
+    latency_model_experiment = models.ForeignKey("Experiment", null=True, blank=True, on_delete=models.SET_NULL,
+                                                 related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-builtin", "slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def queue(self) -> str:
+        return f"device.{self.slug}"
+
+
+class Experiment(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=200, blank=True)
+    technique = models.CharField(max_length=50, db_index=True)
+    config = models.JSONField(default=dict)
+    hardware = models.ForeignKey(HardwareProfile, on_delete=models.PROTECT, related_name="experiments")
+    #: a snapshot of the profile's figures when the experiment was launched
+    hardware_snapshot = models.JSONField(default=dict)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    #: metric name -> "number" | "text", for sorting and axis menus
+    metric_keys = models.JSONField(default=dict, blank=True)
+    #: objectives the stored front was computed on: [[metric, "min"|"max"], [...]]
+    front_objectives = models.JSONField(default=list, blank=True)
+    candidate_count = models.PositiveIntegerField(default=0)
+    queue = models.CharField(max_length=100, blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.technique} #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def duration_s(self) -> float | None:
+        if not self.started_at:
+            return None
+        from django.utils import timezone
+
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+
+class Candidate(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="candidates")
+    index = models.PositiveIntegerField()
+    architecture = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    on_front = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "index"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "index"], name="candidate_unique_index")]
+        indexes = [models.Index(fields=["experiment", "on_front"])]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}/{self.index}"
+
+
+class SeriesPoint(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="series_points")
+    name = models.CharField(max_length=100)
+    step = models.FloatField()
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["experiment", "name", "step", "id"]
+        indexes = [models.Index(fields=["experiment", "name"])]
+
+
+def _artifact_path(instance: "Artifact", filename: str) -> str:
+    return f"experiments/{instance.experiment_id}/{filename}"
+
+
+class Artifact(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="artifacts")
+    candidate = models.ForeignKey(Candidate, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="artifacts")
+    kind = models.CharField(max_length=20)
+    file = models.FileField(upload_to=_artifact_path, max_length=500)
+    caption = models.CharField(max_length=300, blank=True)
+    group = models.CharField(max_length=60, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "group", "id"]
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind in ("png", "gif")
+
+    @property
+    def filename(self) -> str:
+        return self.file.name.rsplit("/", 1)[-1]

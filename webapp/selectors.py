@@ -1,0 +1,222 @@
+"""Every read the pages and the API make. Plain data out; charts draw it."""
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.paginator import Page, Paginator
+from django.db.models import FloatField, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
+
+from engine import techniques
+from engine.metrics import direction, metric_info
+from engine.pareto import hypervolume_2d
+
+from .errors import ApplicationError
+from .models import Artifact, Candidate, Experiment, HardwareProfile, SeriesPoint
+
+__all__ = ["experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
+           "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
+           "hardware_list", "experiment_counts", "numeric_metrics", "Constraint"]
+
+
+def experiment_list(*, technique: str | None = None, status: str | None = None, hardware: str | None = None,
+                    owner: str | None = None) -> QuerySet[Experiment]:
+    qs = Experiment.objects.select_related("owner", "hardware")
+    if technique:
+        qs = qs.filter(technique=technique)
+    if status:
+        qs = qs.filter(status=status)
+    if hardware:
+        qs = qs.filter(hardware__slug=hardware)
+    if owner:
+        qs = qs.filter(owner__username=owner)
+    return qs
+
+
+def experiment_counts() -> dict[str, int]:
+    out = {s: 0 for s in Experiment.Status.values}
+    for row in Experiment.objects.values_list("status", flat=True):
+        out[row] += 1
+    return out
+
+
+def hardware_list() -> QuerySet[HardwareProfile]:
+    return HardwareProfile.objects.all()
+
+
+def numeric_metrics(exp: Experiment) -> list[str]:
+    keys = [k for k, v in (exp.metric_keys or {}).items() if v == "number"]
+    order = list(techniques.get(exp.technique).objectives) if exp.technique in techniques else []
+    return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+
+def candidate_queryset(exp: Experiment, *, front_only: bool = False, ordering: str = "index") -> QuerySet[Candidate]:
+    """Candidates ordered by ``index`` or any numeric metric (``-accuracy`` …)."""
+    qs = Candidate.objects.filter(experiment=exp)
+    if front_only:
+        qs = qs.filter(on_front=True)
+    desc = ordering.startswith("-")
+    key = ordering.lstrip("-")
+    if key in ("index", "id", ""):
+        return qs.order_by(("-" if desc else "") + "index")
+    kind = (exp.metric_keys or {}).get(key)
+    if kind is None:
+        raise ApplicationError(f"Cannot order by {key!r}.", field_errors={"ordering": f"unknown metric {key!r}"})
+    expr = Cast(KeyTransform(key, "metrics"), FloatField()) if kind == "number" else KeyTextTransform(key, "metrics")
+    qs = qs.annotate(_sort=expr)
+    order = "-_sort" if desc else "_sort"
+    return qs.order_by(f"{order}", "index") if not desc else qs.order_by(f"{order}", "index")
+
+
+def candidate_page(exp: Experiment, *, page: int = 1, per_page: int = 25, front_only: bool = False,
+                   ordering: str = "index") -> Page:
+    qs = candidate_queryset(exp, front_only=front_only, ordering=ordering)
+    return Paginator(qs, per_page).get_page(page)
+
+
+def series_for(exp: Experiment) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, step, value in SeriesPoint.objects.filter(experiment=exp).values_list("name", "step", "value"):
+        s = out.setdefault(name, {"step": [], "value": []})
+        s["step"].append(step)
+        s["value"].append(value)
+    return out
+
+
+def artifacts_for(exp: Experiment) -> dict[str, list[Artifact]]:
+    groups: dict[str, list[Artifact]] = {}
+    for a in Artifact.objects.filter(experiment=exp).order_by("group", "id"):
+        groups.setdefault(a.group or "files", []).append(a)
+    return groups
+
+
+def architecture_summary(arch: dict[str, Any], limit: int = 160) -> str:
+    parts = []
+    for k, v in arch.items():
+        if isinstance(v, list):
+            v = "[" + ",".join(map(str, v[:12])) + (",…" if len(v) > 12 else "") + "]"
+        parts.append(f"{k}={v}")
+    s = " ".join(parts)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+@dataclass
+class ScatterData:
+    x: str
+    y: str
+    xs: list[float]
+    ys: list[float]
+    ids: list[int]
+    labels: list[str]
+    on_front: list[bool]
+    sources: list[str]
+
+
+def scatter_data(exp: Experiment, x: str, y: str) -> ScatterData:
+    xs, ys, ids, labels, front, sources = [], [], [], [], [], []
+    for pk, index, arch, m, f in Candidate.objects.filter(experiment=exp).order_by("index").values_list(
+            "pk", "index", "architecture", "metrics", "on_front"):
+        vx, vy = m.get(x), m.get(y)
+        if not isinstance(vx, (int, float)) or not isinstance(vy, (int, float)):
+            continue
+        xs.append(vx)
+        ys.append(vy)
+        ids.append(index)
+        labels.append(architecture_summary(arch))
+        front.append(f)
+        sources.append(str(m.get("latency_source", "")))
+    return ScatterData(x, y, xs, ys, ids, labels, front, sources)
+
+
+# --- constraints --------------------------------------------------------------
+
+_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq}
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]{0,60})\s*(<=|>=|==|<|>)\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    metric: str
+    op: str
+    value: float
+
+    def ok(self, metrics: dict[str, Any]) -> bool:
+        v = metrics.get(self.metric)
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and _OPS[self.op](v, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+def parse_constraint(text: str) -> list[Constraint]:
+    """Parse ``latency_ms <= 20`` (several joined by ``and`` or commas)."""
+    out = []
+    for part in re.split(r"\s*(?:,|\band\b)\s*", (text or "").strip()):
+        if not part:
+            continue
+        m = _CONSTRAINT.match(part)
+        if not m:
+            raise ApplicationError("Bad constraint.", field_errors={
+                "constraint": f"cannot read {part!r}; write e.g. latency_ms <= 20"})
+        try:
+            out.append(Constraint(m.group(1), m.group(2), float(m.group(3))))
+        except ValueError:
+            raise ApplicationError("Bad constraint.", field_errors={"constraint": f"bad number in {part!r}"}) from None
+    return out
+
+
+def best_under_constraint(exp: Experiment, constraints: list[Constraint], objective: str) -> Candidate | None:
+    d = direction(objective) or "max"
+    best, best_v = None, None
+    for c in Candidate.objects.filter(experiment=exp).only("pk", "index", "metrics", "architecture"):
+        v = c.metrics.get(objective)
+        if not isinstance(v, (int, float)) or not all(k.ok(c.metrics) for k in constraints):
+            continue
+        if best_v is None or (v < best_v if d == "min" else v > best_v):
+            best, best_v = c, v
+    return best
+
+
+def compare_data(exps: list[Experiment], x: str, y: str, constraints: list[Constraint]) -> dict[str, Any]:
+    """Each experiment's front on (x, y), its hypervolume against one shared
+    reference point (the worst value of each axis over all compared points),
+    and its best candidate on y under the constraints."""
+    dx, dy = direction(x) or "min", direction(y) or "max"
+    series = []
+    all_pts: list[tuple[float, float]] = []
+    for exp in exps:
+        pts = []
+        for index, m, arch in Candidate.objects.filter(experiment=exp).values_list("index", "metrics", "architecture"):
+            vx, vy = m.get(x), m.get(y)
+            if isinstance(vx, (int, float)) and isinstance(vy, (int, float)):
+                pts.append((float(vx), float(vy), index, arch))
+        all_pts.extend((p[0], p[1]) for p in pts)
+        from engine.pareto import front_2d
+
+        idx = front_2d([(p[0], p[1]) for p in pts], (dx, dy))
+        front = sorted((pts[i] for i in idx), key=lambda p: p[0])
+        series.append({"experiment": exp, "front": front, "n": len(pts)})
+    reference = None
+    if all_pts:
+        rx = max(p[0] for p in all_pts) if dx == "min" else min(p[0] for p in all_pts)
+        ry = max(p[1] for p in all_pts) if dy == "min" else min(p[1] for p in all_pts)
+        reference = (rx, ry)
+    for s in series:
+        s["hypervolume"] = (hypervolume_2d([(p[0], p[1]) for p in s["front"]], reference, (dx, dy))
+                            if reference else 0.0)
+        s["best"] = best_under_constraint(s["experiment"], constraints, y)
+    return {"x": x, "y": y, "directions": (dx, dy), "reference": reference, "series": series,
+            "x_info": metric_info(x), "y_info": metric_info(y)}
+
+
+def technique_catalogue() -> list[dict[str, Any]]:
+    out = []
+    for name, t in techniques.items():
+        out.append({"name": name, "title": t.title, "summary": t.summary, "paper": t.paper,
+                    "objectives": t.objectives, "axes": list(t.axes), "schema": t.config_cls.json_schema()})
+    return out

@@ -1,0 +1,115 @@
+"""Hardware profile writes."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from engine.hardware.profile import HardwareProfile as EngineProfile
+from engine.hardware.profile import ProfileError, builtin_profiles
+
+from ..errors import ApplicationError
+from ..models import HardwareProfile
+
+__all__ = ["hardware_profile_create", "hardware_profile_update", "hardware_profile_delete",
+           "hardware_profiles_sync_builtin", "profile_to_engine", "PROFILE_FIELDS"]
+
+#: fields a user may set on a profile, in form order
+PROFILE_FIELDS = ("title", "kind", "peak_gmacs", "memory_bandwidth_gbs", "onchip_memory_kb", "memory_capacity_mb",
+                  "storage_mb", "layer_overhead_us", "cores", "bit_flexible", "source", "notes")
+
+
+def profile_to_engine(hw: HardwareProfile) -> EngineProfile:
+    return EngineProfile(
+        name=hw.slug, title=hw.title, kind=hw.kind, peak_gmacs=dict(hw.peak_gmacs),
+        memory_bandwidth_gbs=hw.memory_bandwidth_gbs, onchip_memory_kb=hw.onchip_memory_kb,
+        memory_capacity_mb=hw.memory_capacity_mb, storage_mb=hw.storage_mb,
+        layer_overhead_us=hw.layer_overhead_us, cores=hw.cores, bit_flexible=hw.bit_flexible,
+        measurable=hw.measurable, source=hw.source, notes=hw.notes,
+    )
+
+
+def _validated(slug: str, data: dict[str, Any]) -> EngineProfile:
+    unknown = sorted(set(data) - set(PROFILE_FIELDS))
+    if unknown:
+        raise ApplicationError("Unknown profile fields.", field_errors={k: "unknown field" for k in unknown})
+    for text_field, limit in (("title", 200), ("source", 5000), ("notes", 5000)):
+        if text_field in data and (not isinstance(data[text_field], str) or len(data[text_field]) > limit):
+            raise ApplicationError("Invalid profile.", field_errors={text_field: f"text of at most {limit} characters"})
+    if "title" in data and not data["title"].strip():
+        raise ApplicationError("Invalid profile.", field_errors={"title": "required"})
+    if "bit_flexible" in data and not isinstance(data["bit_flexible"], bool):
+        raise ApplicationError("Invalid profile.", field_errors={"bit_flexible": "must be true or false"})
+    if "cores" in data and (isinstance(data["cores"], bool) or not isinstance(data["cores"], int)):
+        raise ApplicationError("Invalid profile.", field_errors={"cores": "must be a whole number"})
+    try:
+        return EngineProfile.from_dict({"name": slug, **data})
+    except ProfileError as e:
+        raise ApplicationError("Invalid profile.", field_errors=e.errors) from None
+
+
+@transaction.atomic
+def hardware_profile_create(*, owner: AbstractBaseUser, slug: str, data: dict[str, Any]) -> HardwareProfile:
+    if HardwareProfile.objects.filter(slug=slug).exists():
+        raise ApplicationError("Invalid profile.", field_errors={"slug": f"a profile named {slug!r} exists"})
+    if "title" not in data:
+        raise ApplicationError("Invalid profile.", field_errors={"title": "required"})
+    prof = _validated(slug, data)
+    obj = HardwareProfile(slug=slug, owner=owner, builtin=False)
+    _copy(prof, obj)
+    obj.measurable = False
+    obj.full_clean()
+    obj.save()
+    return obj
+
+
+def _copy(prof: EngineProfile, obj: HardwareProfile) -> None:
+    for f in PROFILE_FIELDS:
+        setattr(obj, f, getattr(prof, f))
+    obj.measurable = prof.measurable
+
+
+def _check_owner(hw: HardwareProfile, user: AbstractBaseUser) -> None:
+    if hw.builtin and not user.is_staff:
+        raise ApplicationError("Built-in profiles can only be changed by staff.", status=403)
+    if not hw.builtin and hw.owner_id != user.pk and not user.is_staff:
+        raise ApplicationError("Only the owner or staff can change this profile.", status=403)
+
+
+@transaction.atomic
+def hardware_profile_update(*, profile: HardwareProfile, user: AbstractBaseUser, data: dict[str, Any]) -> HardwareProfile:
+    _check_owner(profile, user)
+    current = {f: getattr(profile, f) for f in PROFILE_FIELDS}
+    current.update(data)
+    prof = _validated(profile.slug, current)
+    measurable = profile.measurable
+    _copy(prof, profile)
+    profile.measurable = measurable
+    profile.save()
+    return profile
+
+
+@transaction.atomic
+def hardware_profile_delete(*, profile: HardwareProfile, user: AbstractBaseUser) -> None:
+    _check_owner(profile, user)
+    if profile.builtin:
+        raise ApplicationError("Built-in profiles cannot be deleted.")
+    if profile.experiments.exists():
+        raise ApplicationError("Experiments use this profile; delete them first.")
+    profile.delete()
+
+
+@transaction.atomic
+def hardware_profiles_sync_builtin() -> int:
+    """Create or refresh the built-in profiles from the engine's catalogue."""
+    n = 0
+    for prof in builtin_profiles():
+        obj, _ = HardwareProfile.objects.get_or_create(
+            slug=prof.name, defaults={"memory_bandwidth_gbs": prof.memory_bandwidth_gbs,
+                                      "memory_capacity_mb": prof.memory_capacity_mb})
+        _copy(prof, obj)
+        obj.builtin = True
+        obj.save()
+        n += 1
+    return n

@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path, re_path
+from django.conf import settings
+from django.views.static import serve
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="frontier/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("experiments/", views.experiment_list, name="experiments"),
+    path("experiments/new/", views.experiment_new, name="experiment_new"),
+    path("experiments/new/settings/", views.experiment_settings, name="experiment_settings"),
+    path("experiments/<int:pk>/", views.experiment_detail, name="experiment"),
+    path("experiments/<int:pk>/status/", views.experiment_status, name="experiment_status"),
+    path("experiments/<int:pk>/plot.json", views.experiment_plot, name="experiment_plot"),
+    path("experiments/<int:pk>/series.json", views.experiment_series, name="experiment_series"),
+    path("experiments/<int:pk>/candidates/", views.experiment_candidates, name="experiment_candidates"),
+    path("experiments/<int:pk>/candidates/<int:index>/", views.candidate_detail, name="candidate"),
+    path("experiments/<int:pk>/cancel/", views.experiment_cancel, name="experiment_cancel"),
+    path("experiments/<int:pk>/delete/", views.experiment_delete, name="experiment_delete"),
+    path("experiments/<int:pk>/rerun/", views.experiment_rerun, name="experiment_rerun"),
+    path("compare/", views.compare, name="compare"),
+    path("hardware/", views.hardware_list, name="hardware_list"),
+    path("hardware/new/", views.hardware_edit, name="hardware_new"),
+    path("hardware/<slug:slug>/", views.hardware_detail, name="hardware"),
+    path("hardware/<slug:slug>/edit/", views.hardware_edit, name="hardware_edit"),
+    path("api/", include("webapp.api.urls")),
+    path("admin/", admin.site.urls),
+    # Artifacts are served to logged-in users only.
+    re_path(r"^media/(?P<path>.*)$", login_required(serve), {"document_root": settings.MEDIA_ROOT}),
+]

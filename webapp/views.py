@@ -1,0 +1,308 @@
+"""Pages. Views are thin: parse the request, call a service or selector, render."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from engine import techniques
+from engine.metrics import metric_info
+
+from . import charts, selectors, services
+from .errors import ApplicationError
+from .forms import CONFIG_PREFIX, ExperimentForm, HardwareProfileForm, config_form_class
+from .models import Candidate, Experiment, HardwareProfile
+
+WEBGL_THRESHOLD = 3000
+
+
+def _config_form(technique: str, data=None):
+    return config_form_class(technique)(data, prefix=CONFIG_PREFIX)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "frontier/home.html", {
+        "active": selectors.experiment_list().filter(status__in=Experiment.ACTIVE)[:20],
+        "recent": selectors.experiment_list().exclude(status__in=Experiment.ACTIVE)[:20],
+        "profiles": selectors.hardware_list(), "counts": selectors.experiment_counts(),
+        "techniques": techniques.items(),
+    })
+
+
+@login_required
+def experiment_list(request: HttpRequest) -> HttpResponse:
+    f = {k: request.GET.get(k) or None for k in ("technique", "status", "hardware", "owner")}
+    qs = selectors.experiment_list(**f)
+    from django.core.paginator import Paginator
+
+    return render(request, "frontier/experiment_list.html", {
+        "page": Paginator(qs, 50).get_page(request.GET.get("page")), "filters": f,
+        "techniques": techniques.names(), "statuses": Experiment.Status.values, "profiles": selectors.hardware_list()})
+
+
+@login_required
+def experiment_new(request: HttpRequest) -> HttpResponse:
+    technique = request.POST.get("technique") or request.GET.get("technique") or techniques.names()[0]
+    if technique not in techniques:
+        technique = techniques.names()[0]
+    if request.method == "POST":
+        form = ExperimentForm(request.POST)
+        cform = _config_form(technique, request.POST)
+        if form.is_valid() and cform.is_valid():
+            try:
+                exp = services.experiment_launch(owner=request.user, technique=form.cleaned_data["technique"],
+                                                 hardware=form.cleaned_data["hardware"],
+                                                 config=cform.cleaned_config(), name=form.cleaned_data["name"])
+                return redirect("experiment", pk=exp.pk)
+            except ApplicationError as e:
+                _attach_errors(e, form, cform)
+    else:
+        initial = {"technique": technique, "hardware": request.GET.get("hardware") or "local-cpu"}
+        form = ExperimentForm(initial=initial)
+        cform = _config_form(technique)
+    return render(request, "frontier/experiment_new.html", {
+        "form": form, "cform": cform, "technique": techniques.get(technique)})
+
+
+def _attach_errors(e: ApplicationError, form, cform) -> None:
+    for key, msg in e.field_errors.items():
+        if key.startswith("config."):
+            name = key.split(".", 1)[1]
+            (cform.add_error(name, msg) if name in cform.fields else cform.add_error(None, f"{name}: {msg}"))
+        elif key in form.fields:
+            form.add_error(key, msg)
+        else:
+            form.add_error(None, f"{key}: {msg}")
+    if not e.field_errors:
+        form.add_error(None, e.message)
+
+
+@login_required
+@require_GET
+def experiment_settings(request: HttpRequest) -> HttpResponse:
+    technique = request.GET.get("technique", "")
+    if technique not in techniques:
+        raise Http404("unknown technique")
+    return render(request, "frontier/_config_form.html", {
+        "cform": _config_form(technique), "technique": techniques.get(technique)})
+
+
+def _experiment(pk: int) -> Experiment:
+    return get_object_or_404(Experiment.objects.select_related("hardware", "owner"), pk=pk)
+
+
+def _axes(request: HttpRequest, exp: Experiment) -> tuple[str, str, list[str]]:
+    metrics = selectors.numeric_metrics(exp)
+    tech = techniques.get(exp.technique) if exp.technique in techniques else None
+    dx, dy = tech.axes_for(metrics) if tech else ("", "")
+    front = [m for m, _ in exp.front_objectives or []]
+    x = request.GET.get("x") or (dx if dx in metrics else (front[0] if front else (metrics[0] if metrics else "")))
+    y = request.GET.get("y") or (dy if dy in metrics else (front[1] if len(front) > 1 else
+                                                           (metrics[1] if len(metrics) > 1 else x)))
+    return x, y, metrics
+
+
+@login_required
+def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = _experiment(pk)
+    x, y, metrics = _axes(request, exp)
+    tech = techniques.get(exp.technique) if exp.technique in techniques else None
+    return render(request, "frontier/experiment_detail.html", {
+        "exp": exp, "x": x, "y": y, "metrics": [(m, metric_info(m).label) for m in metrics], "technique": tech,
+        "artifacts": selectors.artifacts_for(exp), "config_rows": _config_rows(exp),
+        "can_manage": exp.owner_id == request.user.pk or request.user.is_staff,
+        "series_names": sorted(selectors.series_for(exp)),
+    })
+
+
+def _config_rows(exp: Experiment) -> list[tuple[str, str, object]]:
+    if exp.technique not in techniques:
+        return [(k, k, v) for k, v in exp.config.items()]
+    specs = {s.name: s for s in techniques.get(exp.technique).config_cls.specs()}
+    return [(k, specs[k].label if k in specs else k, v) for k, v in exp.config.items()]
+
+
+@login_required
+def experiment_status(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "frontier/_status.html", {"exp": _experiment(pk),
+                                                     "can_manage": True})
+
+
+@login_required
+def experiment_plot(request: HttpRequest, pk: int) -> JsonResponse:
+    exp = _experiment(pk)
+    x, y, _ = _axes(request, exp)
+    data = selectors.scatter_data(exp, x, y)
+    fig = charts.pareto_figure(data, webgl=len(data.xs) > WEBGL_THRESHOLD)
+    return JsonResponse({"figure": fig, "status": exp.status, "count": len(data.xs)}, encoder=DjangoJSONEncoder)
+
+
+@login_required
+def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
+    exp = _experiment(pk)
+    series = selectors.series_for(exp)
+    # group curves by the part before "/" (loss/resnet18, loss/mobilenet → one "loss" plot)
+    groups: dict[str, list[str]] = {}
+    for name in sorted(series):
+        groups.setdefault(name.split("/", 1)[0], []).append(name)
+    figs = [{"title": g, "figure": charts.series_figure(series, names)} for g, names in groups.items()]
+    return JsonResponse({"figures": figs, "status": exp.status}, encoder=DjangoJSONEncoder)
+
+
+@login_required
+def experiment_candidates(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = _experiment(pk)
+    ordering = request.GET.get("ordering", "index")
+    front_only = request.GET.get("front") == "1"
+    try:
+        page = selectors.candidate_page(exp, page=request.GET.get("page", 1), ordering=ordering, front_only=front_only)
+    except ApplicationError:
+        ordering = "index"
+        page = selectors.candidate_page(exp, page=request.GET.get("page", 1), front_only=front_only)
+    cols = list((exp.metric_keys or {}).keys())
+    rows = [(c, [c.metrics.get(k) for k in cols], selectors.architecture_summary(c.architecture, 90)) for c in page]
+    return render(request, "frontier/_candidates.html", {
+        "exp": exp, "page": page, "cols": [(k, metric_info(k).label) for k in cols], "rows": rows,
+        "ordering": ordering, "front_only": front_only})
+
+
+@login_required
+@require_POST
+def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = _experiment(pk)
+    try:
+        services.experiment_cancel(experiment=exp, user=request.user)
+        messages.info(request, "Cancel requested; the job stops at its next report.")
+    except ApplicationError as e:
+        messages.error(request, e.message)
+    if request.htmx:
+        return render(request, "frontier/_status.html", {"exp": _experiment(pk), "can_manage": True})
+    return redirect("experiment", pk=pk)
+
+
+@login_required
+@require_POST
+def experiment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = _experiment(pk)
+    try:
+        services.experiment_delete(experiment=exp, user=request.user)
+        messages.info(request, f"Deleted experiment #{pk}.")
+        return redirect("home")
+    except ApplicationError as e:
+        messages.error(request, e.message)
+        return redirect("experiment", pk=pk)
+
+
+@login_required
+@require_POST
+def experiment_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = _experiment(pk)
+    try:
+        new = services.experiment_launch(owner=request.user, technique=exp.technique, hardware=exp.hardware,
+                                         config=exp.config, name=exp.name)
+        return redirect("experiment", pk=new.pk)
+    except ApplicationError as e:
+        messages.error(request, e.message + " " + "; ".join(f"{k}: {v}" for k, v in e.field_errors.items()))
+        return redirect("experiment", pk=pk)
+
+
+@login_required
+def candidate_detail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    exp = _experiment(pk)
+    cand = get_object_or_404(Candidate, experiment=exp, index=index)
+    arch = cand.architecture
+    blocks = _blocks(arch)
+    scalars = [(k, v) for k, v in arch.items() if not isinstance(v, (list, dict))]
+    return render(request, "frontier/candidate_detail.html", {
+        "exp": exp, "cand": cand, "blocks": blocks, "scalars": scalars,
+        "metrics": [(k, metric_info(k).label, metric_info(k).unit, v) for k, v in cand.metrics.items()],
+        "arch_json": json.dumps(arch, indent=2), "artifacts": cand.artifacts.all(),
+    })
+
+
+def _blocks(arch: dict) -> dict | None:
+    """A table of blocks from parallel per-block lists (kernels, expands, …) or a list of dicts."""
+    if isinstance(arch.get("blocks"), list) and arch["blocks"] and isinstance(arch["blocks"][0], dict):
+        cols = sorted({k for b in arch["blocks"] for k in b})
+        return {"cols": cols, "rows": [[b.get(c) for c in cols] for b in arch["blocks"]]}
+    lists = {k: v for k, v in arch.items() if isinstance(v, list) and v and not isinstance(v[0], (list, dict))}
+    if not lists:
+        return None
+    n = max(len(v) for v in lists.values())
+    cols = [k for k, v in lists.items() if len(v) == n]
+    return {"cols": cols, "rows": [[lists[c][i] for c in cols] for i in range(n)]}
+
+
+@login_required
+def compare(request: HttpRequest) -> HttpResponse:
+    ids = [int(i) for i in request.GET.getlist("ids") if i.isdigit()][:12]
+    exps = list(Experiment.objects.filter(pk__in=ids).select_related("hardware"))
+    x = request.GET.get("x", "latency_ms")[:60]
+    y = request.GET.get("y", "accuracy")[:60]
+    text = request.GET.get("constraint", "")[:200]
+    error = ""
+    try:
+        constraints = selectors.parse_constraint(text)
+    except ApplicationError as e:
+        constraints, error = [], e.field_errors.get("constraint", e.message)
+    metric_names = sorted({k for e in exps for k, v in (e.metric_keys or {}).items() if v == "number"}
+                          | {"latency_ms", "accuracy"})
+    data = selectors.compare_data(exps, x, y, constraints) if exps else None
+    return render(request, "frontier/compare.html", {
+        "all": selectors.experiment_list().filter(candidate_count__gt=0)[:200], "chosen": set(ids), "exps": exps,
+        "x": x, "y": y, "constraint": text, "constraints": constraints, "error": error, "data": data,
+        "metrics": [(m, metric_info(m).label) for m in metric_names],
+        "figure": charts.compare_figure(data) if data else None,
+    })
+
+
+@login_required
+def hardware_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "frontier/hardware_list.html", {"profiles": selectors.hardware_list()})
+
+
+@login_required
+def hardware_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    hw = get_object_or_404(HardwareProfile, slug=slug)
+    return render(request, "frontier/hardware_detail.html", {
+        "hw": hw, "experiments": selectors.experiment_list(hardware=slug)[:20],
+        "can_edit": (hw.builtin and request.user.is_staff) or (not hw.builtin and
+                                                              (hw.owner_id == request.user.pk or request.user.is_staff)),
+        "peaks": sorted((hw.peak_gmacs or {}).items()),
+    })
+
+
+@login_required
+def hardware_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    hw = get_object_or_404(HardwareProfile, slug=slug) if slug else None
+    if request.method == "POST":
+        form = HardwareProfileForm(request.POST, editing=hw is not None,
+                                   initial=HardwareProfileForm.initial_from(hw) if hw else None)
+        if form.is_valid():
+            try:
+                if hw:
+                    hw = services.hardware_profile_update(profile=hw, user=request.user, data=form.profile_data())
+                else:
+                    hw = services.hardware_profile_create(owner=request.user, slug=form.cleaned_data["slug"],
+                                                          data=form.profile_data())
+                messages.success(request, f"Saved {hw.slug}.")
+                return redirect("hardware", slug=hw.slug)
+            except ApplicationError as e:
+                for k, v in e.field_errors.items():
+                    if k == "peak_gmacs":
+                        form.add_error("peak_fp32", v)
+                    elif k in form.fields:
+                        form.add_error(k, v)
+                    else:
+                        form.add_error(None, f"{k}: {v}")
+                if not e.field_errors:
+                    form.add_error(None, e.message)
+    else:
+        form = HardwareProfileForm(initial=HardwareProfileForm.initial_from(hw) if hw else None, editing=hw is not None)
+    return render(request, "frontier/hardware_form.html", {"form": form, "hw": hw})
