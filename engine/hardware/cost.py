@@ -1,19 +1,44 @@
 """Cost model for any ``nn.Module``: per-layer MACs, params, weight and
-activation bytes, and peak activation memory (inference and training).
+activation bytes at a given precision, and peak memory for inference and for
+training.
 
 Counts come from one forward pass with hooks on the leaf modules, so they hold
-for any network built from standard layers.
+for any network built from standard layers. Depthwise and grouped convolutions
+count ``out_elems x cin/groups x k x k`` MACs.
+
+Memory, for one batch:
+
+- inference peak: the largest input + output activation of any layer (a chain
+  executes one layer at a time), plus the weights when asked;
+- training: the activations every layer saves for backward (its input) +
+  params + their gradients + optimizer state (SGD momentum: 1 copy, Adam: 2).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-__all__ = ["LayerCost", "ModelCost", "profile_model", "BYTES"]
+__all__ = ["LayerCost", "ModelCost", "TrainingMemory", "profile_model", "BYTES", "bits_of", "OPTIMIZER_STATES"]
 
 BYTES = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5, "int2": 0.25}
+#: optimizer state kept per parameter, in copies of the parameter tensor
+OPTIMIZER_STATES = {"none": 0, "sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
+#: leaf modules that do no work at inference
+_FREE = ("Identity", "Dropout", "Dropout2d", "Flatten")
+
+
+def bits_of(precision: str | int | float) -> float:
+    """Bits per element of a precision name (``"int8"`` → 8) or a bit count."""
+    if isinstance(precision, (int, float)) and not isinstance(precision, bool):
+        if not 1 <= precision <= 64:
+            raise ValueError(f"bit width must be in 1..64, got {precision}")
+        return float(precision)
+    if precision not in BYTES:
+        raise ValueError(f"unknown precision {precision!r} (one of {', '.join(BYTES)})")
+    return BYTES[precision] * 8
 
 
 @dataclass
@@ -29,11 +54,37 @@ class LayerCost:
     #: free-form op description (kernel, stride, groups …) for lookup tables
     attrs: dict = field(default_factory=dict)
 
-    def weight_bytes(self, precision: str = "fp32") -> float:
-        return self.params * BYTES[precision]
+    @property
+    def depthwise(self) -> bool:
+        g = self.attrs.get("groups", 1)
+        return g > 1 and g == self.attrs.get("cin") == self.attrs.get("cout", g)
 
-    def activation_bytes(self, precision: str = "fp32") -> float:
-        return (self.input_elems + self.output_elems) * BYTES[precision]
+    @property
+    def is_free(self) -> bool:
+        """No work at inference (identity, dropout)."""
+        return self.op in _FREE
+
+    def weight_bytes(self, precision: str | int | float = "fp32") -> float:
+        return self.params * bits_of(precision) / 8
+
+    def activation_bytes(self, precision: str | int | float = "fp32") -> float:
+        return (self.input_elems + self.output_elems) * bits_of(precision) / 8
+
+    def memory_bytes(self, weight_bits: float = 32, activation_bits: float = 32) -> float:
+        """Bytes moved by the layer: weights read once, input read, output written."""
+        return self.weight_bytes(weight_bits) + self.activation_bytes(activation_bits)
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    activations: float
+    params: float
+    grads: float
+    optimizer_state: float
+
+    @property
+    def total(self) -> float:
+        return self.activations + self.params + self.grads + self.optimizer_state
 
 
 @dataclass
@@ -52,54 +103,109 @@ class ModelCost:
                 "peak_activation_bytes": self.peak_activation_bytes,
                 "training_activation_bytes": self.training_activation_bytes}
 
+    def weight_bytes(self, precision: str | int | float = "fp32") -> float:
+        return self.params * bits_of(precision) / 8
 
-def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> tuple[int, dict]:
-    if isinstance(module, nn.Conv2d):
-        k = module.kernel_size[0] * module.kernel_size[1]
+    def peak_activation_at(self, precision: str | int | float = "fp32") -> float:
+        """Inference peak activation memory (bytes) at ``precision``."""
+        return self.peak_activation_bytes * bits_of(precision) / 32
+
+    def inference_memory_bytes(self, precision: str | int | float = "fp32") -> float:
+        """Weights + peak activation at ``precision``."""
+        return self.weight_bytes(precision) + self.peak_activation_at(precision)
+
+    def training_memory(self, precision: str | int | float = "fp32", optimizer: str = "sgd-momentum",
+                        trainable_params: int | None = None) -> TrainingMemory:
+        """Training memory of one batch: saved activations + params + grads +
+        optimizer state. ``trainable_params`` (default: all) receive grads and
+        optimizer state (TinyTL trains only biases: pass their count)."""
+        if optimizer not in OPTIMIZER_STATES:
+            raise ValueError(f"unknown optimizer {optimizer!r} (one of {', '.join(OPTIMIZER_STATES)})")
+        scale = bits_of(precision) / 8
+        trainable = self.params if trainable_params is None else trainable_params
+        return TrainingMemory(activations=self.training_activation_bytes * scale / 4.0,
+                              params=self.params * scale, grads=trainable * scale,
+                              optimizer_state=trainable * scale * OPTIMIZER_STATES[optimizer])
+
+    def training_memory_bytes(self, precision: str | int | float = "fp32", optimizer: str = "sgd-momentum") -> float:
+        return self.training_memory(precision, optimizer).total
+
+
+def _attention_macs(module: nn.MultiheadAttention, args: tuple) -> int:
+    q = args[0]
+    k = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else q
+    e = module.embed_dim
+    batch_first = getattr(module, "batch_first", False)
+    lq = q.shape[1] if (batch_first and q.dim() == 3) else q.shape[0]
+    lk = k.shape[1] if (batch_first and k.dim() == 3) else k.shape[0]
+    n = q.numel() // (lq * e)
+    kdim = module.kdim or e
+    vdim = module.vdim or e
+    proj = lq * e * e + lk * kdim * e + lk * vdim * e + lq * e * e  # q, k, v, out
+    attn = 2 * lq * lk * e  # scores and weighted sum
+    return int(n * (proj + attn))
+
+
+def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor, args: tuple = ()) -> tuple[int, dict]:
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        k = math.prod(module.kernel_size)
         macs = out.numel() * (module.in_channels // module.groups) * k
         return macs, {"kernel": module.kernel_size[0], "stride": module.stride[0], "groups": module.groups,
                       "cin": module.in_channels, "cout": module.out_channels}
+    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        k = math.prod(module.kernel_size)
+        macs = inp.numel() * (module.out_channels // module.groups) * k
+        return macs, {"kernel": module.kernel_size[0], "stride": module.stride[0], "groups": module.groups,
+                      "cin": module.in_channels, "cout": module.out_channels, "transposed": True}
     if isinstance(module, nn.Linear):
         return out.numel() * module.in_features, {"cin": module.in_features, "cout": module.out_features}
-    if isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d, nn.LayerNorm, nn.GroupNorm)):
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)):
         return out.numel(), {}
-    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d)):
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool1d)):
         return inp.numel(), {}
     if isinstance(module, nn.MultiheadAttention):
-        return 0, {}
+        return _attention_macs(module, args), {"heads": module.num_heads, "embed_dim": module.embed_dim}
     return 0, {}
 
 
 @torch.no_grad()
-def profile_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCost:
-    """Run one forward pass on zeros of ``input_shape`` (batch included)."""
+def profile_model(model: nn.Module, input_shape: tuple[int, ...], *, dtype: torch.dtype | None = None) -> ModelCost:
+    """Run one forward pass on zeros of ``input_shape`` (batch included).
+
+    ``dtype`` of the input defaults to float32 (pass ``torch.long`` for token ids).
+    """
     layers: list[LayerCost] = []
     hooks = []
     names = {m: n for n, m in model.named_modules()}
 
     def hook(module, args, out):
         inp = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor):
+            out = out[0]  # nn.MultiheadAttention returns (output, weights)
         if inp is None or not isinstance(out, torch.Tensor):
             return
-        macs, attrs = _macs(module, inp, out)
+        macs, attrs = _macs(module, inp, out, args)
         params = sum(p.numel() for p in module.parameters(recurse=False))
         layers.append(LayerCost(names.get(module, "?"), type(module).__name__, int(macs), int(params),
                                 inp.numel(), out.numel(), tuple(inp.shape), tuple(out.shape), attrs))
 
     for m in model.modules():
-        if len(list(m.children())) == 0:
+        if len(list(m.children())) == 0 or isinstance(m, nn.MultiheadAttention):
             hooks.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()
     try:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
-        model(torch.zeros(input_shape, device=device))
+        model(torch.zeros(input_shape, device=device, dtype=dtype or torch.float32))
     finally:
         for h in hooks:
             h.remove()
         model.train(was_training)
+    # the children of an attention module are counted in its own MACs
+    attn = [n for m, n in names.items() if isinstance(m, nn.MultiheadAttention)]
+    layers = [lc for lc in layers if not any(lc.name.startswith(a + ".") for a in attn)]
     params = sum(p.numel() for p in model.parameters())
-    peak = max((lc.activation_bytes() for lc in layers), default=0.0)
-    train_act = sum(lc.input_elems * 4.0 for lc in layers)
+    peak = max((lc.activation_bytes() for lc in layers if not lc.is_free), default=0.0)
+    train_act = sum(lc.input_elems * 4.0 for lc in layers if not lc.is_free)
     return ModelCost(layers, tuple(input_shape), int(params), int(sum(lc.macs for lc in layers)), peak, train_act)

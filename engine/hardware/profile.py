@@ -6,6 +6,7 @@ with ``yaml.safe_load``; each cites the source of its figures in ``source``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 __all__ = ["HardwareProfile", "PRECISIONS", "KINDS", "builtin_profiles", "get_profile", "local_cpu_profile",
-           "ProfileError"]
+           "ProfileError", "precision_for_bits"]
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4", "int2")
 KINDS = ("cpu", "gpu", "phone", "embedded-gpu", "mcu", "accelerator", "other")
@@ -70,6 +71,22 @@ class HardwareProfile:
                 return float(self.peak_gmacs[p])
         return float(next(iter(self.peak_gmacs.values())))
 
+    def peak_bits(self, weight_bits: float = 32, activation_bits: float = 32) -> float:
+        """Peak GMAC/s for ``weight_bits`` x ``activation_bits`` operands.
+
+        A bit-flexible profile (BitFusion-like) composes 2-bit x 2-bit bricks, so
+        its throughput is the 2x2 peak divided by ceil(w/2) x ceil(a/2); the 2x2
+        peak is ``peak_gmacs["int2"]`` or derived from the narrowest listed
+        precision. Other profiles use the precision that holds the wider operand.
+        """
+        w, a = max(1.0, float(weight_bits)), max(1.0, float(activation_bits))
+        if self.bit_flexible:
+            ref = min(self.peak_gmacs, key=lambda p: _BITS[p])
+            rb = _BITS[ref]
+            base = self.peak_gmacs[ref] * math.ceil(rb / 2) ** 2
+            return float(base / (math.ceil(w / 2) * math.ceil(a / 2)))
+        return self.peak(precision_for_bits(max(w, a)))
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -95,6 +112,12 @@ class HardwareProfile:
                     errors["peak_gmacs"] = f"unknown precision {p!r} (one of {', '.join(PRECISIONS)})"
                 elif not _in_bounds(v, BOUNDS["peak_gmacs"]):
                     errors["peak_gmacs"] = f"{p}: must be a number in {BOUNDS['peak_gmacs']}"
+        for key, limit in (("title", 200), ("source", 4000), ("notes", 4000)):
+            if key in data and (not isinstance(data[key], str) or len(data[key]) > limit):
+                errors[key] = f"text of at most {limit} characters"
+        for key in ("bit_flexible", "measurable"):
+            if key in data and not isinstance(data[key], bool):
+                errors[key] = "true or false"
         for key, bounds in BOUNDS.items():
             if key == "peak_gmacs" or key not in data:
                 continue
@@ -105,6 +128,17 @@ class HardwareProfile:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["peak_gmacs"] = {str(k): float(v) for k, v in peaks.items()}
         return cls(**kwargs)
+
+
+_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 4, "int2": 2}
+
+
+def precision_for_bits(bits: float) -> str:
+    """The narrowest precision name that holds ``bits`` (5 → ``"int8"``)."""
+    for p in ("int2", "int4", "int8", "fp16"):
+        if bits <= _BITS[p]:
+            return p
+    return "fp32"
 
 
 def _in_bounds(v: Any, bounds: tuple[float, float]) -> bool:

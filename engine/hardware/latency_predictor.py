@@ -1,0 +1,209 @@
+"""Learned latency predictor (HAT style): a small MLP on a search space's
+fixed-length architecture encoding, trained on measured latencies.
+
+It predicts log-latency (standardised), so relative errors weigh the same for
+fast and slow networks, and scores a batch with one matrix product per layer
+(tens of thousands of architectures per second). Saved as JSON (weights as
+lists) or safetensors (weights, with the JSON header in the metadata); no pickle.
+
+    pred = train_predictor(space, archs, measured_ms, seed=0)
+    ms = pred.predict_ms(space.encode_many(candidates))
+    PredictorLatency(pred, space, profile).estimate_many(candidates)
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..train import StepOutput, fit, make_optimizer
+from .latency import LatencyEstimate, LatencyEstimator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spaces.base import SearchSpace
+    from .profile import HardwareProfile
+
+__all__ = ["LatencyPredictor", "PredictorLatency", "PredictorError", "train_predictor", "validate_predictor_json",
+           "PREDICTOR_FORMAT", "MAX_PREDICTOR_BYTES"]
+
+PREDICTOR_FORMAT = "frontier-latency-predictor"
+MAX_PREDICTOR_BYTES = 16 * 2**20
+
+
+class PredictorError(ValueError):
+    """An invalid saved predictor; the message says what is wrong."""
+
+
+class LatencyPredictor(nn.Module):
+    """MLP: encoding → hidden (ReLU) … → standardised log-latency."""
+
+    def __init__(self, encoding_size: int, hidden: Sequence[int] = (128, 128), *, space: str = "",
+                 space_params: dict[str, Any] | None = None, target_mean: float = 0.0, target_std: float = 1.0,
+                 meta: dict[str, Any] | None = None):
+        super().__init__()
+        dims = [int(encoding_size), *[int(h) for h in hidden], 1]
+        layers: list[nn.Module] = []
+        for i in range(len(dims) - 1):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < len(dims) - 2:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+        self.encoding_size, self.hidden = int(encoding_size), tuple(int(h) for h in hidden)
+        self.space, self.space_params = space, dict(space_params or {})
+        self.target_mean, self.target_std = float(target_mean), float(target_std)
+        self.meta = dict(meta or {})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+    def matches(self, space: "SearchSpace") -> bool:
+        return space.name == self.space and space.params() == self.space_params and \
+            space.encoding_size == self.encoding_size
+
+    @torch.inference_mode()
+    def predict_ms(self, encodings: np.ndarray | torch.Tensor) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(encodings, dtype=np.float32))
+        if x.dim() != 2 or x.shape[1] != self.encoding_size:
+            raise ValueError(f"encodings must be (n, {self.encoding_size}), got {tuple(x.shape)}")
+        was = self.training
+        self.eval()
+        z = self.net(x).squeeze(-1)
+        self.train(was)
+        return torch.exp(z.double() * self.target_std + self.target_mean).numpy()
+
+    # -- persistence -------------------------------------------------------
+    def header(self) -> dict[str, Any]:
+        return {"format": PREDICTOR_FORMAT, "version": 1, "encoding_size": self.encoding_size,
+                "hidden": list(self.hidden), "space": self.space, "space_params": self.space_params,
+                "target": "log(ms)", "target_mean": self.target_mean, "target_std": self.target_std,
+                "meta": self.meta}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.header(), "weights": {k: v.tolist() for k, v in self.state_dict().items()}}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save_file
+            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path),
+                      metadata={"header": json.dumps(self.header())})
+        else:
+            path.write_text(json.dumps(self.to_json()), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatencyPredictor":
+        path = Path(path)
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+            with safe_open(str(path), framework="pt") as fh:
+                header = json.loads((fh.metadata() or {}).get("header", "{}"))
+                weights = {k: fh.get_tensor(k) for k in fh.keys()}
+            return _from_parts(header, weights)
+        return validate_predictor_json(path.read_bytes())
+
+
+def _from_parts(header: dict[str, Any], weights: dict[str, torch.Tensor]) -> LatencyPredictor:
+    if header.get("format") != PREDICTOR_FORMAT:
+        raise PredictorError(f"format: expected {PREDICTOR_FORMAT!r}")
+    try:
+        enc = int(header["encoding_size"])
+        hidden = [int(h) for h in header["hidden"]]
+        mean, std = float(header["target_mean"]), float(header["target_std"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise PredictorError(f"header: missing or malformed field ({e})") from None
+    if not (1 <= enc <= 100_000) or len(hidden) > 8 or any(not 1 <= h <= 4096 for h in hidden):
+        raise PredictorError("encoding_size must be 1..100000 and at most 8 hidden layers of 1..4096 units")
+    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise PredictorError("target_mean and target_std must be finite, target_std > 0")
+    model = LatencyPredictor(enc, hidden, space=str(header.get("space", "")),
+                             space_params=header.get("space_params") or {}, target_mean=mean, target_std=std,
+                             meta=header.get("meta") or {})
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    if expected != got:
+        raise PredictorError(f"weights: expected tensors {expected}, got {got}")
+    if not all(torch.isfinite(v).all() for v in weights.values()):
+        raise PredictorError("weights: contain NaN or infinity")
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def validate_predictor_json(data: bytes | str | dict[str, Any], *, max_bytes: int = MAX_PREDICTOR_BYTES
+                            ) -> LatencyPredictor:
+    """Parse and check a saved predictor (what ``LatencyPredictor.to_json`` writes)."""
+    if isinstance(data, (bytes, bytearray, str)):
+        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        if size > max_bytes:
+            raise PredictorError(f"the file is {size / 2**20:.1f} MiB; at most {max_bytes / 2**20:.0f} MiB allowed")
+        try:
+            data = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise PredictorError(f"not valid JSON: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("weights"), dict):
+        raise PredictorError("a predictor is a JSON object with a 'weights' object")
+    try:
+        weights = {str(k): torch.tensor(v, dtype=torch.float32) for k, v in data["weights"].items()}
+    except (TypeError, ValueError) as e:
+        raise PredictorError(f"weights: not numeric arrays ({e})") from None
+    return _from_parts(data, weights)
+
+
+def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measured_ms: Sequence[float], *,
+                    hidden: Sequence[int] = (128, 128), epochs: int = 300, lr: float = 3e-3, batch_size: int = 32,
+                    weight_decay: float = 1e-4, seed: int = 0, meta: dict[str, Any] | None = None,
+                    progress: Callable[[float, str, dict[str, float]], None] | None = None) -> LatencyPredictor:
+    """Train on (architecture, measured ms) pairs with the engine's one loop."""
+    y = np.asarray(measured_ms, dtype=np.float64)
+    if len(archs) != len(y) or len(y) < 4:
+        raise ValueError("need at least 4 (architecture, latency) pairs of equal count")
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise ValueError("latencies must be positive and finite")
+    logy = np.log(y)
+    mean, std = float(logy.mean()), float(max(logy.std(), 1e-3))
+    x = torch.as_tensor(space.encode_many(archs))
+    t = torch.as_tensor(((logy - mean) / std).astype(np.float32))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LatencyPredictor(space.encoding_size, hidden, space=space.name, space_params=space.params(),
+                                 target_mean=mean, target_std=std,
+                                 meta={"samples": int(len(y)), "epochs": epochs, "seed": seed, **(meta or {})})
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, t), batch_size=batch_size,
+                                         shuffle=True, generator=gen)
+
+    def step(m: nn.Module, batch: Any) -> StepOutput:
+        xb, tb = batch
+        return StepOutput(loss=nn.functional.mse_loss(m(xb), tb), count=len(tb))
+
+    opt = make_optimizer(model.parameters(), name="adamw", lr=lr, weight_decay=weight_decay)
+    fit(model, step, loader, epochs=epochs, optimizer=opt, progress=progress)
+    return model.eval()
+
+
+class PredictorLatency(LatencyEstimator):
+    """Batched predictions of a trained :class:`LatencyPredictor`."""
+
+    source = "predictor"
+
+    def __init__(self, predictor: LatencyPredictor, space: "SearchSpace | None" = None,
+                 profile: "HardwareProfile | None" = None):
+        super().__init__(profile, space)
+        self.predictor = predictor.eval()
+
+    def estimate_ms_many(self, archs: Iterable[dict[str, Any]]) -> np.ndarray:
+        return self.predictor.predict_ms(self._need_space().encode_many(archs))
+
+    def estimate_arch(self, arch: dict[str, Any], **kwargs: Any) -> LatencyEstimate:
+        self._need_space().validate(arch)
+        return self.estimate_many([arch])[0]
+
+    def estimate_many(self, archs: Iterable[dict[str, Any]]) -> list[LatencyEstimate]:
+        rmse = self.predictor.meta.get("val_rmse_ms")
+        return [LatencyEstimate(float(v), self.source, float(rmse) if rmse is not None else None, self.profile_name)
+                for v in self.estimate_ms_many(archs)]
