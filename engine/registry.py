@@ -25,6 +25,8 @@ _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,48}$")
 #: Modules that register the built-in techniques and spaces when imported.
 BUILTIN_MODULES: tuple[str, ...] = (
     "engine.modelzoo",
+    "engine.spaces",
+    "engine.latencymodel",
 )
 
 
