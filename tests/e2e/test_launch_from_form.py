@@ -1,0 +1,77 @@
+"""In a real Chromium: log in, launch a model-zoo job from the form, watch the
+progress bar move and the Pareto plot render, and save a screenshot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.webapp.worker import celery_worker
+from webapp.models import Experiment
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# pytest-playwright empties test-results/, so screenshots go under var/
+OUT = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+@pytest.fixture
+def live_worker(need_redis, need_postgres, live_server, profiles, media_root, tmp_path):
+    import redis
+
+    redis.Redis.from_url(need_redis).flushdb()
+    from celery import current_app
+
+    import tasks.celery  # noqa: F401
+    current_app.conf.broker_url = need_redis
+    with celery_worker(name="e2e", log_path=tmp_path / "worker.log") as w:
+        yield w
+
+
+def test_launch_watch_and_plot(live_server, live_worker, browser_page, django_user_model):
+    django_user_model.objects.create_user(username="erin", password="erin-pass-123")
+    page = browser_page
+    page.goto(live_server.url + "/experiments/new/")
+    assert "/login/" in page.url
+    page.fill("input[name=username]", "erin")
+    page.fill("input[name=password]", "erin-pass-123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/experiments/new/**")
+
+    page.select_option("#id_technique", "model-zoo")
+    page.wait_for_selector("#config-form >> text=Model zoo", timeout=10_000)
+    for box in page.query_selector_all("input[name=cfg-models]"):
+        if box.get_attribute("value") in ("squeezenet1_1", "mobilenet_v3_small", "resnet18"):
+            box.check()
+        else:
+            box.uncheck()
+    page.fill("input[name=cfg-widths]", "1.0")
+    page.fill("input[name=cfg-resolutions]", "32")
+    page.fill("input[name=cfg-train_epochs]", "1")
+    page.fill("input[name=cfg-max_train_samples]", "300")
+    page.fill("input[name=name]", "browser test")
+    page.click("button:has-text('Launch')")
+    page.wait_for_url("**/experiments/*/", timeout=15_000)
+    exp = Experiment.objects.get(name="browser test")
+    assert exp.config["models"] == ["mobilenet_v3_small", "resnet18", "squeezenet1_1"] or \
+        sorted(exp.config["models"]) == ["mobilenet_v3_small", "resnet18", "squeezenet1_1"]
+
+    # the progress bar moves while the job runs
+    seen = set()
+    for _ in range(300):
+        seen.add(page.get_attribute("#status .bar", "aria-valuenow"))
+        status = page.get_attribute("#status", "data-status")
+        if len(seen - {"0"}) >= 2 or status in ("succeeded", "failed"):
+            break
+        page.wait_for_timeout(300)
+    assert len(seen) >= 2, f"progress never moved: {seen}"
+
+    page.wait_for_function("document.querySelector('#status').dataset.status === 'succeeded'", timeout=180_000)
+    page.wait_for_selector("#pareto .scatterlayer .point", timeout=20_000)
+    points = page.query_selector_all("#pareto .scatterlayer .point")
+    assert len(points) >= 3
+    assert "Pareto front" in page.inner_text("#pareto")
+    page.wait_for_selector("#candidate-table tbody tr td a")
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "experiment-page.png"), full_page=True)
+    exp.refresh_from_db()
+    assert exp.status == "succeeded" and exp.candidate_count == 3
