@@ -8,8 +8,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Page, Paginator
-from django.db.models import FloatField, QuerySet
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from engine import techniques
@@ -67,10 +67,14 @@ def candidate_queryset(exp: Experiment, *, front_only: bool = False, ordering: s
     kind = (exp.metric_keys or {}).get(key)
     if kind is None:
         raise ApplicationError(f"Cannot order by {key!r}.", field_errors={"ordering": f"unknown metric {key!r}"})
-    expr = Cast(KeyTransform(key, "metrics"), FloatField()) if kind == "number" else KeyTextTransform(key, "metrics")
+    # ->> (text) then a cast: PostgreSQL refuses to cast a JSON null to a number.
+    # Candidates without the metric (or with a null) go last on every database.
+    text = KeyTextTransform(key, "metrics")
+    expr = Cast(text, FloatField()) if kind == "number" else text
+    # SQLite reads a JSON null as the text 'null' (a cast makes it 0): make it NULL
+    expr = Case(When(Q(**{f"metrics__{key}": None}), then=Value(None)), default=expr)
     qs = qs.annotate(_sort=expr)
-    order = "-_sort" if desc else "_sort"
-    return qs.order_by(f"{order}", "index") if not desc else qs.order_by(f"{order}", "index")
+    return qs.order_by(F("_sort").desc(nulls_last=True) if desc else F("_sort").asc(nulls_last=True), "index")
 
 
 def candidate_page(exp: Experiment, *, page: int = 1, per_page: int = 25, front_only: bool = False,
@@ -117,19 +121,29 @@ class ScatterData:
     sources: list[str]
 
 
-def scatter_data(exp: Experiment, x: str, y: str) -> ScatterData:
+def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) -> ScatterData:
+    """Points for the scatter. Beyond ``label_limit`` candidates only the
+    front carries an architecture summary, which keeps the payload small."""
+    qs = Candidate.objects.filter(experiment=exp).order_by("index")
+    with_labels = exp.candidate_count <= label_limit
     xs, ys, ids, labels, front, sources = [], [], [], [], [], []
-    for pk, index, arch, m, f in Candidate.objects.filter(experiment=exp).order_by("index").values_list(
-            "pk", "index", "architecture", "metrics", "on_front"):
+    if with_labels:
+        rows = qs.values_list("index", "metrics", "on_front", "architecture")
+    else:
+        rows = ((i, m, f, None) for i, m, f in qs.values_list("index", "metrics", "on_front"))
+    for index, m, f, arch in rows:
         vx, vy = m.get(x), m.get(y)
         if not isinstance(vx, (int, float)) or not isinstance(vy, (int, float)):
             continue
         xs.append(vx)
         ys.append(vy)
         ids.append(index)
-        labels.append(architecture_summary(arch))
+        labels.append(architecture_summary(arch) if arch is not None else "")
         front.append(f)
         sources.append(str(m.get("latency_source", "")))
+    if not with_labels:
+        archs = dict(qs.filter(on_front=True).values_list("index", "architecture"))
+        labels = [architecture_summary(archs[i]) if i in archs else "" for i in ids]
     return ScatterData(x, y, xs, ys, ids, labels, front, sources)
 
 
