@@ -23,6 +23,7 @@ from torch import nn
 
 from ..train import StepOutput, fit, make_optimizer
 from .latency import LatencyEstimate, LatencyEstimator
+from .measure import fixed_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spaces.base import SearchSpace
@@ -67,6 +68,10 @@ class LatencyPredictor(nn.Module):
 
     @torch.inference_mode()
     def predict_ms(self, encodings: np.ndarray | torch.Tensor) -> np.ndarray:
+        with fixed_threads(1):
+            return self._predict_ms(encodings)
+
+    def _predict_ms(self, encodings: np.ndarray | torch.Tensor) -> np.ndarray:
         x = torch.as_tensor(np.asarray(encodings, dtype=np.float32))
         if x.dim() != 2 or x.shape[1] != self.encoding_size:
             raise ValueError(f"encodings must be (n, {self.encoding_size}), got {tuple(x.shape)}")
@@ -182,7 +187,8 @@ def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measu
         return StepOutput(loss=nn.functional.mse_loss(m(xb), tb), count=len(tb))
 
     opt = make_optimizer(model.parameters(), name="adamw", lr=lr, weight_decay=weight_decay)
-    fit(model, step, loader, epochs=epochs, optimizer=opt, progress=progress)
+    with fixed_threads(1):  # a tiny MLP: extra threads only add synchronisation on a busy machine
+        fit(model, step, loader, epochs=epochs, optimizer=opt, progress=progress)
     return model.eval()
 
 

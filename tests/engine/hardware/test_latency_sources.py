@@ -1,0 +1,182 @@
+"""The four latency sources behind one interface."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from engine.hardware import (LookupTable, LookupTableLatency, LutError, LutMissError, PredictorLatency,
+                             RooflineLatency, build_lut, builtin_profiles, estimator_for, get_profile,
+                             import_ofa_yaml, latency_of_model, local_cpu_profile, measure_many, train_predictor,
+                             validate_lut_json, validate_predictor_json)
+from engine.hardware.latency_eval import kendall_tau, latency_errors
+from engine.hardware.latency_lut import LutEntry
+from engine.hardware.latency_predictor import LatencyPredictor
+from engine.spaces import MBConvSpace
+
+SMALL = dict(widths=(8, 16), strides=(2, 2), resolutions=(16, 24), stem_width=8, head_width=32, depths=(1, 2))
+
+
+@pytest.fixture(scope="module")
+def space():
+    return MBConvSpace(**SMALL)
+
+
+def _fake_table(space, ms_of=lambda op: 0.1 + op.attrs["kernel"] * 0.01):
+    entries = {op.key: LutEntry(mean=ms_of(op), std=0.01, count=5, median=ms_of(op)) for op in space.all_ops()}
+    return LookupTable(entries, {"space": space.name, "space_params": space.params(), "num_classes": 10})
+
+
+def test_roofline_monotone_in_macs_and_bits():
+    prof = get_profile("bitfusion")
+    roof = RooflineLatency(prof)
+    small = roof.estimate(nn.Conv2d(16, 16, 3, padding=1), (1, 16, 16, 16)).ms
+    big = roof.estimate(nn.Conv2d(16, 64, 3, padding=1), (1, 16, 16, 16)).ms
+    assert big > small
+    model, shape = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()), (1, 64, 32, 32)
+    ms = [roof.estimate(model, shape, bits=(b, b)).ms for b in (2, 4, 8, 16)]
+    assert ms == sorted(ms) and ms[0] < ms[-1]
+    # non-bit-flexible hardware: int8 no slower than fp32
+    pi = RooflineLatency(get_profile("raspberry-pi-4"))
+    assert pi.estimate(model, shape, bits=(8, 8)).ms <= pi.estimate(model, shape).ms
+    e = roof.estimate(model, shape)
+    assert e.source == "roofline" and e.as_metrics()["latency_source"] == "roofline"
+
+
+def test_roofline_flags_mcu_memory(space):
+    mcu = get_profile("stm32f746")
+    big = nn.Sequential(nn.Conv2d(3, 256, 3, padding=1), nn.Conv2d(256, 256, 3, padding=1))
+    e = RooflineLatency(mcu).estimate(big, (1, 3, 64, 64))
+    assert e.detail["fits_memory"] is False and "exceed" in e.detail["fit_reason"]
+
+
+def test_lut_sums_entries_and_misses_clearly(space):
+    table = _fake_table(space)
+    est = LookupTableLatency(table, space)
+    arch = space.sample(np.random.default_rng(0))
+    keys = space.op_keys(arch)
+    assert est.estimate(arch).ms == pytest.approx(sum(table.entries[k].mean for k in keys))
+    assert table.covers(space)
+    table.entries.pop(keys[2])
+    table._ms = None
+    with pytest.raises(LutMissError, match="no entry"):
+        LookupTableLatency(table, space).estimate(arch)
+
+
+def test_lut_calibration_recovers_scale(space):
+    table = _fake_table(space)
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(10)]
+    raw = LookupTableLatency(table, space).estimate_ms_many(archs)
+    scale, offset = table.calibrate(space, archs, 1.5 * raw + 0.2)
+    assert scale == pytest.approx(1.5, rel=1e-6) and offset == pytest.approx(0.2, abs=1e-6)
+    assert LookupTableLatency(table, space).estimate_ms_many(archs) == pytest.approx(1.5 * raw + 0.2)
+
+
+def test_lut_json_round_trip_and_ofa_yaml(space, tmp_path):
+    table = _fake_table(space)
+    again = validate_lut_json(json.dumps(table.to_json()))
+    assert again.entries == table.entries and again.meta["space"] == "mbconv"
+    path = table.save(tmp_path / "t.json")
+    assert LookupTable.load(path).entries == table.entries
+    yaml_text = "\n".join(f"{k}:\n  count: 5\n  mean: {e.mean}\n  std: 0.01" for k, e in table.entries.items())
+    imported = import_ofa_yaml(yaml_text, device="pixel-1")
+    assert imported.meta["device"] == "pixel-1" and imported.covers(space)
+
+
+@pytest.mark.parametrize("doc, message", [
+    (b"{not json", "not valid JSON"),
+    ([1, 2], "JSON object"),
+    ({"entries": {}}, "non-empty"),
+    ({"entries": {"Conv-input:8x8x3-output:8x8x8": {"mean": -1}}}, "mean: must be a number"),
+    ({"entries": {"bad key with spaces": {"mean": 1}}}, "is not an op key"),
+    ({"entries": {"Conv-input:8x8x3-output:8x8x8": {"mean": 1, "count": 0}}}, "count: must be a whole number"),
+    ({"format": "other", "entries": {"Conv-input:8x8x3-output:8x8x8": {"mean": 1}}}, "format"),
+    ({"entries": {"Conv-input:8x8x3-output:8x8x8": {"mean": 1}}, "meta": {"threads": "four"}}, "meta.threads"),
+    ({"entries": {"Conv-input:8x8x3-output:8x8x8": {"mean": 1}}, "samples": [{"arch": {}, "ms": "x"}]}, "samples[0].ms"),
+    ({"hello": "world"}, "expected an object with 'entries'"),
+])
+def test_lut_validator_rejects_bad_json_with_clear_messages(doc, message):
+    data = doc if isinstance(doc, bytes) else json.dumps(doc)
+    with pytest.raises(LutError) as e:
+        validate_lut_json(data)
+    assert message in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+def test_lut_validator_size_limit():
+    with pytest.raises(LutError, match="at most"):
+        validate_lut_json(b" " * 100, max_bytes=10)
+
+
+def test_predictor_learns_and_round_trips(space, tmp_path):
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(120)]
+    # a latency that depends on resolution and per-slot choices, like a real one
+    def truth(a):
+        return (a["resolution"] / 16) ** 2 * (1 + sum(k * e for k, e, s in zip(a["kernels"], a["expands"],
+                range(space.n_slots)) if s % space.max_depth < a["depths"][s // space.max_depth]) / 50)
+    y = np.array([truth(a) for a in archs])
+    pred = train_predictor(space, archs[:90], y[:90], hidden=(32, 32), epochs=80, seed=0)
+    p = PredictorLatency(pred, space).estimate_ms_many(archs[90:])
+    err = latency_errors(p, y[90:])
+    assert err["mape"] < 0.1 and err["kendall_tau"] > 0.8
+    for path in (tmp_path / "p.json", tmp_path / "p.safetensors"):
+        again = LatencyPredictor.load(pred.save(path))
+        assert np.allclose(again.predict_ms(space.encode_many(archs[90:])), p)
+    doc = pred.to_json()
+    doc["weights"]["net.0.weight"] = [[1.0]]
+    with pytest.raises(ValueError, match="weights"):
+        validate_predictor_json(json.dumps(doc))
+
+
+def test_estimator_selection_order(space):
+    table = _fake_table(space)
+    pi, local = get_profile("raspberry-pi-4"), local_cpu_profile()
+    assert estimator_for(local, space).source == "measured"
+    assert estimator_for(pi, space).source == "roofline"
+    assert estimator_for(pi, space, lut=table).source == "lut"
+    pred = LatencyPredictor(space.encoding_size, (8,), space=space.name, space_params=space.params())
+    assert estimator_for(pi, space, predictor=pred).source == "predictor"
+    assert estimator_for(local, space, lut=table, order=("lut", "roofline")).source == "lut"
+    other = MBConvSpace(**{**SMALL, "widths": (8, 24)})
+    assert estimator_for(pi, other, lut=table, predictor=pred).source == "roofline"
+
+
+def test_every_profile_gives_a_latency_for_mbconv_candidates(space):
+    rng = np.random.default_rng(3)
+    archs = [space.sample(rng) for _ in range(3)]
+    for prof in builtin_profiles():
+        if prof.measurable:
+            continue  # measured: covered by test_measured_and_lut_on_this_cpu
+        est = estimator_for(prof, space)
+        ms = est.estimate_ms_many(archs)
+        assert np.all(ms > 0) and est.source == "roofline"
+        model = space.build(archs[0])
+        e = latency_of_model(model, space.input_shape(archs[0]), prof)
+        assert e.ms > 0 and e.source == "roofline"
+
+
+def test_measured_and_lut_on_this_cpu(space):
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(2)]
+    ops = [op for a in archs for op in space.ops(a)]
+    table = build_lut(space, ops=ops, archs=archs, warmup=0, repeats=2, rounds=2, clock="thread")
+    assert len(table.samples) == 2 and all(s["ms"] > 0 for s in table.samples)
+    assert table.meta["threads"] == 1 and table.meta["protocol"]["clock"] == "thread"
+    assert all(e.count == 2 for e in table.entries.values())
+    e = latency_of_model(space.build(archs[0]), space.input_shape(archs[0]), local_cpu_profile(), repeats=2,
+                         warmup=0)
+    assert e.source == "measured" and e.ms > 0 and e.spread_ms is not None
+    with pytest.raises(ValueError, match="threads=1"):
+        measure_many([(nn.Identity(), (1, 1))], threads=2, clock="thread")
+
+
+def test_kendall_tau_known_values():
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+    assert torch.is_tensor(torch.zeros(1))
