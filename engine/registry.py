@@ -27,6 +27,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.modelzoo",
     "engine.spaces",
     "engine.latencymodel",
+    "engine.nas",
+    "engine.dlg",
 )
 
 

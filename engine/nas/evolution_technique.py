@@ -1,0 +1,240 @@
+"""The ``evolution`` technique: accuracy predictor from super-net sub-nets, then
+evolutionary search under a latency constraint (or an NSGA-II front) on the
+chosen profile, with random search beside it at equal evaluations."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import ConfigBase, param
+from ..hardware import HardwareProfile
+from ..reporter import Reporter, Summary
+from ..search import HAT_SETTINGS, OFA_SETTINGS, AccuracyPredictor, EvolutionSettings, arch_key
+from ..supernet import evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
+from .common import LATENCY_SOURCES, finish_candidate, search_latency
+from .supernet_technique import SupernetConfig, run_supernet
+from .searching import SearchRun, constrained_search, front_search, reference_point
+
+__all__ = ["EvolutionConfig", "run_evolution", "checkpoint_error", "fit_accuracy_predictor"]
+
+PRESETS = ("once-for-all", "hat", "custom")
+#: checkpoint value that trains a tiny super-net first (quick looks and smoke tests)
+FRESH = "fresh-tiny"
+
+
+def checkpoint_error(name: str) -> str | None:
+    """A message when ``name`` is not an available checkpoint ('' = the newest)."""
+    if name == FRESH:
+        return None
+    available = [c.name for c in list_checkpoints()]
+    if not available:
+        return "no super-net checkpoint yet: run the 'supernet' technique first"
+    if name and name not in available:
+        return f"unknown checkpoint {name!r}; available: {', '.join(available[:20])}"
+    return None
+
+
+@dataclass(frozen=True)
+class EvolutionConfig(ConfigBase):
+    checkpoint: str = param("", help="Super-net checkpoint (from a 'supernet' run); empty = the newest; "
+                            f"'{FRESH}' trains a tiny one (8- and 16-channel stages, 16 px, one epoch) first",
+                            max_length=80)
+    mode: str = param("constrained", help="constrained: best accuracy under the latency limit; "
+                      "front: the whole accuracy-latency front (NSGA-II)", choices=("constrained", "front"))
+    latency_limit_ms: float = param(0.0, help="Latency constraint in ms (0 = the median of random sub-nets)",
+                                    min=0.0, max=1e5)
+    latency_source: str = param("auto", help="auto: the profile's best source a search can afford (a measured "
+                                "lookup table on this machine, else the roofline)", choices=LATENCY_SOURCES)
+    preset: str = param("once-for-all", help="once-for-all: population 100, parent ratio 0.25, mutation ratio "
+                        "0.5, gene probability 0.1; hat: population 125, 25 parents, 50 mutations, 50 crossovers, "
+                        "gene probability 0.3, 30 generations; custom: the fields below", choices=PRESETS)
+    generations: int = param(100, help="Generations (once-for-all uses 500; ignored by the hat preset)",
+                             min=1, max=2000)
+    population: int = param(100, help="Population (custom preset)", min=4, max=2000)
+    parent_ratio: float = param(0.25, help="Fraction kept as parents (custom)", min=0.01, max=0.9)
+    mutation_ratio: float = param(0.5, help="Fraction of children by mutation, the rest by crossover (custom)",
+                                  min=0.0, max=0.99)
+    mutate_prob: float = param(0.1, help="Probability that each gene mutates (custom)", min=0.0, max=1.0)
+    predictor_samples: int = param(120, help="Sub-nets evaluated to train the accuracy predictor", min=10,
+                                   max=20000)
+    predictor_holdout: float = param(0.25, help="Fraction of those held out to report RMSE and rank correlation",
+                                     min=0.1, max=0.5)
+    predictor_epochs: int = param(150, help="Predictor training epochs", min=1, max=2000)
+    eval_images: int = param(400, help="Validation images per sub-net evaluation", min=50, max=100000)
+    front_points: int = param(12, help="Front mode: front points reported (each evaluated with the super-net)",
+                              min=1, max=200)
+    finetune: int = param(2, help="Winners fine-tuned, measured and exported (ONNX, TorchScript)", min=0, max=10)
+    finetune_epochs: int = param(1, help="Fine-tuning epochs of each winner", min=0, max=100)
+    seed: int = param(0, help="Random seed", min=0, max=2**31 - 1)
+
+    def settings(self) -> EvolutionSettings:
+        if self.preset == "hat":
+            return HAT_SETTINGS
+        if self.preset == "once-for-all":
+            return EvolutionSettings(OFA_SETTINGS.population_size, OFA_SETTINGS.parent_ratio,
+                                     OFA_SETTINGS.mutation_ratio, OFA_SETTINGS.mutate_prob, self.generations)
+        return EvolutionSettings(self.population, self.parent_ratio, self.mutation_ratio, self.mutate_prob,
+                                 self.generations)
+
+    def check(self) -> dict[str, str]:
+        errors = {}
+        msg = checkpoint_error(self.checkpoint)
+        if msg:
+            errors["checkpoint"] = msg
+        if self.preset == "custom" and self.parent_ratio + self.mutation_ratio > 1.0:
+            errors["mutation_ratio"] = "parent ratio + mutation ratio must be at most 1"
+        return errors
+
+
+def _unique_samples(space, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    seen, out = set(), []
+    for _ in range(20 * n):
+        a = space.sample(rng)
+        k = arch_key(a)
+        if k not in seen:
+            seen.add(k)
+            out.append(a)
+            if len(out) == n:
+                break
+    return out
+
+
+def fit_accuracy_predictor(space, archs: list[dict[str, Any]], acc: np.ndarray, *, holdout: float, epochs: int,
+                           seed: int, reporter: Reporter | None = None) -> tuple[AccuracyPredictor, dict[str, float]]:
+    """Train on all but a held-out part; report RMSE and rank correlation on it,
+    and how they change with the number of training samples."""
+    x = space.encode_many(archs)
+    n_test = max(3, int(round(len(archs) * holdout)))
+    xtr, ytr, xte, yte = x[n_test:], acc[n_test:], x[:n_test], acc[:n_test]
+    report: dict[str, float] = {}
+    for frac in (0.25, 0.5, 1.0):
+        n = max(4, int(len(xtr) * frac))
+        p = AccuracyPredictor(space.encoding_size).fit_data(xtr[:n], ytr[:n], epochs=epochs, seed=seed)
+        r = p.report(xte, yte, n_train=n)
+        if reporter is not None:
+            reporter.series("predictor RMSE vs samples", n, r.rmse)
+            reporter.series("predictor Spearman vs samples", n, r.spearman)
+            reporter.series("predictor Kendall tau vs samples", n, r.kendall_tau)
+        report = {"predictor_rmse": r.rmse, "predictor_spearman": r.spearman, "predictor_kendall_tau": r.kendall_tau,
+                  "predictor_train": n, "predictor_test": n_test}
+    return p, report
+
+
+def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: Reporter) -> Summary:
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if config.checkpoint == FRESH:
+        reporter.progress(0.0, "training a tiny super-net first")
+        run_supernet(SupernetConfig(widths=(8, 16), resolutions=(16,), head_width=16, epochs=1, train_limit=256,
+                                    eval_subnets=0, name=FRESH, seed=config.seed),
+                     hardware, Reporter(reporter.workdir / "fresh-supernet"))
+    ckpt = config.checkpoint or list_checkpoints()[0].name
+    reporter.progress(0.0, f"loading super-net '{ckpt}'")
+    net, meta = load_checkpoint(ckpt)
+    space = net.space
+    data = load_nas_data(meta.get("dataset", "mnist-5k"), resolution=int(meta.get("resolution",
+                         max(space.resolutions))), in_channels=net.in_channels,
+                         train_limit=meta.get("train_limit") or None, seed=int(meta.get("seed", 0)))
+    est = search_latency(hardware, space, num_classes=net.num_classes, in_channels=net.in_channels,
+                         source=config.latency_source, reporter=reporter)
+    latency = est.estimate_ms_many
+
+    # 1. accuracy predictor from sub-nets evaluated with BN re-calibration
+    archs = _unique_samples(space, config.predictor_samples, rng)
+    acc = np.zeros(len(archs))
+    for i, a in enumerate(archs):
+        acc[i] = evaluate_subnet(net, a, data, split="val", bn_images=256, limit=config.eval_images, seed=i)
+        reporter.progress(0.05 + 0.45 * (i + 1) / len(archs), f"evaluated sub-net {i + 1}/{len(archs)}: "
+                          f"{acc[i]:.3f}")
+    predictor, pred_report = fit_accuracy_predictor(space, archs, acc, holdout=config.predictor_holdout,
+                                                    epochs=config.predictor_epochs, seed=config.seed,
+                                                    reporter=reporter)
+    predictor.fit_data(space.encode_many(archs), acc, epochs=config.predictor_epochs, seed=config.seed)
+    accuracy = lambda a: predictor.predict(space.encode_many(a))  # noqa: E731
+    reporter.progress(0.55, f"predictor: RMSE {pred_report['predictor_rmse']:.4f}, Spearman "
+                      f"{pred_report['predictor_spearman']:.2f} on {pred_report['predictor_test']} held-out sub-nets")
+
+    # 2. search, with random search beside it
+    limit = config.latency_limit_ms or float(np.median(latency([space.sample(rng) for _ in range(200)])))
+    ref = reference_point(space, accuracy, latency, np.random.default_rng(config.seed + 7))
+    settings = config.settings()
+    gens = settings.generations
+
+    def on_gen(g: int, er: SearchRun, rr: SearchRun) -> None:
+        if er.best_fitness[-1] > -np.inf:
+            reporter.series("best fitness (evolution)" if config.mode == "constrained" else
+                            "best accuracy (NSGA-II)", g + 1, er.best_fitness[-1])
+        if rr.best_fitness and rr.best_fitness[-1] > -np.inf:
+            reporter.series("best fitness (random)", g + 1, rr.best_fitness[-1])
+        reporter.series("hypervolume (evolution)" if config.mode == "constrained" else "hypervolume (NSGA-II)",
+                        g + 1, er.hypervolume[-1])
+        reporter.series("hypervolume (random)", g + 1, rr.hypervolume[-1])
+        reporter.progress(0.55 + 0.2 * (g + 1) / gens, f"generation {g + 1}/{gens}")
+
+    ts = time.perf_counter()
+    if config.mode == "constrained":
+        er, rr = constrained_search(space, accuracy, latency, limit_ms=limit, settings=settings, rng=rng,
+                                    random_rng=np.random.default_rng(config.seed + 1), ref=ref, on_generation=on_gen)
+        order = np.argsort(-np.asarray(er.acc), kind="stable")
+        winners, seen = [], set()
+        for i in order:
+            k = arch_key(er.archs[i])
+            if k not in seen:
+                seen.add(k)
+                winners.append(int(i))
+            if len(winners) >= max(1, config.finetune):
+                break
+        picks = [(er.archs[i], "evolution") for i in winners]
+        rbest = int(np.argmax(rr.acc))
+        picks_random = [(rr.archs[rbest], "random")]
+    else:
+        er, rr = front_search(space, accuracy, latency, population=settings.population_size, generations=gens,
+                              mutate_prob=settings.mutate_prob, rng=rng,
+                              random_rng=np.random.default_rng(config.seed + 1), ref=ref,
+                              limit_ms=config.latency_limit_ms or None, on_generation=on_gen)
+        front = er.front()
+        if len(front) > config.front_points:
+            front = [front[int(round(j))] for j in np.linspace(0, len(front) - 1, config.front_points)]
+        for n, i in enumerate(front):
+            a = er.archs[i]
+            inherited = evaluate_subnet(net, a, data, split="val", bn_images=256, limit=config.eval_images)
+            reporter.candidate(dict(a), {"accuracy": inherited, "accuracy_source": "supernet",
+                                         "predicted_accuracy": er.acc[i], "latency_ms": er.lat[i],
+                                         "latency_source": est.source, "search": "nsga2", "front_rank": n})
+            reporter.progress(0.75 + 0.05 * (n + 1) / len(front), f"front point {n + 1}/{len(front)}")
+        take = np.linspace(0, len(front) - 1, min(config.finetune, len(front))).round().astype(int) if front else []
+        picks = [(er.archs[front[j]], "nsga2") for j in sorted(set(int(t) for t in take))]
+        picks_random = []
+    search_s = time.perf_counter() - ts
+
+    # 3. winners: fine-tune, measure, export
+    results = []
+    for n, (arch, how) in enumerate(picks[:config.finetune] + (picks_random if config.finetune else [])):
+        reporter.progress(0.8 + 0.19 * n / max(1, len(picks) + len(picks_random)), f"fine-tuning winner {n + 1}")
+        model = net.extract(arch)
+        pa = float(accuracy([arch])[0])
+        inherited = evaluate_subnet(net, arch, data, split="val", bn_images=256, limit=config.eval_images)
+        m = finish_candidate(model, arch, space, data, profile=hardware, estimator=est, reporter=reporter,
+                             epochs=config.finetune_epochs, lr=0.01, seed=config.seed, label=f"{how}-{n + 1}",
+                             extra={"predicted_accuracy": pa, "inherited_accuracy": inherited, "search": how,
+                                    "latency_limit_ms": limit})
+        results.append(m)
+    hv_ratio = er.hypervolume[-1] / rr.hypervolume[-1] if rr.hypervolume and rr.hypervolume[-1] > 0 else None
+    metrics: dict[str, Any] = {**pred_report, "latency_limit_ms": limit, "latency_source": est.source,
+                               "evaluations": len(er.archs), "search_wall_s": search_s,
+                               "hypervolume_evolution": er.hypervolume[-1], "hypervolume_random": rr.hypervolume[-1],
+                               "hypervolume_ratio": hv_ratio, "wall_s": time.perf_counter() - t0,
+                               "checkpoint": ckpt}
+    if results:
+        metrics["best_accuracy"] = results[0]["accuracy"]
+        metrics["best_latency_ms"] = results[0]["latency_ms"]
+    reporter.progress(1.0, "done")
+    head = (f"best under {limit:.2f} ms: predicted {max(er.acc):.3f}" if config.mode == "constrained"
+            else f"front of {len(er.front())} points")
+    return Summary(f"{head}; hypervolume vs random x{hv_ratio or 0:.2f} at {len(er.archs)} evaluations each; "
+                   f"predictor RMSE {pred_report['predictor_rmse']:.4f}", metrics)

@@ -1,0 +1,153 @@
+"""The ``proxylessnas`` technique: differentiable search over the MBConv space
+with path binarisation and a lookup-table latency loss (Cai et al., 2019)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from ..config import ConfigBase, param
+from ..data import DATASETS
+from ..hardware import HardwareProfile, LookupTableLatency
+from ..reporter import Reporter, Summary
+from ..supernet import load_nas_data
+from ..train import StepOutput, fit, make_optimizer
+from .common import LATENCY_SOURCES, finish_candidate, search_latency
+from .proxyless import ArchStep, ProxylessSuperNet, block_latency_table
+from .supernet_technique import space_from_config
+
+__all__ = ["ProxylessConfig", "run_proxyless", "ProxylessTrainer"]
+
+
+@dataclass(frozen=True)
+class ProxylessConfig(ConfigBase):
+    dataset: str = param("mnist-5k", help="Dataset", choices=DATASETS)
+    widths: tuple[int, ...] = param((16, 24, 32, 48), help="Channels of each stage", min=8, max=256, min_items=2,
+                                    max_items=6)
+    resolution: int = param(28, help="Input resolution searched at (pixels)", min=16, max=64)
+    head_width: int = param(128, help="Channels of the final 1x1 convolution", min=16, max=1280)
+    in_channels: int = param(1, help="Image channels (MNIST is grey: 1)", choices=(1, 3))
+    epochs: int = param(2, help="Search epochs (weights and architecture parameters)", min=1, max=200)
+    warmup_fraction: float = param(0.3, help="Fraction of steps training weights only before architecture updates",
+                                   min=0.0, max=0.9)
+    arch_every: int = param(3, help="Architecture update every this many weight steps (reference: 5)", min=1,
+                            max=100)
+    arch_lr: float = param(6e-3, help="Adam learning rate of the architecture parameters (beta1 = 0)", min=1e-5,
+                           max=1.0)
+    lr: float = param(0.05, help="SGD learning rate of the weights", min=1e-5, max=1.0)
+    latency_loss: str = param("mul", help="mul: CE x (log E[lat] / log T)^beta; add: CE + lambda x E[lat] / T",
+                              choices=("mul", "add"))
+    beta: float = param(0.3, help="Exponent of the multiplicative latency loss", min=0.0, max=5.0)
+    lam: float = param(0.1, help="Weight of the additive latency loss", min=0.0, max=100.0)
+    target_ms: float = param(0.0, help="Latency target T in ms (0 = the median of random sub-nets)", min=0.0,
+                             max=1e5)
+    latency_source: str = param("auto", help="Lookup table for the expected latency (auto: measured on this "
+                                "machine, else the roofline per op)", choices=LATENCY_SOURCES)
+    batch_size: int = param(64, help="Batch size", min=8, max=1024)
+    train_limit: int = param(2000, help="Training images (0 = all)", min=0, max=1_000_000)
+    finetune_epochs: int = param(1, help="Fine-tuning epochs of the derived network", min=0, max=100)
+    seed: int = param(0, help="Random seed", min=0, max=2**31 - 1)
+
+    def check(self) -> dict[str, str]:
+        if self.resolution % 4:
+            return {"resolution": "must be a multiple of 4"}
+        return {}
+
+
+class ProxylessTrainer:
+    """``before_step`` (architecture updates, path sampling) and ``step`` for :func:`engine.train.fit`."""
+
+    def __init__(self, net: ProxylessSuperNet, arch_step: ArchStep | None, val: tuple[torch.Tensor, torch.Tensor],
+                 rng: np.random.Generator, *, arch_every: int, start: int, batch_size: int,
+                 on_arch: Any = None):
+        self.net, self.arch_step, self.rng = net, arch_step, rng
+        self.val_x, self.val_y = val
+        self.arch_every, self.start, self.batch_size = arch_every, start, batch_size
+        self.on_arch = on_arch
+        self.updates = 0
+
+    def before_step(self, g: int) -> None:
+        if self.arch_step is not None and g >= self.start and (g - self.start) % self.arch_every == 0:
+            idx = torch.from_numpy(self.rng.choice(len(self.val_y), size=min(self.batch_size, len(self.val_y)),
+                                                   replace=False))
+            info = self.arch_step(self.val_x[idx], self.val_y[idx])
+            self.updates += 1
+            if self.on_arch is not None:
+                self.on_arch(g, self.updates, info)
+        self.net.binarize(self.rng, two=False)
+        self.net.set_mode("weight")
+
+    def step(self, model: ProxylessSuperNet, batch: Any) -> StepOutput:
+        x, y = batch
+        logits = model(x)
+        return StepOutput(loss=F.cross_entropy(logits, y), correct=float((logits.argmax(1) == y).sum()),
+                          count=len(y))
+
+
+def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: Reporter) -> Summary:
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    resolutions = tuple(sorted({config.resolution}))
+    space = space_from_config(config.widths, resolutions, config.head_width)
+    reporter.progress(0.0, f"loading {config.dataset}")
+    data = load_nas_data(config.dataset, resolution=config.resolution, in_channels=config.in_channels,
+                         train_limit=config.train_limit or None, seed=config.seed)
+    net = ProxylessSuperNet(space, config.resolution, data.num_classes, config.in_channels)
+    est = search_latency(hardware, space, num_classes=data.num_classes, in_channels=config.in_channels,
+                         source=config.latency_source, reporter=reporter)
+    if isinstance(est, LookupTableLatency):
+        table_est = est
+        op_ms = lambda key: table_est.table.entry_ms(key) * table_est.scale  # noqa: E731
+    else:
+        ops = {op.key: op for op in space.all_ops(data.num_classes, config.in_channels)}
+        op_ms = lambda key: est._op_ms(ops[key])  # type: ignore[attr-defined]  # noqa: E731
+    table, fixed = block_latency_table(space, net, op_ms, num_classes=data.num_classes,
+                                       in_channels=config.in_channels)
+    target = config.target_ms or float(np.median(est.estimate_ms_many([space.sample(rng) for _ in range(200)])))
+    arch_opt = torch.optim.Adam(net.arch_parameters(), lr=config.arch_lr, betas=(0.0, 0.999), eps=1e-8)
+    arch_step = ArchStep(net, arch_opt, table, fixed, target, rng, mode=config.latency_loss, beta=config.beta,
+                         lam=config.lam)
+    g = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(TensorDataset(data.x["train"], data.y["train"]), batch_size=config.batch_size, shuffle=True,
+                        generator=g, drop_last=True)
+    total = config.epochs * len(loader)
+    start = int(config.warmup_fraction * total)
+    report_every = max(1, (total - start) // config.arch_every // 25)
+
+    def on_arch(step: int, n: int, info: dict[str, float]) -> None:
+        reporter.series("expected latency (ms)", step, info["expected_latency_ms"])
+        reporter.series("architecture loss", step, info["arch_loss"])
+        if n % report_every == 0:
+            for s, probs in enumerate(net.probabilities()):
+                for c, p in enumerate(probs):
+                    reporter.series(f"p block {s + 1:02d} {net.op_name(s, c)}", step, p)
+
+    trainer = ProxylessTrainer(net, arch_step, (data.x["val"], data.y["val"]), rng, arch_every=config.arch_every,
+                               start=start, batch_size=config.batch_size, on_arch=on_arch)
+
+    def progress(frac: float, message: str, metrics: dict[str, float]) -> None:
+        reporter.progress(0.05 + 0.7 * frac, message)
+        if "acc" not in metrics:
+            reporter.series("weight loss", frac * total, metrics["loss"])
+
+    opt = make_optimizer(net.weight_parameters(), name="sgd", lr=config.lr, weight_decay=3e-5)
+    fit(net, trainer.step, loader, epochs=config.epochs, optimizer=opt, progress=progress,
+        before_step=trainer.before_step, grad_clip=5.0)
+    arch, model = net.extract()
+    expected = float(net.expected_latency(table, fixed).detach())
+    reporter.progress(0.8, f"derived network: depths {arch['depths']}; fine-tuning")
+    m = finish_candidate(model, arch, space, data, profile=hardware, estimator=est, reporter=reporter,
+                         epochs=config.finetune_epochs, lr=0.01, seed=config.seed, label="proxylessnas",
+                         extra={"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas"})
+    reporter.progress(1.0, "done")
+    return Summary(f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
+                   f"({m['latency_source']}), target {target:.2f} ms",
+                   {"accuracy": m["accuracy"], "latency_ms": m["latency_ms"], "target_ms": target,
+                    "expected_latency_ms": expected, "arch_updates": trainer.updates,
+                    "wall_s": time.perf_counter() - t0})

@@ -1,0 +1,64 @@
+"""Image data for NAS: train / validation / test tensors, normalised, kept at
+the space's largest resolution and resized (and cached) per resolution."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data import load_dataset
+
+__all__ = ["NasData", "load_nas_data"]
+
+
+@dataclass
+class NasData:
+    name: str
+    x: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+    num_classes: int
+    in_channels: int
+    resolution: int
+    _cache: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def images(self, split: str, resolution: int | None = None) -> torch.Tensor:
+        r = resolution or self.resolution
+        x = self.x[split]
+        if r == x.shape[-1]:
+            return x
+        key = (split, r)
+        if key not in self._cache:
+            self._cache[key] = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False,
+                                             antialias=True).contiguous()
+        return self._cache[key]
+
+    def batches(self, split: str, batch_size: int, *, resolution: int | None = None, limit: int | None = None,
+                shuffle_seed: int | None = None):
+        """(x, y) batches of ``split`` at ``resolution``, optionally shuffled and limited."""
+        x, y = self.images(split, resolution), self.y[split]
+        idx = torch.arange(len(y))
+        if shuffle_seed is not None:
+            idx = torch.from_numpy(np.random.default_rng(shuffle_seed).permutation(len(y)))
+        if limit is not None:
+            idx = idx[:limit]
+        for s in range(0, len(idx), batch_size):
+            j = idx[s:s + batch_size]
+            yield x[j], y[j]
+
+
+def load_nas_data(dataset: str = "mnist-5k", *, resolution: int = 32, in_channels: int = 1,
+                  val_fraction: float = 0.2, train_limit: int | None = None, seed: int = 0) -> NasData:
+    """Train split divided into train / validation (stratified); the dataset's
+    test split kept apart for final accuracies. Normalised with train statistics."""
+    full = load_dataset(dataset, train=True, image_size=resolution, channels=in_channels)
+    test = load_dataset(dataset, train=False, image_size=resolution, channels=in_channels)
+    train, val = full.split(val_fraction, seed=seed)
+    if train_limit is not None:
+        train = train.limit(train_limit, seed=seed)
+    mean = train.x.mean(dim=(0, 2, 3), keepdim=True)
+    std = train.x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
+    norm = lambda t: ((t - mean) / std).contiguous()  # noqa: E731
+    return NasData(dataset, {"train": norm(train.x), "val": norm(val.x), "test": norm(test.x)},
+                   {"train": train.y, "val": val.y, "test": test.y}, full.num_classes, in_channels, resolution)

@@ -1,0 +1,137 @@
+"""Training the super-net through the shared loop, and scoring its sub-nets.
+
+Sampling rules (one of them per run):
+  - ``sandwich``: each step trains the largest, the smallest and ``n_random``
+    random sub-nets on the same batch (BigNAS / the sandwich rule), the others
+    optionally distilled from the largest's soft predictions;
+  - ``random``: ``n_random`` random sub-nets per step;
+  - ``progressive``: once-for-all's progressive shrinking compressed into one
+    run: a quarter of the steps each on the largest network, then elastic
+    kernel, then elastic depth, then elastic expand ratio.
+Resolution is sampled per sub-net in every rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from ..train import History, Progress, StepOutput, fit, make_optimizer
+from .bn import recalibrate_bn
+from .data import NasData
+from .model import MBConvSuperNet, largest_arch, smallest_arch
+
+__all__ = ["SAMPLING", "SupernetTrainer", "train_supernet", "evaluate_subnet", "subnet_accuracy"]
+
+SAMPLING = ("sandwich", "random", "progressive")
+
+
+@dataclass
+class SupernetTrainer:
+    """The ``step`` and ``before_step`` that :func:`engine.train.fit` runs."""
+
+    net: MBConvSuperNet
+    rng: np.random.Generator
+    sampling: str = "sandwich"
+    n_random: int = 2
+    distill: bool = True
+    total_steps: int = 1
+    archs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise ValueError(f"sampling must be one of {SAMPLING}")
+
+    def _res(self) -> int:
+        return int(self.rng.choice(self.net.space.resolutions))
+
+    def before_step(self, g: int) -> None:
+        sp, rng = self.net.space, self.rng
+        if self.sampling == "sandwich":
+            self.archs = [largest_arch(sp), smallest_arch(sp, self._res())]
+            self.archs += [sp.sample(rng) for _ in range(self.n_random)]
+        elif self.sampling == "random":
+            self.archs = [sp.sample(rng) for _ in range(max(1, self.n_random))]
+        else:
+            phase = min(3, 4 * g // max(1, self.total_steps))
+            big = largest_arch(sp, self._res())
+            if phase == 0:
+                self.archs = [big]
+                return
+            archs = []
+            for _ in range(max(1, self.n_random)):
+                a = sp.sample(rng)
+                if phase < 3:
+                    a["expands"] = list(big["expands"])
+                if phase < 2:
+                    a["depths"] = list(big["depths"])
+                archs.append(a)
+            self.archs = archs
+
+    def step(self, model: MBConvSuperNet, batch: Any) -> StepOutput:
+        x, y = batch
+        if not self.archs:
+            self.archs = [largest_arch(model.space)]
+        total = 0.0
+        teacher = None
+        correct = 0.0
+        for i, arch in enumerate(self.archs):
+            model.set_active(arch)
+            logits = model(model.resize(x))
+            if teacher is not None and self.distill:
+                loss = F.kl_div(F.log_softmax(logits, 1), teacher, reduction="batchmean")
+                loss = 0.5 * loss + 0.5 * F.cross_entropy(logits, y)
+            else:
+                loss = F.cross_entropy(logits, y)
+            if i == 0:
+                correct = float((logits.argmax(1) == y).sum())
+                if self.sampling == "sandwich":
+                    teacher = F.softmax(logits.detach(), 1)
+            total = total + loss
+        return StepOutput(loss=total / len(self.archs), correct=correct, count=len(y))
+
+
+def train_supernet(net: MBConvSuperNet, data: NasData, *, epochs: int, rng: np.random.Generator,
+                   sampling: str = "sandwich", n_random: int = 2, distill: bool = True, lr: float = 0.05,
+                   batch_size: int = 64, weight_decay: float = 3e-5, progress: Progress | None = None,
+                   seed: int = 0) -> History:
+    g = torch.Generator().manual_seed(seed)
+    loader = DataLoader(TensorDataset(data.x["train"], data.y["train"]), batch_size=batch_size, shuffle=True,
+                        generator=g, drop_last=len(data.y["train"]) > batch_size)
+    trainer = SupernetTrainer(net, rng, sampling, n_random, distill, total_steps=epochs * len(loader))
+    opt = make_optimizer(net.parameters(), name="sgd", lr=lr, weight_decay=weight_decay)
+    history = fit(net, trainer.step, loader, epochs=epochs, optimizer=opt, progress=progress,
+                  before_step=trainer.before_step, grad_clip=5.0)
+    net.set_active(largest_arch(net.space))
+    net.eval()
+    return history
+
+
+@torch.no_grad()
+def evaluate_subnet(net: MBConvSuperNet, arch: dict[str, Any], data: NasData, *, split: str = "val",
+                    bn_images: int = 512, bn_batch_size: int = 128, limit: int | None = None,
+                    seed: int = 0) -> float:
+    """Accuracy of ``arch`` with inherited weights after BN re-calibration on
+    ``bn_images`` training images (at the architecture's resolution)."""
+    sub = net.extract(arch)
+    r = int(arch["resolution"])
+    recalibrate_bn(sub, (x for x, _ in data.batches("train", bn_batch_size, resolution=r, limit=bn_images,
+                                                     shuffle_seed=seed)))
+    return subnet_accuracy(sub, data, split=split, resolution=r, limit=limit)
+
+
+@torch.no_grad()
+def subnet_accuracy(model: torch.nn.Module, data: NasData, *, split: str, resolution: int,
+                    limit: int | None = None) -> float:
+    model.eval()
+    correct, count = 0, 0
+    for x, y in data.batches(split, 500, resolution=resolution, limit=limit):
+        correct += int((model(x).argmax(1) == y).sum())
+        count += len(y)
+    return correct / max(count, 1)
+
+
