@@ -18,9 +18,11 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["ConfigBase", "ConfigError", "FieldSpec", "param", "field_specs"]
+__all__ = ["ConfigBase", "ConfigError", "FieldSpec", "param", "field_specs", "FILE_KINDS"]
 
 _MISSING = dataclasses.MISSING
+#: kinds of user file a str field may name (see ``param(file=...)``)
+FILE_KINDS = ("image", "safetensors")
 
 
 class ConfigError(ValueError):
@@ -43,9 +45,14 @@ def param(
     max_items: int | None = None,
     max_length: int = 200,
     advanced: bool = False,
+    file: str | None = None,
 ) -> Any:
     """A dataclass field with its metadata. ``choices`` on a tuple field makes
-    it a multi-choice; ``min``/``max`` on a tuple field bound each item."""
+    it a multi-choice; ``min``/``max`` on a tuple field bound each item.
+    ``file`` ("image" or "safetensors") marks a str field holding a path to a
+    user's file: the dashboard shows an upload and stores the file itself."""
+    if file is not None and file not in FILE_KINDS:
+        raise ValueError(f"file must be one of {FILE_KINDS}")
     meta = {
         "help": help,
         "min": min,
@@ -56,6 +63,7 @@ def param(
         "max_items": max_items,
         "max_length": max_length,
         "advanced": advanced,
+        "file": file,
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -77,6 +85,7 @@ class FieldSpec:
     max_items: int | None
     max_length: int
     advanced: bool
+    file: str | None = None
 
     def describe_bounds(self) -> str:
         parts = []
@@ -126,7 +135,7 @@ def field_specs(cls: type) -> list[FieldSpec]:
             label=m.get("label") or f.name.replace("_", " ").capitalize(),
             min=m.get("min"), max=m.get("max"), choices=m.get("choices"),
             min_items=m.get("min_items"), max_items=m.get("max_items"),
-            max_length=m.get("max_length", 200), advanced=m.get("advanced", False),
+            max_length=m.get("max_length", 200), advanced=m.get("advanced", False), file=m.get("file"),
         ))
     return specs
 
@@ -293,6 +302,8 @@ class ConfigBase:
             else:
                 prop = dict(base)
                 prop["default"] = s.default
+            if s.file:
+                prop["x-file"] = s.file  # upload the file first (POST /api/uploads/), then pass its path
             prop["title"] = s.label
             prop["description"] = s.help
             props[s.name] = prop

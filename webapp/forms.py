@@ -19,6 +19,10 @@ CONFIG_PREFIX = "cfg"
 def _field(spec: FieldSpec) -> forms.Field:
     common: dict[str, Any] = {"label": spec.label, "help_text": spec.help, "required": False,
                               "initial": spec.default}
+    if spec.file:
+        exts = ".png, .jpg or .jpeg" if spec.file == "image" else ".safetensors"
+        return forms.FileField(label=spec.label, required=False, help_text=f"{spec.help} (upload a {exts} file)",
+                               widget=forms.ClearableFileInput(attrs={"accept": exts.replace(" or ", ", ")}))
     if spec.multiple and spec.choices is not None:
         return forms.MultipleChoiceField(choices=[(str(c), str(c)) for c in spec.choices],
                                          widget=forms.CheckboxSelectMultiple,
@@ -56,13 +60,20 @@ def config_form_class(technique: str) -> type[forms.Form]:
     def cleaned_config(self) -> dict[str, Any]:
         out = {}
         for s in specs:
+            if s.file:  # stored by the view through services.upload_save
+                continue
             v = self.cleaned_data.get(s.name)
             if v in (None, "", []) and s.kind != "bool":
                 continue
             out[s.name] = v
         return out
 
-    attrs: dict[str, Any] = {**fields, "cleaned_config": cleaned_config, "specs": specs}
+    def uploaded_files(self) -> dict[str, tuple[Any, str]]:
+        return {s.name: (self.cleaned_data[s.name], s.file) for s in specs
+                if s.file and self.cleaned_data.get(s.name)}
+
+    attrs: dict[str, Any] = {**fields, "cleaned_config": cleaned_config, "uploaded_files": uploaded_files,
+                             "specs": specs}
     return type(f"{tech.config_cls.__name__}Form", (forms.Form,), attrs)
 
 

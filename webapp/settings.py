@@ -182,3 +182,5 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "webapp.staticfinders.PlotlyFinder",
 ]
+#: the largest safetensors weights file a user may upload (bytes)
+FRONTIER_MAX_WEIGHTS_UPLOAD = 200 * 2**20

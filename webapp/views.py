@@ -53,12 +53,19 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
         technique = techniques.names()[0]
     if request.method == "POST":
         form = ExperimentForm(request.POST)
-        cform = _config_form(technique, request.POST)
+        cform = config_form_class(technique)(request.POST, request.FILES, prefix=CONFIG_PREFIX)
         if form.is_valid() and cform.is_valid():
             try:
+                config = cform.cleaned_config()
+                for name, (uploaded, kind) in cform.uploaded_files().items():
+                    try:
+                        config[name] = services.upload_save(owner=request.user, uploaded=uploaded, kind=kind)
+                    except ApplicationError as e:
+                        raise ApplicationError(e.message, field_errors={
+                            f"config.{name}": e.field_errors.get("file", e.message)}) from None
                 exp = services.experiment_launch(owner=request.user, technique=form.cleaned_data["technique"],
                                                  hardware=form.cleaned_data["hardware"],
-                                                 config=cform.cleaned_config(), name=form.cleaned_data["name"])
+                                                 config=config, name=form.cleaned_data["name"])
                 return redirect("experiment", pk=exp.pk)
             except ApplicationError as e:
                 _attach_errors(e, form, cform)

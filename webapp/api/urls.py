@@ -13,6 +13,7 @@ urlpatterns = [
     path("techniques/", views.TechniqueList.as_view(), name="api-techniques"),
     path("techniques/<str:name>/", views.TechniqueDetail.as_view(), name="api-technique"),
     path("token/", obtain_auth_token, name="api-token"),
+    path("uploads/", views.UploadView.as_view(), name="api-uploads"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -4,12 +4,14 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors, services
 from ..errors import ApplicationError
 from ..models import HardwareProfile
+from ..services.uploads import UPLOAD_RULES
 from .serializers import (ArtifactSerializer, CandidateSerializer, ExperimentInput, ExperimentSerializer,
                           HardwareProfileInput, HardwareProfileSerializer, TechniqueSerializer)
 
@@ -121,3 +123,21 @@ class TechniqueDetail(APIView):
         return Response({"detail": f"unknown technique {name!r}"}, status=404)
 
 
+
+
+class UploadView(APIView):
+    """Store a user's file (multipart field ``file``; ``kind`` image or
+    safetensors) and return the path to put in a Config's file setting."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "file": {"type": "string", "format": "binary"}, "kind": {"type": "string", "enum": list(UPLOAD_RULES)}}}},
+        responses={201: dict})
+    def post(self, request):
+        f = request.FILES.get("file")
+        if f is None:
+            raise ApplicationError("No file.", field_errors={"file": "required (multipart field 'file')"})
+        kind = request.data.get("kind", "image")
+        path = services.upload_save(owner=request.user, uploaded=f, kind=kind)
+        return Response({"path": path, "kind": kind}, status=status.HTTP_201_CREATED)

@@ -2,9 +2,10 @@
 from .accounts import admin_ensure
 from .experiments import (experiment_cancel, experiment_delete, experiment_execute, experiment_launch,
                           experiment_recover_orphans, experiment_refresh_front)
+from .uploads import upload_resolve, upload_save
 from .hardware import (hardware_profile_create, hardware_profile_delete, hardware_profile_update,
                        hardware_profiles_sync_builtin)
 
 __all__ = ["admin_ensure", "experiment_cancel", "experiment_delete", "experiment_execute", "experiment_launch",
            "experiment_recover_orphans", "experiment_refresh_front", "hardware_profile_create",
-           "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin"]
+           "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save", "upload_resolve"]

@@ -72,7 +72,7 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
         errors.update({f"config.{k}": v for k, v in e.errors.items()})
         parsed = None
     if parsed is not None:
-        errors.update({f"config.{k}": v for k, v in _webapp_checks(parsed).items()})
+        errors.update({f"config.{k}": v for k, v in _webapp_checks(parsed, technique, owner).items()})
     if errors:
         raise ApplicationError("The experiment is not valid.", field_errors=errors)
     with transaction.atomic():
@@ -85,23 +85,26 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
     return exp
 
 
-def _webapp_checks(config: Any) -> dict[str, str]:
-    """Checks that only the server can make: a file path in a config must be
-    one of the uploads kept under MEDIA_ROOT/uploads."""
+def _file_fields(technique: str) -> list[str]:
+    return [s.name for s in techniques.get(technique).config_cls.specs() if s.file]
+
+
+def _webapp_checks(config: Any, technique: str, owner: AbstractBaseUser) -> dict[str, str]:
+    """Checks only the server can make: a file named in a config must be one
+    of the owner's uploads (see services.uploads)."""
+    from .uploads import upload_resolve
+
     errors = {}
-    for key in ("image_file", "weights_file"):
+    for key in _file_fields(technique):
         value = getattr(config, key, "")
-        if value:
-            uploads = os.path.realpath(settings.UPLOADS_DIR)
-            real = os.path.realpath(os.path.join(uploads, value))
-            if not real.startswith(uploads + os.sep) or not os.path.isfile(real):
-                errors[key] = "must name a file uploaded through Frontier"
+        if value and upload_resolve(owner=owner, relative=value) is None:
+            errors[key] = "must name a file you uploaded (POST /api/uploads/ or the form's file field)"
     return errors
 
 
-def _resolve_paths(config_dict: dict[str, Any]) -> dict[str, Any]:
+def _resolve_paths(config_dict: dict[str, Any], technique: str) -> dict[str, Any]:
     out = dict(config_dict)
-    for key in ("image_file", "weights_file"):
+    for key in _file_fields(technique):
         if out.get(key):
             out[key] = os.path.join(settings.UPLOADS_DIR, out[key])
     return out
@@ -148,7 +151,7 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
     status, error, summary = S.SUCCEEDED, "", {}
     try:
         tech = techniques.get(exp.technique)
-        config = tech.parse(_resolve_paths(exp.config))
+        config = tech.parse(_resolve_paths(exp.config, exp.technique))
         profile = EngineProfile.from_dict(exp.hardware_snapshot)
         result = tech.run(config, profile, reporter)
         summary = {"message": getattr(result, "message", ""), "metrics": getattr(result, "metrics", {})}

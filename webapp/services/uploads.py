@@ -1,0 +1,86 @@
+"""User files (images to attack, safetensors weights): validated, then stored
+under MEDIA_ROOT/uploads/<user id>/ with a random name. Nothing half-written
+is ever left: a file is checked in a temporary name and renamed at the end."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+
+from ..errors import ApplicationError
+
+__all__ = ["upload_save", "upload_resolve", "UPLOAD_RULES"]
+
+#: kind -> (allowed extensions, size limit setting)
+UPLOAD_RULES = {
+    "image": ((".png", ".jpg", ".jpeg"), "FRONTIER_MAX_IMAGE_UPLOAD"),
+    "safetensors": ((".safetensors",), "FRONTIER_MAX_WEIGHTS_UPLOAD"),
+}
+
+
+def _validate(kind: str, path: Path) -> None:
+    if kind == "image":
+        from engine.data import DataError
+        from engine.dlg.images import load_user_image
+
+        try:
+            load_user_image(path, 32)
+        except DataError as e:
+            raise ApplicationError("Bad image.", field_errors={"file": str(e).split(": ", 1)[-1]}) from None
+    else:
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                if not list(fh.keys()):
+                    raise ValueError("it holds no tensors")
+        except Exception as e:  # any parse error means it is not a safetensors file
+            raise ApplicationError("Bad weights file.", field_errors={
+                "file": f"not a readable .safetensors file ({str(e)[:200]})"}) from None
+
+
+def upload_save(*, owner: AbstractBaseUser, uploaded: UploadedFile, kind: str) -> str:
+    """Validate and store a user's file; returns its path relative to the uploads folder."""
+    if kind not in UPLOAD_RULES:
+        raise ApplicationError("Unknown upload kind.", field_errors={"kind": f"one of {', '.join(UPLOAD_RULES)}"})
+    exts, limit_name = UPLOAD_RULES[kind]
+    limit = getattr(settings, limit_name)
+    name = os.path.basename(uploaded.name or "")
+    ext = os.path.splitext(name)[1].lower()
+    if ext not in exts:
+        raise ApplicationError("Bad file.", field_errors={"file": f"must be a {', '.join(exts)} file, not {name!r}"})
+    if uploaded.size is None or uploaded.size == 0:
+        raise ApplicationError("Bad file.", field_errors={"file": "the file is empty"})
+    if uploaded.size > limit:
+        raise ApplicationError("Bad file.", field_errors={
+            "file": f"{uploaded.size / 2**20:.1f} MB is over the {limit / 2**20:.0f} MB limit"})
+    folder = Path(settings.UPLOADS_DIR) / str(owner.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{uuid.uuid4().hex}{ext}"
+    tmp = folder / f".incoming-{uuid.uuid4().hex}{ext}"
+    try:
+        with open(tmp, "wb") as fh:
+            for chunk in uploaded.chunks():
+                fh.write(chunk)
+        _validate(kind, tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return f"{owner.pk}/{final.name}"
+
+
+def upload_resolve(*, owner: AbstractBaseUser, relative: str) -> Path | None:
+    """The absolute path of ``relative`` when it is one of ``owner``'s uploads
+    (staff may use anyone's), else None."""
+    root = os.path.realpath(settings.UPLOADS_DIR)
+    real = os.path.realpath(os.path.join(root, relative))
+    if not real.startswith(root + os.sep) or not os.path.isfile(real):
+        return None
+    first = os.path.relpath(real, root).split(os.sep, 1)[0]
+    if first != str(owner.pk) and not owner.is_staff:
+        return None
+    return Path(real)
