@@ -27,6 +27,7 @@ from torch import nn
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spaces.base import SearchSpace
+    from .cost import ModelCost
     from .latency_lut import LookupTable
     from .latency_predictor import LatencyPredictor
     from .profile import HardwareProfile
@@ -155,13 +156,14 @@ def estimator_for(profile: "HardwareProfile", space: "SearchSpace | None" = None
 
 def latency_of_model(model: nn.Module, input_shape: Sequence[int], profile: "HardwareProfile", *,
                      lut: "LookupTable | None" = None, threads: int | None = 1, warmup: int = 5,
-                     repeats: int = 20) -> LatencyEstimate:
+                     repeats: int = 20, cost: "ModelCost | None" = None) -> LatencyEstimate:
     """The one entry point for a plain module on any profile.
 
     Measured on this machine when ``profile.measurable``; else the profile's
     lookup table when given and the module is a network of the table's space
     (built by ``space.build``, which records ``arch`` and ``space`` on it);
-    else the roofline estimate from the profile's figures.
+    else the roofline estimate from the profile's figures (``cost``: a
+    ``profile_model`` result to reuse across profiles).
     """
     input_shape = tuple(int(s) for s in input_shape)
     if profile.measurable:
@@ -176,4 +178,4 @@ def latency_of_model(model: nn.Module, input_shape: Sequence[int], profile: "Har
         except LutMissError:  # e.g. a classifier width the table was not built for
             pass
     from .latency_roofline import RooflineLatency
-    return RooflineLatency(profile).estimate_model(model, input_shape)
+    return RooflineLatency(profile).estimate_model(model, input_shape, cost=cost)
