@@ -1,0 +1,191 @@
+"""Deep Leakage from Gradients on the paper's LeNet with 32x32 photographs.
+
+Measures, in one run:
+  - DLG iterations (L-BFGS steps of 20 inner iterations) to MSE < 1e-3 and the
+    wall time, for batch 1 (target: <= 300 steps, < 60 s) and batch 4;
+    the reference setting (full L-BFGS steps, no line search) as the baseline;
+  - iDLG's label accuracy (the sign rule) over many random trials, against the
+    label accuracy DLG's learned soft labels reached in the attacks above;
+  - the weakest gradient pruning ratio and Gaussian noise variance at which the
+    attack stops recovering the image (the paper: pruning >= 20 %, variance >= 1e-2).
+
+    .venv/bin/python bench/dlg.py            # full (several minutes)
+    .venv/bin/python bench/dlg.py --quick    # within about a minute
+
+The last line printed is one JSON object of the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.dlg import (AttackSettings, apply_defence, build_victim, infer_labels, load_attack_images,  # noqa: E402
+                        match_reconstructions, mse, run_attack, shared_gradients)
+
+SIZE = 32
+CLASSES = 10
+
+
+def attack(images, *, seed: int, steps: int, line_search: str | None = "strong_wolfe", defence: str = "none",
+           strength: float = 0.0, stop_mse: float = 1e-3) -> dict:
+    """One DLG attack on a fresh seeded LeNet; stops once every image is below ``stop_mse``."""
+    model = build_victim("lenet", in_channels=3, num_classes=CLASSES, image_size=SIZE,
+                         generator=torch.Generator().manual_seed(seed))
+    target = shared_gradients(model, images.x, images.y)
+    target = apply_defence(defence, target, strength, generator=torch.Generator().manual_seed(seed + 2))
+    first = [None]
+
+    def cb(it, loss, cur):
+        err = mse(cur[match_reconstructions(cur, images.x)], images.x)
+        if first[0] is None and float(err.max()) < stop_mse:
+            first[0] = it
+            return True
+        return False
+
+    t0 = time.perf_counter()
+    res = run_attack("dlg", model, target, shape=tuple(images.x.shape), num_classes=CLASSES,
+                     generator=torch.Generator().manual_seed(seed + 1),
+                     settings=AttackSettings(steps=steps, line_search=line_search), callback=cb)
+    wall = time.perf_counter() - t0
+    perm = match_reconstructions(res.images, images.x)
+    err = mse(res.images[perm], images.x)
+    labels_ok = [int(res.labels[perm[i]]) == int(images.y[i]) for i in range(len(perm))]
+    return {"iterations_to_1e-3": first[0], "iterations": res.iterations, "evaluations": res.evaluations,
+            "mse": float(err.mean()), "mse_max": float(err.max()), "wall_s": wall, "labels_ok": labels_ok,
+            "diverged": res.diverged}
+
+
+def idlg_label_accuracy(trials: int) -> float:
+    """The sign rule on random LeNets, photos and labels (one image per trial)."""
+    g = torch.Generator().manual_seed(1234)
+    photos = load_attack_images(source="photos", batch_size=14, size=SIZE, num_classes=CLASSES).x
+    hits = 0
+    for t in range(trials):
+        model = build_victim("lenet", in_channels=3, num_classes=CLASSES, image_size=SIZE,
+                             generator=torch.Generator().manual_seed(10_000 + t))
+        x = photos[t % len(photos)][None]
+        y = torch.randint(0, CLASSES, (1,), generator=g)
+        hits += int(infer_labels(model, shared_gradients(model, x, y), 1)[0] == y[0])
+    return hits / trials
+
+
+def weakest_stop(images, defence: str, levels: list[float], *, steps: int, seed: int, leak_mse: float,
+                 log) -> tuple[float | None, list[dict]]:
+    """Weakest level (scanning upward, assuming stronger also stops) whose attack ends above ``leak_mse``."""
+    rows = []
+    for s in levels:
+        r = attack(images, seed=seed, steps=steps, defence=defence, strength=s)
+        r.update(defence=defence, strength=s, leaked=r["mse"] < leak_mse)
+        rows.append(r)
+        log(f"  {defence} {s:g}: final MSE {r['mse']:.2e} after {r['iterations']} steps "
+            f"({'leaks' if r['leaked'] else 'stops the leak'}, {r['wall_s']:.1f} s)")
+        if not r["leaked"]:
+            return s, rows
+    return None, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="one image, fewer levels and steps (about a minute)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest for LeNet)")
+    ap.add_argument("--leak-mse", type=float, default=1e-2, help="a final MSE below this counts as a leak")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    quick = args.quick
+    t_start = time.perf_counter()
+    log = lambda *a: print(*a, flush=True)  # noqa: E731
+    log(f"DLG bench ({'quick' if quick else 'full'}): LeNet (sigmoid, U(-0.5,0.5)), {SIZE}x{SIZE} photos, "
+        f"{CLASSES} classes, torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+
+    # -- batch 1 -----------------------------------------------------------
+    n_images = 1 if quick else 5
+    b1 = []
+    for i in range(n_images):
+        imgs = load_attack_images(source="photos", batch_size=1, index=i, size=SIZE, num_classes=CLASSES)
+        r = attack(imgs, seed=i, steps=300)
+        b1.append(r)
+        log(f"batch 1, {imgs.names[0]}: MSE < 1e-3 after {r['iterations_to_1e-3']} steps "
+            f"({r['evaluations']} evaluations), {r['wall_s']:.1f} s, final MSE {r['mse']:.2e}")
+    ref = []
+    if not quick:
+        for i in range(n_images):
+            imgs = load_attack_images(source="photos", batch_size=1, index=i, size=SIZE, num_classes=CLASSES)
+            r = attack(imgs, seed=i, steps=300, line_search=None)
+            ref.append(r)
+            log(f"batch 1 reference (no line search), {imgs.names[0]}: MSE < 1e-3 after "
+                f"{r['iterations_to_1e-3']} steps, {r['wall_s']:.1f} s, final MSE {r['mse']:.2e}")
+
+    # -- batch 4 -----------------------------------------------------------
+    imgs4 = load_attack_images(source="photos", batch_size=4, index=0, size=SIZE, num_classes=CLASSES)
+    b4 = attack(imgs4, seed=0, steps=60 if quick else 300)
+    log(f"batch 4 ({', '.join(imgs4.names)}): every image < 1e-3 after {b4['iterations_to_1e-3']} steps, "
+        f"{b4['wall_s']:.1f} s, mean MSE {b4['mse']:.2e} (worst {b4['mse_max']:.2e}) after {b4['iterations']} steps")
+
+    # -- labels ------------------------------------------------------------
+    trials = 100 if quick else 1000
+    idlg_acc = idlg_label_accuracy(trials)
+    dlg_labels = [ok for r in b1 + ref + [b4] for ok in r["labels_ok"]]
+    dlg_acc = sum(dlg_labels) / len(dlg_labels)
+    log(f"label accuracy: iDLG {idlg_acc:.3f} over {trials} trials; DLG soft labels {dlg_acc:.3f} "
+        f"over {len(dlg_labels)} attacked images")
+
+    # -- defences ----------------------------------------------------------
+    img1 = load_attack_images(source="photos", batch_size=1, index=1, size=SIZE, num_classes=CLASSES)
+    steps_d = 80 if quick else 300
+    log(f"defences on {img1.names[0]} ({steps_d} steps each, leak = final MSE < {args.leak_mse:g}):")
+    prune_levels = [0.1, 0.2, 0.3] if quick else [0.01, 0.1, 0.2, 0.3, 0.5, 0.7]
+    noise_levels = [1e-3, 1e-2] if quick else [1e-4, 1e-3, 1e-2, 1e-1]
+    prune_stop, prune_rows = weakest_stop(img1, "prune", prune_levels, steps=steps_d, seed=1,
+                                          leak_mse=args.leak_mse, log=log)
+    noise_stop, noise_rows = weakest_stop(img1, "gaussian", noise_levels, steps=steps_d, seed=1,
+                                          leak_mse=args.leak_mse, log=log)
+    lap_stop = None
+    if not quick:
+        lap_stop, _ = weakest_stop(img1, "laplacian", noise_levels, steps=steps_d, seed=1, leak_mse=args.leak_mse,
+                                   log=log)
+
+    its = [r["iterations_to_1e-3"] for r in b1]
+    done = [i for i in its if i is not None]
+    out = {
+        "mode": "quick" if quick else "full",
+        "torch_threads": torch.get_num_threads(),
+        "batch1_images": n_images,
+        "batch1_iterations": statistics.median(done) if done else None,
+        "batch1_recovered": f"{len(done)}/{len(its)}",
+        "batch1_wall_s": round(statistics.median(r["wall_s"] for r in b1), 2),
+        "batch1_mse": statistics.median(r["mse"] for r in b1),
+        "batch1_iterations_reference": (statistics.median([r["iterations_to_1e-3"] for r in ref
+                                                           if r["iterations_to_1e-3"] is not None] or [None])
+                                        if ref else None),
+        "batch1_recovered_reference": f"{sum(r['iterations_to_1e-3'] is not None for r in ref)}/{len(ref)}"
+                                      if ref else None,
+        "batch4_iterations": b4["iterations_to_1e-3"],
+        "batch4_steps_run": b4["iterations"],
+        "batch4_wall_s": round(b4["wall_s"], 2),
+        "batch4_mse": b4["mse"],
+        "idlg_label_accuracy": idlg_acc,
+        "idlg_label_trials": trials,
+        "dlg_label_accuracy": dlg_acc,
+        "leak_mse": args.leak_mse,
+        "defence_steps": steps_d,
+        "prune_ratio_that_stops": prune_stop,
+        "noise_variance_that_stops": noise_stop,
+        "laplacian_variance_that_stops": lap_stop,
+        "prune_final_mse": {str(r["strength"]): r["mse"] for r in prune_rows},
+        "noise_final_mse": {str(r["strength"]): r["mse"] for r in noise_rows},
+        "total_wall_s": round(time.perf_counter() - t_start, 1),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+import torch
+
+from engine.dlg.attacks import (AttackSettings, cosine_distance, infer_labels, run_attack, shared_gradients,
+                                total_variation)
+from engine.dlg.metrics import match_reconstructions, mse
+from engine.dlg.victims import LeNet, SmallResNet, build_victim, last_linear_index
+
+
+def _image(seed=0, c=1, s=16):
+    # a smooth, structured tiny image (a blurred random field) in [0, 1]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, c, s // 4, s // 4, generator=g)
+    return torch.nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+
+
+def test_lenet_is_the_papers_network():
+    m = build_victim("lenet", in_channels=3, num_classes=100, image_size=32, generator=torch.Generator().manual_seed(0))
+    convs = [l for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(5, 5)] * 3
+    assert [c.stride for c in convs] == [(2, 2), (2, 2), (1, 1)]
+    assert [c.out_channels for c in convs] == [12, 12, 12]
+    assert sum(isinstance(l, torch.nn.Sigmoid) for l in m.modules()) == 3
+    assert m.fc.in_features == 768 and m.fc.out_features == 100
+    for p in m.parameters():
+        p = p.detach()
+        assert float(p.abs().max()) <= 0.5 and float(p.std()) > 0.2  # U(-0.5, 0.5) everywhere
+    m2 = build_victim("lenet", in_channels=3, num_classes=100, image_size=32, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), m2.parameters()))  # seeded
+
+
+def test_dlg_recovers_a_tiny_image():
+    x = _image()
+    y = torch.tensor([3])
+    model = LeNet(in_channels=1, num_classes=10, image_size=16)
+    model.reset_parameters_uniform(torch.Generator().manual_seed(1))
+    target = shared_gradients(model, x, y)
+    res = run_attack("dlg", model, target, shape=tuple(x.shape), num_classes=10,
+                     generator=torch.Generator().manual_seed(2),
+                     settings=AttackSettings(steps=120),
+                     callback=lambda it, loss, cur: float(mse(cur, x)) < 1e-4)
+    assert float(mse(res.images, x)) < 1e-3
+    assert res.losses[-1] < 1e-2 * res.losses[0]
+    assert int(res.labels[0]) == 3  # the dummy soft label converged to the true one
+    assert not res.diverged
+
+
+def test_idlg_reads_the_label_off_the_gradient():
+    hits = 0
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        model = build_victim("lenet", in_channels=1, num_classes=10, image_size=16, generator=g)
+        y = torch.randint(0, 10, (1,), generator=g)
+        target = shared_gradients(model, torch.rand(1, 1, 16, 16, generator=g), y)
+        hits += int(infer_labels(model, target, 1)[0] == y[0])
+    assert hits == 20
+
+
+def test_idlg_labels_of_a_batch_with_distinct_labels():
+    g = torch.Generator().manual_seed(5)
+    model = build_victim("resnet", in_channels=3, num_classes=10, image_size=16, generator=g)
+    y = torch.tensor([7, 1, 4])
+    target = shared_gradients(model, torch.rand(3, 3, 16, 16, generator=g), y)
+    assert infer_labels(model, target, 3).tolist() == [1, 4, 7]
+    assert target[last_linear_index(model)].shape == (10, 64)
+
+
+def test_inverting_gradients_moves_towards_the_image():
+    x = _image(3, c=3, s=16)
+    model = SmallResNet(in_channels=3, num_classes=10, width=8)
+    model.reset_parameters_seeded(torch.Generator().manual_seed(0))
+    model.eval()
+    target = shared_gradients(model, x, torch.tensor([2]))
+    res = run_attack("ig", model, target, shape=tuple(x.shape), num_classes=10,
+                     generator=torch.Generator().manual_seed(1), settings=AttackSettings(steps=60, tv_weight=0.05))
+    assert res.iterations == 60 and int(res.labels[0]) == 2
+    assert float(res.images.min()) >= 0 and float(res.images.max()) <= 1  # boxed
+    assert min(res.losses[-10:]) < 0.5 * res.losses[0]
+    start = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).clamp(0, 1)
+    assert float(mse(res.images, x)) < float(mse(start, x))
+
+
+def test_distances():
+    a = [torch.ones(3), torch.zeros(2)]
+    assert float(cosine_distance(a, [2 * t for t in a])) == 0.0
+    assert abs(float(cosine_distance(a, [-t for t in a])) - 2.0) < 1e-6
+    flat = torch.full((1, 1, 4, 4), 0.5)
+    assert float(total_variation(flat)) == 0.0
+    assert float(total_variation(torch.eye(4).view(1, 1, 4, 4))) > 0
+
+
+def test_batch_reconstructions_are_matched_to_originals():
+    x = torch.cat([_image(s) for s in range(3)])
+    perm = match_reconstructions(x.flip(0), x)
+    assert perm == [2, 1, 0]

@@ -1,0 +1,100 @@
+import json
+import sys
+
+import pytest
+import torch
+
+from engine.config import ConfigError
+from engine.data import ImageData
+from engine.registry import get_technique
+from engine.reporter import Cancelled, MemoryReporter
+from engine.dlg.sweep import stopping_strength
+from engine.dlg.victims import build_victim, train_victim
+
+
+def test_engine_stays_a_plain_library():
+    import engine.dlg  # noqa: F401
+
+    assert "django" not in sys.modules
+
+
+def test_attack_smoke_reports_everything_the_page_shows(tmp_path):
+    t = get_technique("dlg")
+    cfg = t.parse(dict(t.smoke, batch_size=2, image_size=16))
+    rep = MemoryReporter(tmp_path)
+    summary = t.run(cfg, None, rep)
+    assert len(rep.candidates) == 2
+    arch, metrics = rep.candidates[0]
+    assert arch["image"] == "astronaut" and arch["method"] == "dlg" and arch["index"] == 0
+    for key in ("mse", "psnr", "ssim", "iterations", "label_correct", "wall_s"):
+        assert key in metrics
+    groups = {}
+    for kind, path, caption, group, cand in rep.artifacts:
+        groups.setdefault(group, []).append((kind, path, caption))
+        assert (cand is not None) == (group == "reconstructions")
+    assert [k for k, _, _ in groups["reconstructions"]] == ["png", "png"]
+    assert groups["snapshots"][0][2].startswith("iteration ")
+    kind, mp4, _ = groups["evolution"][0]
+    assert kind == "mp4" and mp4.read_bytes()[4:8] == b"ftyp"
+    record = json.loads(groups["metrics"][0][1].read_text())
+    assert len(record["images"]) == 2 and len(record["gradient_loss"]) == summary.metrics["iterations"]
+    names = {p[0] for p in rep.points}
+    assert names == {"gradient_loss", "mse"}
+    assert rep.progresses[-1][0] == 1.0
+
+
+def test_attack_cancels():
+    t = get_technique("dlg")
+    with pytest.raises(Cancelled):
+        t.run(t.parse(dict(t.smoke, steps=50)), None, MemoryReporter(cancel_after=3))
+
+
+def test_sweep_smoke_gives_candidates_series_and_stops(tmp_path):
+    t = get_technique("dlg-defences")
+    cfg = t.parse(dict(t.smoke, image_size=16))
+    rep = MemoryReporter(tmp_path)
+    summary = t.run(cfg, None, rep)
+    archs = [a for a, _ in rep.candidates]
+    assert archs[0]["defence"] == "none"
+    assert {(a["defence"], a["strength"]) for a in archs[1:]} == {("prune", 0.5), ("quantize", 8.0)}
+    for _, m in rep.candidates:
+        assert {"mse", "psnr", "ssim", "leaked"} <= set(m)
+    assert {p[0] for p in rep.points} >= {"psnr/prune", "psnr/quantize"}
+    groups = [(a[3], a[4]) for a in rep.artifacts]
+    assert groups.count(("reconstructions", 1)) == 1 and ("defences", None) in groups
+    assert "prune_stops_at" in summary.metrics and "quantize_stops_at" in summary.metrics
+    assert t.objectives == {"accuracy": "max", "psnr": "min"} and t.axes == ("psnr", "accuracy")
+
+
+def test_config_validation():
+    t = get_technique("dlg")
+    with pytest.raises(ConfigError) as e:
+        t.parse({"image_file": "upload.gif", "defence": "prune", "defence_strength": 3.0, "batch_size": 9})
+    assert set(e.value.errors) == {"batch_size"}  # field bounds first
+    with pytest.raises(ConfigError) as e:
+        t.parse({"image_file": "upload.gif", "defence": "quantize", "defence_strength": 12})
+    assert set(e.value.errors) == {"image_file", "defence_strength"}
+    s = get_technique("dlg-defences")
+    with pytest.raises(ConfigError) as e:
+        s.parse({"quantize_bits": [16, 12]})
+    assert "quantize_bits" in e.value.errors
+
+
+def test_stopping_strength_is_the_weakest_level_from_which_nothing_leaks():
+    assert stopping_strength("prune", [(0.1, True), (0.2, False), (0.3, True), (0.5, False), (0.7, False)]) == 0.5
+    assert stopping_strength("quantize", [(16, True), (8, True), (4, False), (2, False)]) == 4
+    assert stopping_strength("gaussian", [(1e-3, True), (1e-2, True)]) is None
+
+
+def test_training_with_a_defence_goes_through_fit():
+    g = torch.Generator().manual_seed(0)
+    data = ImageData("toy", torch.rand(64, 1, 16, 16, generator=g), torch.randint(0, 10, (64,), generator=g),
+                     [str(i) for i in range(10)], "random")
+    model = build_victim("lenet", in_channels=1, num_classes=10, image_size=16, generator=g)
+    before = [p.detach().clone() for p in model.parameters()]
+    acc = train_victim(model, data, data, epochs=1, batch_size=16, defence="prune", strength=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # every gradient pruned away
+    assert 0.0 <= acc <= 1.0
+    train_victim(model, data, None, epochs=1, batch_size=16, defence="quantize", strength=8)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert not any(p._post_accumulate_grad_hooks for p in model.parameters())  # hooks removed
