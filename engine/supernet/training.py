@@ -98,12 +98,12 @@ class SupernetTrainer:
 def train_supernet(net: MBConvSuperNet, data: NasData, *, epochs: int, rng: np.random.Generator,
                    sampling: str = "sandwich", n_random: int = 2, distill: bool = True, lr: float = 0.05,
                    batch_size: int = 64, weight_decay: float = 3e-5, progress: Progress | None = None,
-                   seed: int = 0) -> History:
+                   seed: int = 0, optimizer: str = "sgd") -> History:
     g = torch.Generator().manual_seed(seed)
     loader = DataLoader(TensorDataset(data.x["train"], data.y["train"]), batch_size=batch_size, shuffle=True,
                         generator=g, drop_last=len(data.y["train"]) > batch_size)
     trainer = SupernetTrainer(net, rng, sampling, n_random, distill, total_steps=epochs * len(loader))
-    opt = make_optimizer(net.parameters(), name="sgd", lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer(net.parameters(), name=optimizer, lr=lr, weight_decay=weight_decay)
     history = fit(net, trainer.step, loader, epochs=epochs, optimizer=opt, progress=progress,
                   before_step=trainer.before_step, grad_clip=5.0)
     net.set_active(largest_arch(net.space))

@@ -1,0 +1,47 @@
+"""The three NAS techniques on their smoke configs (tiny, seconds)."""
+import pytest
+
+from engine import MemoryReporter, techniques
+from engine.config import ConfigError
+from engine.hardware import get_profile
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _run(name, overrides=None):
+    t = techniques.get(name)
+    r = MemoryReporter()
+    summary = t.run(t.parse({**t.smoke, **(overrides or {})}), get_profile("raspberry-pi-4"), r)
+    return summary, r
+
+
+def test_supernet_then_evolution_front(cache):
+    summary, r = _run("supernet")
+    assert (cache / "checkpoints" / "smoke-supernet.safetensors").is_file()
+    assert any(a[0] == "safetensors" for a in r.artifacts)
+    assert {"loss", "accuracy largest"} <= {p[0] for p in r.points}
+    summary, r = _run("evolution", {"checkpoint": "smoke-supernet", "mode": "front", "front_points": 3})
+    front = [m for _, m in r.candidates if m.get("search") == "nsga2" and "front_rank" in m]
+    assert front and all(m["latency_source"] == "roofline" for m in front)
+    lat = [m["latency_ms"] for m in front]
+    assert lat == sorted(lat)
+    assert any(a[0] == "onnx" for a in r.artifacts)
+
+
+def test_evolution_checkpoint_validated(cache):
+    t = techniques.get("evolution")
+    with pytest.raises(ConfigError) as e:
+        t.parse({"checkpoint": "nope"})
+    assert "checkpoint" in e.value.errors
+
+
+def test_proxyless_smoke(cache):
+    summary, r = _run("proxylessnas")
+    arch, metrics = r.candidates[-1]
+    assert set(arch) == {"resolution", "depths", "kernels", "expands"}
+    assert metrics["latency_source"] == "roofline" and "predicted_latency_ms" in metrics
+    assert any(p[0].startswith("p block 01") for p in r.points)
