@@ -29,6 +29,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.latencymodel",
     "engine.nas",
     "engine.dlg",
+    "engine.tinytl",
 )
 
 

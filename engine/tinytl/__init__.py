@@ -1,0 +1,39 @@
+"""TinyTL (Cai et al., NeurIPS 2020): memory-efficient on-device transfer learning.
+
+Pieces usable without a reporter:
+- ``mobilenet``: a MobileNetV2-style network described by data (``MobileNetArch``)
+- ``pretrain``: the source-task feature extractor, cached as safetensors
+- ``methods``: FT-Full, FT-Last, FT-Norm+Last, TinyTL-B, TinyTL-L+B, and the
+  converter to memory-efficient frozen layers (``prepare``)
+- ``functions`` / ``layers``: the memory-efficient autograd functions
+- ``lite_residual``: the lite residual module
+- ``memory``: training memory measured (saved-tensor hooks) and counted (the paper's model)
+"""
+from engine.registry import Technique, register_technique
+
+from .lite_residual import LiteResidual, LiteResidualBlock, LiteSpec, attach_lite_residuals
+from .memory import AnalyticMemory, MemoryBreakdown, analytic_memory, fits_profile, measure_training_memory
+from .methods import METHODS, apply_method, make_efficient, make_stock, prepare
+from .mobilenet import MobileNetArch, build_mobilenet
+from .technique import Config, run
+
+__all__ = ["Config", "run", "METHODS", "prepare", "apply_method", "make_efficient", "make_stock", "LiteSpec",
+           "LiteResidual", "LiteResidualBlock", "attach_lite_residuals", "MemoryBreakdown", "AnalyticMemory",
+           "measure_training_memory", "analytic_memory", "fits_profile", "MobileNetArch", "build_mobilenet"]
+
+register_technique(Technique(
+    name="tinytl",
+    title="TinyTL: memory-efficient transfer learning",
+    summary="Adapts a pre-trained MobileNetV2-style network to a new task with frozen weights, learned biases and "
+            "lite residual modules, against full, last-layer and norm fine-tuning; training memory is measured "
+            "(bytes autograd saves, parameters, gradients, optimiser state) and counted the paper's way, and "
+            "each method is checked against the device's memory.",
+    config_cls=Config,
+    run=run,
+    objectives={"training_memory_bytes_measured": "min", "accuracy": "max"},
+    axes=("training_memory_bytes_measured", "accuracy"),
+    paper="Cai, Gan, Zhu, Han. TinyTL: Reduce Memory, Not Parameters for Efficient On-Device Learning. "
+          "NeurIPS 2020. arXiv:2007.11622",
+    smoke={"source_dataset": "digits", "target_dataset": "digits", "resolution": 16, "width_mult": 0.25, "source_epochs": 1, "epochs": 1, "train_limit": 48,
+           "memory_batch_sizes": [8], "batch_size": 8, "methods": ["ft-full", "ft-last", "tinytl-lb"]},
+))

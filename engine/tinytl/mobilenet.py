@@ -1,0 +1,123 @@
+"""A MobileNetV2-style network (inverted residual blocks) described by plain data.
+
+``MobileNetArch`` is JSON-serialisable (it keys the pre-trained cache and is
+stored in the safetensors metadata); ``build_mobilenet(arch)`` returns a static
+module whose blocks are :class:`InvertedResidual`. The layout follows
+torchvision's MobileNetV2 (``features`` of Conv-BN-ReLU6 sequences, a
+``classifier`` Linear), so the same converter handles both.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["MobileNetArch", "InvertedResidual", "MobileNet", "build_mobilenet", "PAPER_SETTINGS", "TINY_SETTINGS",
+           "make_divisible"]
+
+#: MobileNetV2 (Sandler et al. 2018): (expand t, channels c, repeats n, stride s)
+PAPER_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+#: A small variant for 16-64 px inputs that trains in seconds on a CPU.
+TINY_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 2))
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+@dataclass(frozen=True)
+class MobileNetArch:
+    width_mult: float = 1.0
+    settings: tuple[tuple[int, int, int, int], ...] = PAPER_SETTINGS
+    stem_channels: int = 32
+    stem_stride: int = 2
+    last_channels: int = 1280
+    num_classes: int = 1000
+    in_channels: int = 3
+    kernel_size: int = 3
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["settings"] = [list(s) for s in self.settings]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MobileNetArch":
+        d = dict(d)
+        d["settings"] = tuple(tuple(int(v) for v in s) for s in d.get("settings", PAPER_SETTINGS))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _conv_bn_act(cin: int, cout: int, k: int, stride: int, groups: int = 1, act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
+                               nn.BatchNorm2d(cout)]
+    if act:
+        layers.append(nn.ReLU6())
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expand (skipped when t == 1), kxk depthwise, 1x1 project; identity skip when shapes match."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expand: int, kernel: int = 3):
+        super().__init__()
+        hidden = int(round(cin * expand))
+        self.in_channels, self.out_channels, self.stride = cin, cout, stride
+        self.use_res = stride == 1 and cin == cout
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers.append(_conv_bn_act(cin, hidden, 1, 1))
+        layers.append(_conv_bn_act(hidden, hidden, kernel, stride, groups=hidden))
+        layers += [nn.Conv2d(hidden, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_res else self.conv(x)
+
+
+class MobileNet(nn.Module):
+    def __init__(self, arch: MobileNetArch, generator: torch.Generator | None = None):
+        super().__init__()
+        self.arch = arch
+        cin = make_divisible(arch.stem_channels * arch.width_mult)
+        last = make_divisible(arch.last_channels * max(1.0, arch.width_mult))
+        feats: list[nn.Module] = [_conv_bn_act(arch.in_channels, cin, 3, arch.stem_stride)]
+        for t, c, n, s in arch.settings:
+            cout = make_divisible(c * arch.width_mult)
+            for i in range(n):
+                feats.append(InvertedResidual(cin, cout, s if i == 0 else 1, t, arch.kernel_size))
+                cin = cout
+        feats.append(_conv_bn_act(cin, last, 1, 1))
+        self.features = nn.Sequential(*feats)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(last, arch.num_classes)
+        self.feature_dim = last
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", generator=generator)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01, generator=generator)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+    def reset_classifier(self, num_classes: int, generator: torch.Generator | None = None) -> None:
+        self.classifier = nn.Linear(self.feature_dim, num_classes)
+        with torch.no_grad():
+            self.classifier.weight.normal_(0, 0.01, generator=generator)
+            self.classifier.bias.zero_()
+
+
+def build_mobilenet(arch: MobileNetArch, *, seed: int = 0) -> MobileNet:
+    """A freshly initialised network; ``seed`` fixes the initial weights."""
+    return MobileNet(arch, torch.Generator().manual_seed(seed))
