@@ -63,6 +63,8 @@ class DbReporter(Reporter):
                                           architecture=architecture, metrics=metrics))
         self._next_index += 1
         for k, v in metrics.items():
+            if v is None:  # a NaN or inf cleaned to null says nothing about the metric's kind
+                continue
             kind = "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else "text"
             if self._metric_keys.get(k) != "text":
                 self._metric_keys[k] = kind if k not in self._metric_keys or kind == "text" else self._metric_keys[k]

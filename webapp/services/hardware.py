@@ -1,6 +1,7 @@
 """Hardware profile writes."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -51,6 +52,9 @@ def _validated(slug: str, data: dict[str, Any]) -> EngineProfile:
 
 @transaction.atomic
 def hardware_profile_create(*, owner: AbstractBaseUser, slug: str, data: dict[str, Any]) -> HardwareProfile:
+    # the model's SlugField is ASCII only: "café" would pass str.isalnum() and fail in full_clean()
+    if not isinstance(slug, str) or not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", slug):
+        raise ApplicationError("Invalid profile.", field_errors={"slug": "letters, digits, - and _ (at most 60)"})
     if HardwareProfile.objects.filter(slug=slug).exists():
         raise ApplicationError("Invalid profile.", field_errors={"slug": f"a profile named {slug!r} exists"})
     if "title" not in data:
