@@ -104,3 +104,9 @@ def no_queue(monkeypatch):
 #: the smallest real model-zoo job (a couple of seconds on 2 cores)
 SMOKE_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32], "train_epochs": 0,
              "latency_repeats": 2, "latency_warmup": 1}
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Real hashing costs about a second per user on 2 busy cores."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -105,9 +105,9 @@ class HardwareProfileForm(forms.Form):
     cores = forms.IntegerField(min_value=1, max_value=int(BOUNDS["cores"][1]), initial=1)
     bit_flexible = forms.BooleanField(required=False, help_text="Throughput scales with weight x activation bits "
                                                                 "(BitFusion-like).")
-    source = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000,
+    source = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=4000,
                              help_text="Where the figures come from (datasheet, measurement).")
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=4000)
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

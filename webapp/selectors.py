@@ -24,6 +24,10 @@ __all__ = ["experiment_list", "candidate_page", "candidate_queryset", "series_fo
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint"]
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def experiment_list(*, technique: str | None = None, status: str | None = None, hardware: str | None = None,
                     owner: str | None = None) -> QuerySet[Experiment]:
     qs = Experiment.objects.select_related("owner", "hardware")
@@ -133,7 +137,7 @@ def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) ->
         rows = ((i, m, f, None) for i, m, f in qs.values_list("index", "metrics", "on_front"))
     for index, m, f, arch in rows:
         vx, vy = m.get(x), m.get(y)
-        if not isinstance(vx, (int, float)) or not isinstance(vy, (int, float)):
+        if not _is_number(vx) or not _is_number(vy):
             continue
         xs.append(vx)
         ys.append(vy)
@@ -207,7 +211,7 @@ def compare_data(exps: list[Experiment], x: str, y: str, constraints: list[Const
         pts = []
         for index, m, arch in Candidate.objects.filter(experiment=exp).values_list("index", "metrics", "architecture"):
             vx, vy = m.get(x), m.get(y)
-            if isinstance(vx, (int, float)) and isinstance(vy, (int, float)):
+            if _is_number(vx) and _is_number(vy):
                 pts.append((float(vx), float(vy), index, arch))
         all_pts.extend((p[0], p[1]) for p in pts)
         from engine.pareto import front_2d

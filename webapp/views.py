@@ -313,3 +313,12 @@ def hardware_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse
     else:
         form = HardwareProfileForm(initial=HardwareProfileForm.initial_from(hw) if hw else None, editing=hw is not None)
     return render(request, "frontier/hardware_form.html", {"form": form, "hw": hw})
+
+
+@login_required
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    """Artifacts and uploads, for logged-in users only."""
+    from django.conf import settings
+    from django.views.static import serve
+
+    return serve(request, path, document_root=settings.MEDIA_ROOT)

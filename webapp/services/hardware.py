@@ -35,7 +35,7 @@ def _validated(slug: str, data: dict[str, Any]) -> EngineProfile:
     unknown = sorted(set(data) - set(PROFILE_FIELDS))
     if unknown:
         raise ApplicationError("Unknown profile fields.", field_errors={k: "unknown field" for k in unknown})
-    for text_field, limit in (("title", 200), ("source", 5000), ("notes", 5000)):
+    for text_field, limit in (("title", 200), ("source", 4000), ("notes", 4000)):
         if text_field in data and (not isinstance(data[text_field], str) or len(data[text_field]) > limit):
             raise ApplicationError("Invalid profile.", field_errors={text_field: f"text of at most {limit} characters"})
     if "title" in data and not data["title"].strip():
