@@ -9,6 +9,7 @@ that defence applied to its gradients (:func:`engine.dlg.victims.train_victim`).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -184,10 +185,25 @@ def run(config: SweepConfig, hardware: Any, reporter: Reporter) -> Summary:
     if victim_acc is not None:
         summary["victim_accuracy"] = victim_acc
     path = reporter.workdir / "sweep.json"
-    path.write_text(json.dumps({"config": c.to_dict(), "results": records, "summary": summary}, indent=1,
-                               default=lambda o: None))
+    path.write_text(json.dumps(_json_safe({"config": c.to_dict(), "results": records, "summary": summary}),
+                               indent=1))
     reporter.artifact("json", path, "every defence level's metrics", group="metrics")
     reporter.progress(1.0, "done")
+    summary["baseline_leaked"] = bool(baseline["leaked"])
+    if not baseline["leaked"]:
+        return Summary(f"The attack did not leak even without a defence (MSE {baseline['mse']:.3g} >= "
+                       f"{c.leak_mse:g}); try more steps, another seed or idlg", summary)
     parts = [f"{DEFENCES[d].title.lower()} from {defence_detail(d, v)}" if v is not None
              else f"{DEFENCES[d].title.lower()}: never (up to the strongest tested)" for d, v in stops.items()]
     return Summary("Leak stopped by " + "; ".join(parts), summary)
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf become None so the file is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj

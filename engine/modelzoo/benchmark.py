@@ -81,7 +81,7 @@ def cost_metrics(cost: ModelCost, hardware: HardwareProfile) -> dict[str, Any]:
 
 
 def latency_metrics(model: nn.Module, resolution: int, *, hardware: HardwareProfile, repeats: int = 10,
-                    warmup: int = 3, threads: int | None = 1) -> dict[str, Any]:
+                    warmup: int = 3, threads: int | None = 1, clock: str = "wall") -> dict[str, Any]:
     """Latency of one image (batch 1), measured on the machine running the engine.
 
     The only place the model zoo obtains latency: a per-profile source
@@ -90,13 +90,14 @@ def latency_metrics(model: nn.Module, resolution: int, *, hardware: HardwareProf
     marked measurable (the engine runs on that device), else ``local-cpu``.
     """
     m = measure_latency(model, (1, 3, resolution, resolution), warmup=warmup, repeats=repeats,
-                        threads=threads or None)
+                        threads=threads or None, clock=clock)
     return {
         "latency_ms": m.median_ms,
         "latency_spread_ms": m.spread_ms,
         "latency_source": "measured-local",
         "measured_on": hardware.name if hardware.measurable else "local-cpu",
         "latency_threads": m.threads,
+        "latency_clock": clock,
     }
 
 
@@ -202,7 +203,8 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
         metrics = cost_metrics(cost, hardware)
         reporter.progress(base + span * 0.1, f"[{i + 1}/{n}] {cand.key}: measuring latency")
         metrics.update(latency_metrics(model, cand.resolution, hardware=hardware, repeats=config.latency_repeats,
-                                       warmup=config.latency_warmup, threads=config.threads))
+                                       warmup=config.latency_warmup, threads=config.threads,
+                                       clock=config.latency_clock))
         if training and data is not None:
             metrics.update(_train_and_report(model, cand, data, config, reporter, base + span * 0.3, span * 0.7))
         index = reporter.candidate(cand.architecture, metrics)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from ..config import ConfigBase, param
 from ..data import DATASETS
+from ..hardware.measure import CLOCKS
 from .zoo import MODELS, WIDTH_RANGE, supports_width, width_support
 
 __all__ = ["Config", "CLASSIFICATION_DATASETS", "skipped_combinations"]
@@ -40,14 +41,20 @@ class Config(ConfigBase):
     latency_repeats: int = param(10, min=1, max=1000, help="Timed forward passes per network (median reported)")
     latency_warmup: int = param(3, min=0, max=100, help="Untimed forward passes before timing")
     threads: int = param(1, min=0, max=256, help="CPU threads while timing latency (0: PyTorch's default)")
+    latency_clock: str = param("wall", choices=CLOCKS, advanced=True,
+                               help="wall: elapsed time (what a user waits); thread: the timing thread's CPU "
+                                    "time, steadier on a shared machine (needs threads=1)")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seed of weight initialisation, data split and shuffling")
 
     def check(self) -> dict[str, str]:
+        errors = {}
         skipped = skipped_combinations(self.models, self.widths)
         if len(skipped) == len(self.models) * len(self.widths):
             detail = "; ".join(f"{m}: {width_support(m)}" for m in self.models)
-            return {"widths": f"no chosen model has any chosen width ({detail})"}
-        return {}
+            errors["widths"] = f"no chosen model has any chosen width ({detail})"
+        if self.latency_clock == "thread" and self.threads != 1:
+            errors["latency_clock"] = "the thread clock needs threads=1"
+        return errors
 
 
 def skipped_combinations(models: tuple[str, ...], widths: tuple[float, ...]) -> list[tuple[str, float]]:

@@ -5,7 +5,6 @@ import html
 import re
 
 import pytest
-from django.urls import get_resolver
 
 from engine import techniques
 from tests.webapp.test_services import (GOOD_HW, TOY, db_counts, fast_hashing, launch_toy, make_exp,  # noqa: F401
