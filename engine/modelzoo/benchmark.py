@@ -252,7 +252,7 @@ def _summary(results: list[tuple[Candidate, dict[str, Any]]], skipped: list[tupl
         msg += f"; most accurate {best[0].key} at {best[1]['accuracy']:.3f}"
     if skipped:
         out["skipped_combinations"] = ", ".join(f"{m}@{w:g}" for m, w in skipped)
-        msg += f"; skipped {len(skipped)} model/width pairs the families lack"
+        msg += f"; skipped {len(skipped)} model/width pair{'' if len(skipped) == 1 else 's'} the families lack"
     if not hardware.measurable:
         msg += f" (latency measured on this machine's CPU, not on {hardware.name})"
     return Summary(message=msg, metrics=out)
