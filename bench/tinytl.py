@@ -1,0 +1,136 @@
+"""TinyTL: training-memory reduction against full fine-tuning, and each method's accuracy.
+
+Measures, in one run:
+  1. The paper's setting (Table 2: ProxylessNAS-Mobile, 224 px, batch 8); the
+     stand-in here is MobileNetV2 1.0 (torchvision's layout, built by
+     engine.tinytl, 3.5 M parameters, a 102-class head). Per method: the paper's
+     analytic count, and the measured bytes of one real training step with the
+     memory-efficient layers (saved activations + parameters + gradients + Adam
+     state); stock PyTorch's saved activations for FT-Full and bias-only as the
+     baseline. Paper: FT-Full 391 MB, FT-Norm+Last 192 MB, TinyTL-L+B 37 MB,
+     FT-Last 31 MB; 10.6x FT-Full / TinyTL-L+B (target >= 6.5x).
+  2. The offline transfer task: a MobileNetV2-style network pre-trained on
+     MNIST-5k digits 0-4 (32 px, 3 channels) transferred to the unseen digits
+     5-9 (1,000 training images, batch 8) with each method through the
+     ``tinytl`` technique; accuracy on the 500 held-out test digits and the
+     measured memory, and which methods fit an STM32F746's memory (320 KB SRAM,
+     1 MB flash). Paper: TinyTL within ~1 point of FT-Full, far above FT-Last.
+
+    .venv/bin/python bench/tinytl.py            # full (a few minutes on 2 shared cores)
+    .venv/bin/python bench/tinytl.py --quick    # within about a minute
+
+The last line printed is one JSON object of the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.hardware import get_profile  # noqa: E402
+from engine.registry import techniques  # noqa: E402
+from engine.reporter import MemoryReporter  # noqa: E402
+from engine.tinytl.memory import MB, analytic_memory, measure_training_memory, saved_activation_bytes  # noqa: E402
+from engine.tinytl.methods import METHODS, apply_method, prepare  # noqa: E402
+from engine.tinytl.mobilenet import MobileNetArch, build_mobilenet  # noqa: E402
+
+PAPER_TABLE2_MB = {"ft-full": 391, "ft-norm-last": 192, "tinytl-lb": 37, "ft-last": 31}
+SHAPE = (3, 224, 224)
+BATCH = 8
+
+
+def paper_setting(quick: bool) -> dict:
+    net = build_mobilenet(MobileNetArch(num_classes=102), seed=0)
+    g = torch.Generator().manual_seed(0)
+    batch = (torch.randn(BATCH, *SHAPE, generator=g), torch.randint(0, 102, (BATCH,), generator=g))
+    adam = lambda ps: torch.optim.Adam(ps, lr=1e-3)  # noqa: E731
+    measured_methods = ("ft-full", "tinytl-lb", "tinytl-b") if quick else METHODS
+    out: dict = {"analytic_mb": {}, "measured_mb": {}, "measured_activation_mb": {}}
+    print(f"Paper setting: MobileNetV2 1.0 (stand-in for ProxylessNAS-Mobile), {SHAPE[1]} px, batch {BATCH}")
+    print(f"{'method':14s} {'analytic MB':>12s} {'paper MB':>9s} {'measured MB':>12s} {'(activations)':>14s}")
+    for m in METHODS:
+        a = analytic_memory(apply_method(net, m, input_shape=SHAPE), SHAPE, batch_size=BATCH)
+        out["analytic_mb"][m] = a.total_bytes / MB
+        meas = ""
+        if m in measured_methods:
+            mem = measure_training_memory(prepare(net, m, input_shape=SHAPE), batch, make_optimizer=adam)
+            out["measured_mb"][m] = mem.total_bytes / MB
+            out["measured_activation_mb"][m] = mem.activation_bytes / MB
+            meas = f"{mem.total_bytes / MB:12.1f} {mem.activation_bytes / MB:14.1f}"
+        paper = PAPER_TABLE2_MB.get(m)
+        print(f"{m:14s} {a.total_bytes / MB:12.1f} {paper if paper else '-':>9} {meas}")
+    stock_full = saved_activation_bytes(prepare(net, "ft-full", efficient=False), batch) / MB
+    stock_bias = saved_activation_bytes(prepare(net, "tinytl-b", efficient=False), batch) / MB
+    out["stock_activation_mb"] = {"ft-full": stock_full, "tinytl-b": stock_bias}
+    print(f"stock PyTorch saved activations: FT-Full {stock_full:.1f} MB, bias-only {stock_bias:.1f} MB "
+          f"(efficient bias-only: {out['measured_activation_mb']['tinytl-b']:.1f} MB)")
+    return out
+
+
+def _mcu():
+    try:
+        return get_profile("stm32f746")  # 320 KB SRAM, 1 MB flash
+    except KeyError:
+        return get_profile("raspberry-pi-4")
+
+
+def offline_task(quick: bool) -> tuple[dict, dict]:
+    t = techniques.get("tinytl")
+    cfg = t.parse({"epochs": 3 if quick else 6, "memory_batch_sizes": [BATCH], "batch_size": BATCH,
+                   "train_limit": 600 if quick else 1000})
+    rep = MemoryReporter()
+    summary = t.run(cfg, _mcu(), rep)
+    by = {a["method"]: m for a, m in rep.candidates}
+    print(f"\nOffline transfer: MNIST-5k digits 0-4 -> 5-9, 32 px, {cfg.train_limit} images, {cfg.epochs} epochs, "
+          f"batch {cfg.batch_size}, Adam lr {cfg.lr}")
+    print(f"{'method':14s} {'accuracy':>9s} {'measured KB':>12s} {'analytic KB':>12s} {'trainable':>10s}  "
+          f"fits {_mcu().name}?")
+    for m, r in by.items():
+        print(f"{m:14s} {r['accuracy']:9.3f} {r['training_memory_bytes_measured'] / 1024:12.1f} "
+              f"{r['training_memory_bytes_analytic'] / 1024:12.1f} {r['trainable_params']:10d}  "
+              f"{'yes' if r['fits_device'] else 'no'}: {r['fits_reason']}")
+    return by, summary.metrics
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer epochs and measurements (about a minute)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # much faster than 2 threads on a shared 2-core machine
+    t0 = time.perf_counter()
+    paper = paper_setting(args.quick)
+    by, summary = offline_task(args.quick)
+    red_meas = paper["measured_mb"]["ft-full"] / paper["measured_mb"]["tinytl-lb"]
+    red_an = paper["analytic_mb"]["ft-full"] / paper["analytic_mb"]["tinytl-lb"]
+    print(f"\nFT-Full / TinyTL-L+B at batch {BATCH}, 224 px: measured {red_meas:.1f}x, analytic {red_an:.1f}x "
+          f"(paper 10.6x; target >= 6.5x). Offline 32 px network: measured "
+          f"{summary.get('memory_reduction_measured', float('nan')):.1f}x")
+    acc = {m: by[m]["accuracy"] for m in by}
+    print(f"TinyTL-L+B {acc['tinytl-lb']:.3f} vs FT-Full {acc['ft-full']:.3f} "
+          f"({100 * (acc['tinytl-lb'] - acc['ft-full']):+.1f} points), FT-Last {acc['ft-last']:.3f}")
+    figures = {
+        "memory_reduction_measured": round(red_meas, 3),
+        "memory_reduction_analytic": round(red_an, 3),
+        "memory_reduction_measured_offline": round(summary.get("memory_reduction_measured", float("nan")), 3),
+        "memory_reduction_analytic_offline": round(summary.get("memory_reduction_analytic", float("nan")), 3),
+        "acc_full": acc["ft-full"], "acc_tinytl": acc["tinytl-lb"], "acc_bias": acc["tinytl-b"],
+        "acc_last": acc["ft-last"], "acc_norm_last": acc["ft-norm-last"],
+        "analytic_mb_224": {k: round(v, 1) for k, v in paper["analytic_mb"].items()},
+        "measured_mb_224": {k: round(v, 1) for k, v in paper["measured_mb"].items()},
+        "stock_activation_mb_224": {k: round(v, 1) for k, v in paper["stock_activation_mb"].items()},
+        "efficient_activation_mb_224": {k: round(v, 1) for k, v in paper["measured_activation_mb"].items()},
+        "measured_bytes_offline": {m: r["training_memory_bytes_measured"] for m, r in by.items()},
+        "fits_device_offline": {m: r["fits_device"] for m, r in by.items()}, "device": _mcu().name,
+        "quick": args.quick, "seconds": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
