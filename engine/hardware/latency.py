@@ -156,7 +156,7 @@ def estimator_for(profile: "HardwareProfile", space: "SearchSpace | None" = None
 
 def latency_of_model(model: nn.Module, input_shape: Sequence[int], profile: "HardwareProfile", *,
                      lut: "LookupTable | None" = None, threads: int | None = 1, warmup: int = 5,
-                     repeats: int = 20, cost: "ModelCost | None" = None) -> LatencyEstimate:
+                     repeats: int = 20, cost: "ModelCost | None" = None, clock: str = "wall") -> LatencyEstimate:
     """The one entry point for a plain module on any profile.
 
     Measured on this machine when ``profile.measurable``; else the profile's
@@ -168,7 +168,7 @@ def latency_of_model(model: nn.Module, input_shape: Sequence[int], profile: "Har
     input_shape = tuple(int(s) for s in input_shape)
     if profile.measurable:
         from .latency_measured import MeasuredLatency
-        return MeasuredLatency(profile, threads=threads, warmup=warmup, repeats=repeats).estimate_model(
+        return MeasuredLatency(profile, threads=threads, warmup=warmup, repeats=repeats, clock=clock).estimate_model(
             model, input_shape)
     arch, space = getattr(model, "arch", None), getattr(model, "space", None)
     if lut is not None and arch is not None and space is not None and lut.covers(space):

@@ -22,7 +22,8 @@ from torch import nn
 
 from ..data import ImageData, load_dataset, make_loaders
 from ..hardware.cost import ModelCost, profile_model
-from ..hardware.measure import measure_latency
+from ..hardware.latency import latency_of_model
+from ..hardware.latency_lut import LookupTable
 from ..hardware.profile import HardwareProfile
 from ..reporter import Reporter, Summary
 from ..supernet.bn import recalibrate_bn
@@ -81,24 +82,19 @@ def cost_metrics(cost: ModelCost, hardware: HardwareProfile) -> dict[str, Any]:
 
 
 def latency_metrics(model: nn.Module, resolution: int, *, hardware: HardwareProfile, repeats: int = 10,
-                    warmup: int = 3, threads: int | None = 1, clock: str = "wall") -> dict[str, Any]:
-    """Latency of one image (batch 1), measured on the machine running the engine.
-
-    The only place the model zoo obtains latency: a per-profile source
-    (lookup table, predictor, roofline) replaces this function. ``measured_on``
-    names the profile the number describes: ``hardware`` itself when it is
-    marked measurable (the engine runs on that device), else ``local-cpu``.
+                    warmup: int = 3, threads: int | None = 1, clock: str = "wall",
+                    lut: LookupTable | None = None, cost: ModelCost | None = None) -> dict[str, Any]:
+    """Latency of one image (batch 1) on ``hardware``, with its source, from the
+    engine's one entry point (:func:`engine.hardware.latency_of_model`):
+    measured here when the profile is this machine (``measurable``), else the
+    profile's lookup table when given and applicable, else the roofline estimate.
     """
-    m = measure_latency(model, (1, 3, resolution, resolution), warmup=warmup, repeats=repeats,
-                        threads=threads or None, clock=clock)
-    return {
-        "latency_ms": m.median_ms,
-        "latency_spread_ms": m.spread_ms,
-        "latency_source": "measured-local",
-        "measured_on": hardware.name if hardware.measurable else "local-cpu",
-        "latency_threads": m.threads,
-        "latency_clock": clock,
-    }
+    e = latency_of_model(model, (1, 3, resolution, resolution), hardware, lut=lut, threads=threads or None,
+                         warmup=warmup, repeats=repeats, cost=cost, clock=clock)
+    out = {**e.as_metrics(), "latency_profile": hardware.name}
+    if e.source == "measured":
+        out.update(latency_threads=e.detail["threads"], latency_clock=clock)
+    return out
 
 
 def layer_table(cost: ModelCost) -> list[dict[str, Any]]:
