@@ -1,6 +1,7 @@
 """``model-zoo``: benchmark torchvision classifiers at chosen widths and
-resolutions — params, MACs, activation memory, measured latency, and accuracy
-after a short training when asked.
+resolutions — params, MACs, activation memory, latency on the chosen profile
+(measured when it is this machine, else the profile's estimate, its source
+labelled), and accuracy after a short training when asked.
 
 Without training there is no accuracy; the front then falls back to latency
 against parameter count (both minimised): the networks that no other beats in
@@ -17,7 +18,8 @@ __all__ = ["Config", "run", "Candidate", "plan", "cost_metrics", "latency_metric
 TECHNIQUE = register_technique(Technique(
     name="model-zoo",
     title="Model zoo benchmark",
-    summary="Params, MACs, activation memory and measured latency of torchvision classifiers "
+    summary="Params, MACs, activation memory and latency (measured here, or estimated for the profile) of "
+            "torchvision classifiers "
             "(MobileNet, ShuffleNet, MnasNet, EfficientNet, ResNet, SqueezeNet) across widths and "
             "resolutions, with accuracy after a short training from scratch.",
     config_cls=Config,

@@ -112,8 +112,9 @@ def load_training_data(dataset: str, *, max_train_samples: int, seed: int) -> tu
     """
     data = load_dataset(dataset, train=True)
     n_val = max(200, max_train_samples // 4)
-    data = data.limit(max_train_samples + n_val, seed=seed)
-    frac = min(0.5, max(VAL_FRACTION, n_val / max(len(data.y), 1)))
+    k = data.num_classes  # the stratified split rounds per class: keep a margin of k on each side
+    data = data.limit(max_train_samples + n_val + 2 * k, seed=seed)
+    frac = min(0.5, max(VAL_FRACTION, (n_val + k) / max(len(data.y), 1)))
     train, val = data.split(frac, seed=seed)
     return train.limit(max_train_samples, seed=seed), val.limit(n_val, seed=seed)
 
@@ -197,10 +198,10 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
             model = build_model(cand.model, width=cand.width, num_classes=num_classes)
         cost = profile_model(model, (1, 3, cand.resolution, cand.resolution))
         metrics = cost_metrics(cost, hardware)
-        reporter.progress(base + span * 0.1, f"[{i + 1}/{n}] {cand.key}: measuring latency")
+        reporter.progress(base + span * 0.1, f"[{i + 1}/{n}] {cand.key}: latency on {hardware.name}")
         metrics.update(latency_metrics(model, cand.resolution, hardware=hardware, repeats=config.latency_repeats,
                                        warmup=config.latency_warmup, threads=config.threads,
-                                       clock=config.latency_clock))
+                                       clock=config.latency_clock, cost=cost))
         if training and data is not None:
             metrics.update(_train_and_report(model, cand, data, config, reporter, base + span * 0.3, span * 0.7))
         index = reporter.candidate(cand.architecture, metrics)
@@ -241,7 +242,8 @@ def _summary(results: list[tuple[Candidate, dict[str, Any]]], skipped: list[tupl
     fastest = min(results, key=lambda r: r[1]["latency_ms"])
     out: dict[str, Any] = {"networks": len(results), "skipped": len(skipped),
                            "fastest": fastest[0].key, "fastest_latency_ms": fastest[1]["latency_ms"]}
-    msg = f"Benchmarked {len(results)} network{'' if len(results) == 1 else 's'}; fastest {fastest[0].key} at {fastest[1]['latency_ms']:.2f} ms"
+    msg = (f"Benchmarked {len(results)} network{'' if len(results) == 1 else 's'}; "
+           f"fastest {fastest[0].key} at {fastest[1]['latency_ms']:.2f} ms")
     if training:
         best = max(results, key=lambda r: r[1]["accuracy"] if math.isfinite(r[1]["accuracy"]) else -1.0)
         out.update(best_accuracy=best[1]["accuracy"], most_accurate=best[0].key)
@@ -249,6 +251,7 @@ def _summary(results: list[tuple[Candidate, dict[str, Any]]], skipped: list[tupl
     if skipped:
         out["skipped_combinations"] = ", ".join(f"{m}@{w:g}" for m, w in skipped)
         msg += f"; skipped {len(skipped)} model/width pair{'' if len(skipped) == 1 else 's'} the families lack"
-    if not hardware.measurable:
-        msg += f" (latency measured on this machine's CPU, not on {hardware.name})"
+    sources = sorted({str(m.get("latency_source")) for _, m in results})
+    out["latency_source"] = ", ".join(sources)
+    msg += f" (latency on {hardware.name}: {' / '.join(sources)})"
     return Summary(message=msg, metrics=out)
