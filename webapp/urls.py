@@ -25,6 +25,7 @@ urlpatterns = [
     path("hardware/new/", views.hardware_edit, name="hardware_new"),
     path("hardware/<slug:slug>/", views.hardware_detail, name="hardware"),
     path("hardware/<slug:slug>/edit/", views.hardware_edit, name="hardware_edit"),
+    path("hardware/<slug:slug>/lookup-table/", views.hardware_lut, name="hardware_lut"),
     path("api/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),
     # Artifacts are served to logged-in users only.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
@@ -277,12 +278,37 @@ def hardware_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def hardware_detail(request: HttpRequest, slug: str) -> HttpResponse:
     hw = get_object_or_404(HardwareProfile, slug=slug)
+    from .services.hardware import lookup_table_info
+
     return render(request, "frontier/hardware_detail.html", {
-        "hw": hw, "experiments": selectors.experiment_list(hardware=slug)[:20],
+        "hw": hw, "experiments": selectors.experiment_list(hardware=slug)[:20], "lut": lookup_table_info(hw),
         "can_edit": (hw.builtin and request.user.is_staff) or (not hw.builtin and
                                                               (hw.owner_id == request.user.pk or request.user.is_staff)),
         "peaks": sorted((hw.peak_gmacs or {}).items()),
     })
+
+
+@login_required
+@require_POST
+def hardware_lut(request: HttpRequest, slug: str) -> HttpResponse:
+    """Upload (or remove) the lookup table measured on the device."""
+    hw = get_object_or_404(HardwareProfile, slug=slug)
+    try:
+        if request.POST.get("remove"):
+            services.hardware_lookup_table_remove(profile=hw, user=request.user)
+            messages.success(request, "Lookup table removed; latency on this profile is the roofline estimate again.")
+        else:
+            f = request.FILES.get("file")
+            if f is None:
+                raise ApplicationError("Choose the lut.json written by the device agent.")
+            if f.size > settings.FRONTIER_MAX_LUT_UPLOAD:
+                raise ApplicationError(f"The file is {f.size / 2**20:.1f} MB; the limit is "
+                                       f"{settings.FRONTIER_MAX_LUT_UPLOAD / 2**20:.0f} MB.")
+            services.hardware_lookup_table_attach(profile=hw, user=request.user, data=f.read())
+            messages.success(request, "Lookup table attached: searches on this profile now use it.")
+    except ApplicationError as e:
+        messages.error(request, e.message + (" " + e.field_errors["file"] if "file" in e.field_errors else ""))
+    return redirect("hardware", slug=slug)
 
 
 @login_required

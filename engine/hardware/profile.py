@@ -61,6 +61,11 @@ class HardwareProfile:
     measurable: bool = False
     source: str = ""
     notes: str = ""
+    #: a lookup table measured on the device (the agent's JSON), attached by the
+    #: user; and a trained latency predictor (its JSON). Plain data, validated
+    #: when used with ``validate_lut_json`` / ``validate_predictor_json``.
+    lookup_table: dict | None = field(default=None, compare=False, repr=False)
+    latency_predictor: dict | None = field(default=None, compare=False, repr=False)
 
     def peak(self, precision: str = "fp32") -> float:
         """Peak GMAC/s at ``precision``, falling back to the nearest wider one."""
@@ -87,8 +92,14 @@ class HardwareProfile:
             return float(base / (math.ceil(w / 2) * math.ceil(a / 2)))
         return self.peak(precision_for_bits(max(w, a)))
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def to_dict(self, *, with_models: bool = False) -> dict[str, Any]:
+        """Plain data; the (large) attached lookup table and predictor only
+        with ``with_models``."""
+        out = dataclasses.asdict(self)
+        if not with_models:
+            out.pop("lookup_table")
+            out.pop("latency_predictor")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "HardwareProfile":
@@ -115,6 +126,9 @@ class HardwareProfile:
         for key, limit in (("title", 200), ("source", 4000), ("notes", 4000)):
             if key in data and (not isinstance(data[key], str) or len(data[key]) > limit):
                 errors[key] = f"text of at most {limit} characters"
+        for key in ("lookup_table", "latency_predictor"):
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                errors[key] = "a JSON object"
         for key in ("bit_flexible", "measurable"):
             if key in data and not isinstance(data[key], bool):
                 errors[key] = "true or false"

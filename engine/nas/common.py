@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hardware import HardwareProfile, LookupTable, LookupTableLatency, RooflineLatency, build_lut
+from ..hardware import (HardwareProfile, LookupTable, LookupTableLatency, PredictorLatency, RooflineLatency, build_lut,
+                        validate_lut_json, validate_predictor_json)
 from ..hardware.cost import profile_model
 from ..hardware.latency import LatencyEstimator
 from ..hardware.measure import measure_latency
@@ -39,18 +40,24 @@ def search_latency(profile: HardwareProfile, space: MBConvSpace, *, num_classes:
                    ) -> LatencyEstimator:
     """The latency source a search scores thousands of candidates with.
 
-    A lookup table is the best source a search can afford: on a profile that
+    A lookup table is the best source a search can afford: one measured on
+    the device and attached to the profile comes first; on a profile that
     can be measured (this machine) every op of the space is timed once and the
     table kept in ``$FRONTIER_CACHE_DIR/luts``; a table already there for the
-    profile is reused (also one placed there from a device agent). Otherwise
-    the roofline estimate from the profile's figures is used (labelled so).
+    profile is reused (also one placed there from a device agent). Then the
+    profile's trained latency predictor; otherwise the roofline estimate from
+    the profile's figures (labelled so).
     """
     if source not in LATENCY_SOURCES:
         raise ValueError(f"latency source must be one of {LATENCY_SOURCES}")
     path = _lut_path(profile, space, num_classes, in_channels)
     if source in ("auto", "lut"):
         table = None
-        if path.is_file():
+        if profile.lookup_table is not None:  # measured on the device and attached to the profile
+            attached = validate_lut_json(profile.lookup_table)
+            if attached.covers(space):
+                table = attached
+        if table is None and path.is_file():
             table = LookupTable.load(path)
         elif profile.measurable:
             def tick(done: int, total: int) -> None:
@@ -62,6 +69,10 @@ def search_latency(profile: HardwareProfile, space: MBConvSpace, *, num_classes:
             table.save(path)
         if table is not None and table.covers(space):
             return LookupTableLatency(table, space, profile)
+        if source == "auto" and profile.latency_predictor is not None:
+            predictor = validate_predictor_json(profile.latency_predictor)
+            if predictor.matches(space):
+                return PredictorLatency(predictor, space, profile)
         if source == "lut":
             raise ValueError(f"no lookup table for profile {profile.name!r} (it cannot be measured here); "
                              "use latency source 'roofline' or attach a table from the device agent")
@@ -125,7 +136,7 @@ def finish_candidate(model: nn.Module, arch: dict[str, Any], space: MBConvSpace,
     else:
         metrics.update(latency_ms=pred.ms, latency_source=pred.source)
     metrics.update(extra or {})
-    idx = reporter.candidate(dict(arch), metrics)
+    idx = reporter.candidate(arch_summary(space, arch), metrics)
     onnx_path, ts_path = export_model(model, shape, reporter.workdir, f"{label}")
     reporter.artifact("onnx", onnx_path, f"{label}: ONNX", group="models", candidate=idx)
     reporter.artifact("pt", ts_path, f"{label}: TorchScript", group="models", candidate=idx)

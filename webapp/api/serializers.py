@@ -10,16 +10,27 @@ from ..models import Artifact, Candidate, Experiment, HardwareProfile
 class HardwareProfileSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", default=None, read_only=True)
     has_lookup_table = serializers.SerializerMethodField()
+    lookup_table_info = serializers.SerializerMethodField()
+    has_latency_predictor = serializers.SerializerMethodField()
 
     class Meta:
         model = HardwareProfile
         fields = ("slug", "title", "kind", "peak_gmacs", "memory_bandwidth_gbs", "onchip_memory_kb",
                   "memory_capacity_mb", "storage_mb", "layer_overhead_us", "cores", "bit_flexible", "measurable",
-                  "source", "notes", "builtin", "owner", "has_lookup_table", "created_at", "updated_at")
+                  "source", "notes", "builtin", "owner", "has_lookup_table", "lookup_table_info", "has_latency_predictor",
+                  "latency_model_experiment", "created_at", "updated_at")
         read_only_fields = fields
 
     def get_has_lookup_table(self, obj) -> bool:
         return obj.lookup_table is not None
+
+    def get_lookup_table_info(self, obj) -> dict | None:
+        from ..services.hardware import lookup_table_info
+
+        return lookup_table_info(obj)
+
+    def get_has_latency_predictor(self, obj) -> bool:
+        return obj.latency_model is not None
 
 
 class HardwareProfileInput(serializers.Serializer):

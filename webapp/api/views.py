@@ -4,7 +4,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
+from django.conf import settings
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -48,6 +49,30 @@ class HardwareProfileViewSet(viewsets.ModelViewSet):
     def destroy(self, request, *args, **kwargs):
         services.hardware_profile_delete(profile=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "file": {"type": "string", "format": "binary"}}}, "application/json": {"type": "object"}},
+        responses=HardwareProfileSerializer, description="Attach the lookup table measured on the device "
+        "(python -m engine.hardware.agent … --out lut.json): a multipart file or the JSON as the body. "
+        "DELETE removes it.")
+    @action(detail=True, methods=["post", "delete"], url_path="lookup-table",
+            parser_classes=[MultiPartParser, JSONParser])
+    def lookup_table(self, request, slug=None):
+        hw = self.get_object()
+        if request.method == "DELETE":
+            hw = services.hardware_lookup_table_remove(profile=hw, user=request.user)
+            return Response(HardwareProfileSerializer(hw).data)
+        f = request.FILES.get("file")
+        if f is not None:
+            if f.size > settings.FRONTIER_MAX_LUT_UPLOAD:
+                raise ApplicationError("Lookup table too large.", field_errors={"file": "over the size limit"})
+            data = f.read()
+        elif isinstance(request.data, dict) and request.data:
+            data = dict(request.data)
+        else:
+            raise ApplicationError("No lookup table.", field_errors={"file": "send a file or a JSON body"})
+        hw = services.hardware_lookup_table_attach(profile=hw, user=request.user, data=data)
+        return Response(HardwareProfileSerializer(hw).data)
 
 
 class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

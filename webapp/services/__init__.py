@@ -3,9 +3,11 @@ from .accounts import admin_ensure
 from .experiments import (experiment_cancel, experiment_delete, experiment_execute, experiment_launch,
                           experiment_recover_orphans, experiment_refresh_front)
 from .uploads import upload_resolve, upload_save
-from .hardware import (hardware_profile_create, hardware_profile_delete, hardware_profile_update,
+from .hardware import (hardware_latency_predictor_attach, hardware_lookup_table_attach, hardware_lookup_table_remove,
+                       hardware_profile_create, hardware_profile_delete, hardware_profile_update,
                        hardware_profiles_sync_builtin)
 
 __all__ = ["admin_ensure", "experiment_cancel", "experiment_delete", "experiment_execute", "experiment_launch",
            "experiment_recover_orphans", "experiment_refresh_front", "hardware_profile_create",
-           "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save", "upload_resolve"]
+           "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save", "upload_resolve",
+           "hardware_lookup_table_attach", "hardware_lookup_table_remove", "hardware_latency_predictor_attach"]

@@ -152,7 +152,10 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
     try:
         tech = techniques.get(exp.technique)
         config = tech.parse(_resolve_paths(exp.config, exp.technique))
-        profile = EngineProfile.from_dict(exp.hardware_snapshot)
+        # the figures as launched, with the profile's current lookup table and predictor
+        profile = EngineProfile.from_dict({**exp.hardware_snapshot,
+                                           "lookup_table": exp.hardware.lookup_table,
+                                           "latency_predictor": exp.hardware.latency_model})
         result = tech.run(config, profile, reporter)
         summary = {"message": getattr(result, "message", ""), "metrics": getattr(result, "metrics", {})}
     except Cancelled:
@@ -188,9 +191,39 @@ def _finish(pk: int, status: str, error: str, summary: dict, reporter: DbReporte
     message = {S.SUCCEEDED: summary.get("message") or "Finished", S.CANCELLED: "Cancelled by the user",
                S.FAILED: (error.splitlines() or ["Failed"])[0][:500]}[status]
     summary = {"message": summary.get("message", ""), "metrics": clean_metrics(summary.get("metrics") or {})}
+    if status == S.SUCCEEDED:
+        try:
+            message += _adopt_latency_model(pk)
+        except ApplicationError as e:
+            message += f" (its latency model was not adopted: {e.field_errors.get('file', e.message)[:200]})"
     Experiment.objects.filter(pk=pk).update(
-        status=status, error=error, summary=summary, message=message, finished_at=timezone.now(),
+        status=status, error=error, summary=summary, message=message[:500], finished_at=timezone.now(),
         progress=1.0 if status == S.SUCCEEDED else F("progress"))
+
+
+#: artifacts in this group with these names become the profile's default latency model
+LATENCY_MODEL_GROUP = "latency-model"
+
+
+def _adopt_latency_model(pk: int) -> str:
+    """A run that produced a lookup table and a predictor (the latency-model
+    technique) makes them its profile's default latency model."""
+    from .hardware import hardware_latency_predictor_attach, hardware_lookup_table_attach
+
+    exp = Experiment.objects.select_related("hardware").get(pk=pk)
+    arts = list(exp.artifacts.filter(group=LATENCY_MODEL_GROUP, kind="json"))
+    # stored names may carry a suffix the storage added (latency-lut_ab12.json)
+    lut = next((a for a in arts if a.filename.startswith("latency-lut")), None)
+    pred = next((a for a in arts if a.filename.startswith("latency-predictor")), None)
+    if lut is None and pred is None:
+        return ""
+    if lut is not None:
+        with lut.file.open("rb") as fh:
+            hardware_lookup_table_attach(profile=exp.hardware, user=None, data=fh.read())
+    if pred is not None:
+        with pred.file.open("rb") as fh:
+            hardware_latency_predictor_attach(profile=exp.hardware, data=fh.read(), experiment=exp)
+    return f" — now the default latency model of {exp.hardware.slug}"
 
 
 def experiment_refresh_front(*, experiment_id: int) -> list[int]:

@@ -14,15 +14,20 @@ from ..errors import ApplicationError
 from ..models import HardwareProfile
 
 __all__ = ["hardware_profile_create", "hardware_profile_update", "hardware_profile_delete",
-           "hardware_profiles_sync_builtin", "profile_to_engine", "PROFILE_FIELDS"]
+           "hardware_profiles_sync_builtin", "profile_to_engine", "PROFILE_FIELDS", "hardware_lookup_table_attach",
+           "hardware_lookup_table_remove", "hardware_latency_predictor_attach", "lookup_table_info"]
 
 #: fields a user may set on a profile, in form order
 PROFILE_FIELDS = ("title", "kind", "peak_gmacs", "memory_bandwidth_gbs", "onchip_memory_kb", "memory_capacity_mb",
                   "storage_mb", "layer_overhead_us", "cores", "bit_flexible", "source", "notes")
 
 
-def profile_to_engine(hw: HardwareProfile) -> EngineProfile:
+def profile_to_engine(hw: HardwareProfile, *, with_models: bool = False) -> EngineProfile:
+    """The engine's profile; ``with_models`` attaches the profile's lookup table
+    and latency predictor (the snapshot stored on an experiment leaves them out)."""
     return EngineProfile(
+        lookup_table=hw.lookup_table if with_models else None,
+        latency_predictor=hw.latency_model if with_models else None,
         name=hw.slug, title=hw.title, kind=hw.kind, peak_gmacs=dict(hw.peak_gmacs),
         memory_bandwidth_gbs=hw.memory_bandwidth_gbs, onchip_memory_kb=hw.onchip_memory_kb,
         memory_capacity_mb=hw.memory_capacity_mb, storage_mb=hw.storage_mb,
@@ -117,3 +122,64 @@ def hardware_profiles_sync_builtin() -> int:
         obj.save()
         n += 1
     return n
+
+
+@transaction.atomic
+def hardware_lookup_table_attach(*, profile: HardwareProfile, user: AbstractBaseUser | None,
+                                 data: bytes | str | dict) -> HardwareProfile:
+    """Validate a lookup table (the device agent's JSON, or a once-for-all /
+    ProxylessNAS table) and attach it to ``profile``; ``user`` None means the
+    system (a latency-model experiment)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from engine.hardware import LutError, validate_lut_json
+
+    if user is not None:
+        _check_owner(profile, user)
+    if isinstance(data, (bytes, str)) and len(data) > settings.FRONTIER_MAX_LUT_UPLOAD:
+        raise ApplicationError("Lookup table too large.", field_errors={
+            "file": f"{len(data) / 2**20:.1f} MB is over the {settings.FRONTIER_MAX_LUT_UPLOAD / 2**20:.0f} MB limit"})
+    try:
+        table = validate_lut_json(data)
+    except LutError as e:
+        raise ApplicationError("Invalid lookup table.", field_errors={"file": str(e)}) from None
+    profile.lookup_table = table.to_json()
+    profile.lookup_table_uploaded_at = timezone.now()
+    profile.save(update_fields=["lookup_table", "lookup_table_uploaded_at", "updated_at"])
+    return profile
+
+
+@transaction.atomic
+def hardware_latency_predictor_attach(*, profile: HardwareProfile, data: bytes | str | dict,
+                                      experiment=None) -> HardwareProfile:
+    from engine.hardware import PredictorError, validate_predictor_json
+
+    try:
+        validate_predictor_json(data)
+    except PredictorError as e:
+        raise ApplicationError("Invalid latency predictor.", field_errors={"file": str(e)}) from None
+    import json
+
+    profile.latency_model = json.loads(data) if isinstance(data, (bytes, str)) else data
+    profile.latency_model_experiment = experiment
+    profile.save(update_fields=["latency_model", "latency_model_experiment", "updated_at"])
+    return profile
+
+
+@transaction.atomic
+def hardware_lookup_table_remove(*, profile: HardwareProfile, user: AbstractBaseUser) -> HardwareProfile:
+    _check_owner(profile, user)
+    profile.lookup_table = None
+    profile.lookup_table_uploaded_at = None
+    profile.save(update_fields=["lookup_table", "lookup_table_uploaded_at", "updated_at"])
+    return profile
+
+
+def lookup_table_info(profile: HardwareProfile) -> dict[str, Any] | None:
+    """What the profile page shows about an attached table."""
+    if not profile.lookup_table:
+        return None
+    meta = profile.lookup_table.get("meta", {})
+    return {"entries": len(profile.lookup_table.get("entries", {})),
+            "samples": len(profile.lookup_table.get("samples", [])), **meta}
