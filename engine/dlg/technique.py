@@ -53,7 +53,7 @@ class CommonConfig(ConfigBase):
     train_epochs: int = param(2, min=1, max=20, help="Training epochs when init is 'trained'", advanced=True)
     dataset: str = param("photos", choices=IMAGE_SOURCES,
                          help="Where the private images come from (photos: skimage/scikit-learn photographs)")
-    image_file: str = param("", max_length=500,
+    image_file: str = param("", max_length=500, file="image",
                             help="Path of a PNG or JPEG to attack (first image of the batch); empty: the dataset")
     image_index: int = param(0, min=0, max=999, help="First dataset image of the batch")
     batch_size: int = param(1, min=1, max=8, help="Images behind the one shared gradient")

@@ -89,10 +89,10 @@ class Config(ConfigBase):
                                             "feature extractor has not seen")
         if self.weights_path:
             p = Path(self.weights_path).expanduser()
+            # existence is checked when the file is read (the dashboard passes
+            # paths of its own uploads, resolved only on the worker)
             if p.suffix != ".safetensors":
                 errors["weights_path"] = "must be a .safetensors file"
-            elif not p.is_file():
-                errors["weights_path"] = f"no such file: {p}"
         return errors
 
 

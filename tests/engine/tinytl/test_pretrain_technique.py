@@ -59,7 +59,7 @@ def test_config_checks(tmp_path):
         t.parse({"source_classes": "0-5", "target_classes": "5-9"})
     assert "target_classes" in e.value.errors
     with pytest.raises(ConfigError) as e:
-        t.parse({"weights_path": str(tmp_path / "missing.safetensors")})
+        t.parse({"weights_path": str(tmp_path / "weights.pt")})
     assert "weights_path" in e.value.errors
     with pytest.raises(ConfigError):
         t.parse({"methods": ["ft-full", "nope"]})
