@@ -91,6 +91,9 @@ class Technique:
     #: Objectives and axes used instead when a run's candidates lack one of
     #: ``objectives`` / ``axes`` (model-zoo without training has no accuracy).
     fallback_objectives: dict[str, str] = field(default_factory=dict)
+    #: stacked-bar charts of where a quantity goes, per candidate:
+    #: {chart title: (metric, metric, …)} (e.g. TinyTL's training memory)
+    breakdown: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fallback_axes: tuple[str, str] | None = None
 
     def parse(self, data: dict[str, Any] | None) -> "ConfigBase":

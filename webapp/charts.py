@@ -5,7 +5,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from engine.metrics import metric_info
+from engine.metrics import METRICS, metric_info
 
 from .selectors import ScatterData
 
@@ -53,14 +53,59 @@ def pareto_figure(data: ScatterData, *, webgl: bool = False) -> dict:
     return {"data": traces, "layout": layout}
 
 
-def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | None = None) -> dict:
-    fig = go.Figure()
-    for i, name in enumerate(names or sorted(series)):
+def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | None = None, *,
+                  title: str = "") -> dict:
+    """One plot of curves named ``group/trace``. A "… vs …" group is a scatter
+    of predicted against measured with the y = x line; a PSNR trace beside
+    others goes on a right-hand axis; x is logarithmic when it spans decades."""
+    names = names or sorted(series)
+    scatter = " vs " in title
+    xs = [x for n in names for x in series[n]["step"]]
+    log_x = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 100
+    mixed_db = any("psnr" in n.lower() for n in names) and not all("psnr" in n.lower() for n in names)
+    traces = []
+    for i, name in enumerate(names):
         s = series[name]
-        fig.add_trace(go.Scatter(x=s["step"], y=s["value"], mode="lines+markers" if len(s["step"]) < 60 else "lines",
-                                 name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
-    fig.update_layout(**{**_LAYOUT, "height": 320}, xaxis=dict(title="step", gridcolor="#e9eef5"), yaxis=dict(title="value", gridcolor="#e9eef5"))
-    return fig.to_plotly_json()
+        label = name.split("/", 1)[1] if "/" in name else name
+        mode = "markers" if scatter else ("lines+markers" if len(s["step"]) < 60 else "lines")
+        t = dict(type="scatter", x=s["step"], y=s["value"], mode=mode, name=label,
+                 line=dict(color=PALETTE[i % len(PALETTE)]), marker=dict(color=PALETTE[i % len(PALETTE)]))
+        if mixed_db and "psnr" in name.lower():
+            t.update(yaxis="y2", name=label + " (dB, right axis)", line=dict(color=PALETTE[i % len(PALETTE)], dash="dot"))
+        traces.append(t)
+    if scatter and xs:
+        lo = min(min(xs), min(v for n in names for v in series[n]["value"]))
+        hi = max(max(xs), max(v for n in names for v in series[n]["value"]))
+        traces.append(dict(type="scatter", x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
+                           line=dict(color="#94a3b8", dash="dash")))
+    grid = "#e9eef5"
+    layout = dict(_LAYOUT, height=320,
+                  xaxis=dict(title=dict(text="measured" if scatter else ""), type="log" if log_x else "linear",
+                             gridcolor=grid),
+                  yaxis=dict(title=dict(text="predicted" if scatter else ""), gridcolor=grid))
+    if mixed_db:
+        layout["yaxis2"] = dict(overlaying="y", side="right", title=dict(text="PSNR (dB)"), showgrid=False)
+    return {"data": traces, "layout": layout}
+
+
+def breakdown_figure(rows: list[tuple[str, dict]], metrics: tuple[str, ...], *, limits: list[tuple[str, float]]
+                     ) -> dict:
+    """One stacked bar per candidate (``rows``: label and metrics), with the
+    device's memory limits as horizontal lines."""
+    traces = []
+    for i, m in enumerate(metrics):
+        traces.append(dict(type="bar", name=metric_info(m).label if m in METRICS else m.replace("_", " "),
+                           x=[label for label, _ in rows], y=[r.get(m) or 0 for _, r in rows],
+                           marker=dict(color=PALETTE[i % len(PALETTE)])))
+    shapes, notes = [], []
+    for text, value in limits:
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=value, y1=value,
+                           line=dict(color="#dc2626", dash="dash", width=2)))
+        notes.append(dict(xref="paper", x=1, y=value, text=text, showarrow=False, xanchor="right", yanchor="bottom",
+                          font=dict(color="#dc2626", size=11)))
+    layout = dict(_LAYOUT, height=360, barmode="stack", shapes=shapes, annotations=notes,
+                  yaxis=dict(type="log", title=dict(text="bytes (log)"), gridcolor="#e9eef5"))
+    return {"data": traces, "layout": layout}
 
 
 def compare_figure(data: dict[str, Any]) -> dict:

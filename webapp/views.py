@@ -159,7 +159,18 @@ def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
     groups: dict[str, list[str]] = {}
     for name in sorted(series):
         groups.setdefault(name.split("/", 1)[0], []).append(name)
-    figs = [{"title": g, "figure": charts.series_figure(series, names)} for g, names in groups.items()]
+    figs = [{"title": g, "figure": charts.series_figure(series, names, title=g)} for g, names in groups.items()]
+    tech = techniques.get(exp.technique) if exp.technique in techniques else None
+    if tech and tech.breakdown:
+        rows = [(" ".join(str(v) for v in c.architecture.values())[:40] or f"#{c.index}", c.metrics)
+                for c in exp.candidates.order_by("index")[:50]]
+        hw = exp.hardware_snapshot
+        limits = [(f"{hw.get('title', 'device')} memory", hw.get("memory_capacity_mb", 0) * 2**20)]
+        if hw.get("kind") == "mcu" and hw.get("onchip_memory_kb"):
+            limits.append(("on-chip SRAM", hw["onchip_memory_kb"] * 1024))
+        if rows:
+            figs = [{"title": title, "figure": charts.breakdown_figure(rows, metrics, limits=limits)}
+                    for title, metrics in tech.breakdown.items()] + figs
     return JsonResponse({"figures": figs, "status": exp.status}, encoder=DjangoJSONEncoder)
 
 
@@ -236,15 +247,34 @@ def candidate_detail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
 
 def _blocks(arch: dict) -> dict | None:
     """A table of blocks from parallel per-block lists (kernels, expands, …) or a list of dicts."""
+    if all(isinstance(arch.get(k), list) for k in ("depths", "kernels", "expands")) and not arch.get("blocks"):
+        # the MBConv space's format: per stage a depth, per block slot a kernel and an expand ratio
+        slots = len(arch["kernels"]) // max(1, len(arch["depths"]))
+        rows = [[i + 1, j + 1, arch["kernels"][i * slots + j], arch["expands"][i * slots + j]]
+                for i, d in enumerate(arch["depths"]) for j in range(min(d, slots))]
+        return {"cols": ["stage", "block", "kernel", "expand"], "rows": rows, "diagram": _diagram(
+            [dict(zip(["stage", "block", "kernel", "expand"], r)) for r in rows])}
     if isinstance(arch.get("blocks"), list) and arch["blocks"] and isinstance(arch["blocks"][0], dict):
-        cols = sorted({k for b in arch["blocks"] for k in b})
-        return {"cols": cols, "rows": [[b.get(c) for c in cols] for b in arch["blocks"]]}
+        cols = list(dict.fromkeys(k for b in arch["blocks"] for k in b))
+        return {"cols": cols, "rows": [[b.get(c) for c in cols] for b in arch["blocks"]],
+                "diagram": _diagram(arch["blocks"])}
     lists = {k: v for k, v in arch.items() if isinstance(v, list) and v and not isinstance(v[0], (list, dict))}
     if not lists:
         return None
     n = max(len(v) for v in lists.values())
     cols = [k for k, v in lists.items() if len(v) == n]
     return {"cols": cols, "rows": [[lists[c][i] for c in cols] for i in range(n)]}
+
+
+def _diagram(blocks: list[dict]) -> list[dict] | None:
+    """Boxes for drawing a network block by block: height from the expand
+    ratio, colour from the kernel size."""
+    if not blocks or not all("kernel" in b and "expand" in b for b in blocks):
+        return None
+    colours = {3: "#93c5fd", 5: "#3b82f6", 7: "#1e3a8a"}
+    return [{"label": f"MB{b['expand']} {b['kernel']}x{b['kernel']}", "stage": b.get("stage", ""),
+             "height": 28 + 10 * int(b["expand"]), "colour": colours.get(int(b["kernel"]), "#64748b"),
+             "title": ", ".join(f"{k} {v}" for k, v in b.items())} for b in blocks]
 
 
 @login_required

@@ -162,7 +162,7 @@ def run(config: SweepConfig, hardware: Any, reporter: Reporter) -> Summary:
         if d != "none":
             for key in ("psnr", "ssim", "mse", "accuracy"):
                 if key in metrics:
-                    reporter.series(f"{key}/{d}", s, metrics[key])
+                    reporter.series(f"{d}/{key}", s, metrics[key])
             results.setdefault(d, []).append((s, metrics["leaked"]))
         recons.setdefault(d, []).append((label, rec0))
         records.append({"defence": d, "strength": s, "detail": label, **metrics,

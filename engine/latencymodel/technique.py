@@ -129,8 +129,9 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
                                "params": cost.params, "macs": cost.macs,
                                "peak_memory_bytes": cost.peak_activation_bytes})
     for i in np.argsort(y_test):
-        reporter.series("measured_vs_lut", float(y_test[i]), float(lut_ms[i]))
-        reporter.series("measured_vs_predictor", float(y_test[i]), float(pred_ms[i]))
+        reporter.series("predicted vs measured latency (ms)/lut", float(y_test[i]), float(lut_ms[i]))
+        reporter.series("predicted vs measured latency (ms)/predictor", float(y_test[i]), float(pred_ms[i]))
+        reporter.series("predicted vs measured latency (ms)/roofline", float(y_test[i]), float(roof_ms[i]))
 
     work = Path(reporter.workdir)
     lut_path = table.save(work / "latency-lut.json")

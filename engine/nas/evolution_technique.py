@@ -116,9 +116,9 @@ def fit_accuracy_predictor(space, archs: list[dict[str, Any]], acc: np.ndarray, 
         p = AccuracyPredictor(space.encoding_size).fit_data(xtr[:n], ytr[:n], epochs=epochs, seed=seed)
         r = p.report(xte, yte, n_train=n)
         if reporter is not None:
-            reporter.series("predictor RMSE vs samples", n, r.rmse)
-            reporter.series("predictor Spearman vs samples", n, r.spearman)
-            reporter.series("predictor Kendall tau vs samples", n, r.kendall_tau)
+            reporter.series("accuracy predictor vs training samples/RMSE", n, r.rmse)
+            reporter.series("accuracy predictor vs training samples/Spearman", n, r.spearman)
+            reporter.series("accuracy predictor vs training samples/Kendall tau", n, r.kendall_tau)
         report = {"predictor_rmse": r.rmse, "predictor_spearman": r.spearman, "predictor_kendall_tau": r.kendall_tau,
                   "predictor_train": n, "predictor_test": n_test}
     return p, report
@@ -167,13 +167,13 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
 
     def on_gen(g: int, er: SearchRun, rr: SearchRun) -> None:
         if er.best_fitness[-1] > -np.inf:
-            reporter.series("best fitness (evolution)" if config.mode == "constrained" else
-                            "best accuracy (NSGA-II)", g + 1, er.best_fitness[-1])
+            reporter.series("best fitness per generation/evolution" if config.mode == "constrained" else
+                            "best fitness per generation/NSGA-II", g + 1, er.best_fitness[-1])
         if rr.best_fitness and rr.best_fitness[-1] > -np.inf:
-            reporter.series("best fitness (random)", g + 1, rr.best_fitness[-1])
-        reporter.series("hypervolume (evolution)" if config.mode == "constrained" else "hypervolume (NSGA-II)",
+            reporter.series("best fitness per generation/random search", g + 1, rr.best_fitness[-1])
+        reporter.series("hypervolume/evolution" if config.mode == "constrained" else "hypervolume/NSGA-II",
                         g + 1, er.hypervolume[-1])
-        reporter.series("hypervolume (random)", g + 1, rr.hypervolume[-1])
+        reporter.series("hypervolume/random search", g + 1, rr.hypervolume[-1])
         reporter.progress(0.55 + 0.2 * (g + 1) / gens, f"generation {g + 1}/{gens}")
 
     ts = time.perf_counter()

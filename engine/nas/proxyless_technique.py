@@ -122,11 +122,11 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
 
     def on_arch(step: int, n: int, info: dict[str, float]) -> None:
         reporter.series("expected latency (ms)", step, info["expected_latency_ms"])
-        reporter.series("architecture loss", step, info["arch_loss"])
+        reporter.series("loss/architecture", step, info["arch_loss"])
         if n % report_every == 0:
             for s, probs in enumerate(net.probabilities()):
                 for c, p in enumerate(probs):
-                    reporter.series(f"p block {s + 1:02d} {net.op_name(s, c)}", step, p)
+                    reporter.series(f"op probabilities, block {s + 1:02d}/{net.op_name(s, c)}", step, p)
 
     trainer = ProxylessTrainer(net, arch_step, (data.x["val"], data.y["val"]), rng, arch_every=config.arch_every,
                                start=start, batch_size=config.batch_size, on_arch=on_arch)
@@ -134,7 +134,7 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     def progress(frac: float, message: str, metrics: dict[str, float]) -> None:
         reporter.progress(0.05 + 0.7 * frac, message)
         if "acc" not in metrics:
-            reporter.series("weight loss", frac * total, metrics["loss"])
+            reporter.series("loss/weights", frac * total, metrics["loss"])
 
     opt = make_optimizer(net.weight_parameters(), name="sgd", lr=config.lr, weight_decay=3e-5)
     fit(net, trainer.step, loader, epochs=config.epochs, optimizer=opt, progress=progress,

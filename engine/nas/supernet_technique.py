@@ -78,15 +78,15 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
         step[0] += 1
         reporter.progress(0.05 + 0.85 * frac, message)
         if "acc" not in metrics:
-            reporter.series("loss", step[0], metrics["loss"])
+            reporter.series("loss per step", step[0], metrics["loss"])
             return
         epoch = max(1, round(frac * epochs))
-        reporter.series("train loss (epoch)", epoch, metrics["loss"])
-        reporter.series("train accuracy (largest)", epoch, metrics["acc"])
+        reporter.series("train loss per epoch", epoch, metrics["loss"])
+        reporter.series("accuracy/train (largest)", epoch, metrics["acc"])
         for name, arch in probes.items():
             acc = evaluate_subnet(net, arch, data, split="val", bn_images=256, limit=500)
             scores[name] = acc
-            reporter.series(f"accuracy {name}", epoch, acc)
+            reporter.series(f"accuracy/{name} (val)", epoch, acc)
         net.train()
 
     reporter.progress(0.05, f"training the super-net ({space.size():.3g} sub-nets) for {epochs} epochs")

@@ -314,7 +314,7 @@ def test_series_json(web, toy, profiles, user, no_queue):
     by_title = {f["title"]: f["figure"] for f in body["figures"]}
     assert sorted(by_title) == ["loss", "val_accuracy"]
     assert by_title["loss"]["data"][0]["x"] == [0, 1, 2, 3] and by_title["loss"]["data"][0]["y"][1] == 0.5
-    assert [tr["name"] for tr in by_title["val_accuracy"]["data"]] == ["val_accuracy/a", "val_accuracy/b"]
+    assert [tr["name"] for tr in by_title["val_accuracy"]["data"]] == ["a", "b"]  # the group is the title
 
 
 def test_candidates_partial_sorted_and_paged(web, profiles, user):
@@ -359,7 +359,7 @@ def test_candidate_detail_with_a_list_of_block_dicts(web, profiles, user):
     e = make_exp(user, profiles["local-cpu"], [{"latency_ms": 1.0}],
                  archs=[{"blocks": [{"k": 3, "e": 4}, {"k": 5, "e": 6, "se": True}]}])
     r = web.get(f"/experiments/{e.pk}/candidates/0/")
-    assert r.context["blocks"] == {"cols": ["e", "k", "se"], "rows": [[4, 3, None], [6, 5, True]]}
+    assert r.context["blocks"] == {"cols": ["k", "e", "se"], "rows": [[3, 4, None], [5, 6, True]], "diagram": None}
 
 
 def test_candidate_detail_lists_its_artifacts(web, toy, profiles, user, no_queue, media_root):

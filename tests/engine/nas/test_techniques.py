@@ -44,4 +44,4 @@ def test_proxyless_smoke(cache):
     arch, metrics = r.candidates[-1]
     assert set(arch) == {"resolution", "depths", "kernels", "expands"}
     assert metrics["latency_source"] == "roofline" and "predicted_latency_ms" in metrics
-    assert any(p[0].startswith("p block 01") for p in r.points)
+    assert any(p[0].startswith("op probabilities, block 01/") for p in r.points)
