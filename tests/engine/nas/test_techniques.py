@@ -23,7 +23,7 @@ def test_supernet_then_evolution_front(cache):
     summary, r = _run("supernet")
     assert (cache / "checkpoints" / "smoke-supernet.safetensors").is_file()
     assert any(a[0] == "safetensors" for a in r.artifacts)
-    assert {"loss", "accuracy largest"} <= {p[0] for p in r.points}
+    assert {"loss per step", "accuracy/largest (val)"} <= {p[0] for p in r.points}
     summary, r = _run("evolution", {"checkpoint": "smoke-supernet", "mode": "front", "front_points": 3})
     front = [m for _, m in r.candidates if m.get("search") == "nsga2" and "front_rank" in m]
     assert front and all(m["latency_source"] == "roofline" for m in front)
