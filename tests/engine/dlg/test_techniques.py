@@ -64,7 +64,7 @@ def test_sweep_smoke_gives_candidates_series_and_stops(tmp_path):
     assert {(a["defence"], a["strength"]) for a in archs[1:]} == {("prune", 0.5), ("quantize", 8.0)}
     for _, m in rep.candidates:
         assert {"mse", "psnr", "ssim", "leaked"} <= set(m)
-    assert {p[0] for p in rep.points} >= {"psnr/prune", "psnr/quantize"}
+    assert {p[0] for p in rep.points} >= {"prune/psnr", "quantize/psnr"}
     groups = [(a[3], a[4]) for a in rep.artifacts]
     assert groups.count(("reconstructions", 1)) == 1 and ("defences", None) in groups
     assert "prune_stops_at" in summary.metrics and "quantize_stops_at" in summary.metrics
