@@ -1,5 +1,7 @@
-"""Benchmark torchvision classifiers: cost model, measured latency and, when
-asked, accuracy after a short training from scratch.
+"""Benchmark torchvision classifiers: cost model, latency on the chosen profile
+(measured on this machine, else the profile's lookup table or roofline
+estimate, its source labelled) and, when asked, accuracy after a short
+training from scratch.
 
 The pieces work without a reporter (from a notebook):
 
