@@ -105,8 +105,3 @@ def no_queue(monkeypatch):
 SMOKE_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32], "train_epochs": 0,
              "latency_repeats": 2, "latency_warmup": 1}
 
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Real hashing costs about a second per user on 2 busy cores."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

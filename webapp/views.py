@@ -255,7 +255,10 @@ def _blocks(arch: dict) -> dict | None:
         return {"cols": ["stage", "block", "kernel", "expand"], "rows": rows, "diagram": _diagram(
             [dict(zip(["stage", "block", "kernel", "expand"], r)) for r in rows])}
     if isinstance(arch.get("blocks"), list) and arch["blocks"] and isinstance(arch["blocks"][0], dict):
-        cols = list(dict.fromkeys(k for b in arch["blocks"] for k in b))
+        # PostgreSQL's jsonb does not keep key order: a fixed order, then the rest sorted
+        keys = {k for b in arch["blocks"] for k in b}
+        first = [k for k in ("stage", "block", "kernel", "expand", "width", "stride") if k in keys]
+        cols = first + sorted(keys - set(first))
         return {"cols": cols, "rows": [[b.get(c) for c in cols] for b in arch["blocks"]],
                 "diagram": _diagram(arch["blocks"])}
     lists = {k: v for k, v in arch.items() if isinstance(v, list) and v and not isinstance(v[0], (list, dict))}

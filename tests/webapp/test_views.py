@@ -359,7 +359,7 @@ def test_candidate_detail_with_a_list_of_block_dicts(web, profiles, user):
     e = make_exp(user, profiles["local-cpu"], [{"latency_ms": 1.0}],
                  archs=[{"blocks": [{"k": 3, "e": 4}, {"k": 5, "e": 6, "se": True}]}])
     r = web.get(f"/experiments/{e.pk}/candidates/0/")
-    assert r.context["blocks"] == {"cols": ["k", "e", "se"], "rows": [[3, 4, None], [5, 6, True]], "diagram": None}
+    assert r.context["blocks"] == {"cols": ["e", "k", "se"], "rows": [[4, 3, None], [6, 5, True]], "diagram": None}
 
 
 def test_candidate_detail_lists_its_artifacts(web, toy, profiles, user, no_queue, media_root):
