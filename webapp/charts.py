@@ -61,7 +61,8 @@ def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | 
     names = names or sorted(series)
     scatter = " vs " in title
     xs = [x for n in names for x in series[n]["step"]]
-    log_x = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 100
+    # strengths spanning decades (noise variance) read best on a log axis; step counts do not
+    log_x = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 100 and not all(float(x).is_integer() for x in xs)
     mixed_db = any("psnr" in n.lower() for n in names) and not all("psnr" in n.lower() for n in names)
     traces = []
     for i, name in enumerate(names):

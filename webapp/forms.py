@@ -72,8 +72,14 @@ def config_form_class(technique: str) -> type[forms.Form]:
         return {s.name: (self.cleaned_data[s.name], s.file) for s in specs
                 if s.file and self.cleaned_data.get(s.name)}
 
+    def basic_fields(self) -> list:
+        return [self[s.name] for s in specs if not s.advanced]
+
+    def advanced_fields(self) -> list:
+        return [self[s.name] for s in specs if s.advanced]
+
     attrs: dict[str, Any] = {**fields, "cleaned_config": cleaned_config, "uploaded_files": uploaded_files,
-                             "specs": specs}
+                             "basic_fields": basic_fields, "advanced_fields": advanced_fields, "specs": specs}
     return type(f"{tech.config_cls.__name__}Form", (forms.Form,), attrs)
 
 

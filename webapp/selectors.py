@@ -97,10 +97,16 @@ def series_for(exp: Experiment) -> dict[str, dict[str, list[float]]]:
 
 
 def artifacts_for(exp: Experiment) -> dict[str, list[Artifact]]:
+    """Artifacts by group: picture groups first, then videos, then downloads."""
     groups: dict[str, list[Artifact]] = {}
     for a in Artifact.objects.filter(experiment=exp).order_by("group", "id"):
         groups.setdefault(a.group or "files", []).append(a)
-    return groups
+
+    def rank(item: tuple[str, list[Artifact]]) -> tuple[int, str]:
+        kinds = {a.kind for a in item[1]}
+        return (0 if kinds & {"png", "gif"} else 1 if "mp4" in kinds else 2, item[0])
+
+    return dict(sorted(groups.items(), key=rank))
 
 
 def architecture_summary(arch: dict[str, Any], limit: int = 160) -> str:
