@@ -99,13 +99,19 @@ def breakdown_figure(rows: list[tuple[str, dict]], metrics: tuple[str, ...], *, 
                            x=[label for label, _ in rows], y=[r.get(m) or 0 for _, r in rows],
                            marker=dict(color=PALETTE[i % len(PALETTE)])))
     shapes, notes = [], []
-    for text, value in limits:
+    top = max((sum((r.get(m) or 0) for m in metrics) for _, r in rows), default=0)
+    kept: list[float] = []
+    for text, value in sorted(limits, key=lambda t: t[1]):
+        # a limit far above every bar would flatten them; two limits a few % apart are one line
+        if not value or value > 4 * top or any(abs(value - k) < 0.05 * k for k in kept):
+            continue
+        kept.append(value)
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=value, y1=value,
                            line=dict(color="#dc2626", dash="dash", width=2)))
         notes.append(dict(xref="paper", x=1, y=value, text=text, showarrow=False, xanchor="right", yanchor="bottom",
                           font=dict(color="#dc2626", size=11)))
-    layout = dict(_LAYOUT, height=360, barmode="stack", shapes=shapes, annotations=notes,
-                  yaxis=dict(type="log", title=dict(text="bytes (log)"), gridcolor="#e9eef5"))
+    layout = dict(_LAYOUT, height=380, barmode="stack", shapes=shapes, annotations=notes,
+                  yaxis=dict(title=dict(text="bytes"), gridcolor="#e9eef5"), xaxis=dict(type="category"))
     return {"data": traces, "layout": layout}
 
 

@@ -133,7 +133,15 @@ def _config_rows(exp: Experiment) -> list[tuple[str, str, object]]:
     if exp.technique not in techniques:
         return [(k, k, v) for k, v in exp.config.items()]
     specs = {s.name: s for s in techniques.get(exp.technique).config_cls.specs()}
-    return [(k, specs[k].label if k in specs else k, v) for k, v in exp.config.items()]
+    return [(k, specs[k].label if k in specs else k, _show(v)) for k, v in exp.config.items()]
+
+
+def _show(value: object) -> object:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if value == "":
+        return "—"
+    return value
 
 
 @login_required
