@@ -1,0 +1,90 @@
+"""User files: images to attack and safetensors weights are validated, stored
+under the user's folder, and only their owner can put them in a config."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from webapp.models import Experiment
+
+pytestmark = pytest.mark.django_db
+
+
+def png_bytes(size=(40, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((size[1], size[0], 3)) * 255).astype("uint8")).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload(api, data: bytes, name: str, kind: str = "image"):
+    f = io.BytesIO(data)
+    f.name = name
+    return api.post("/api/uploads/", {"file": f, "kind": kind}, format="multipart")
+
+
+def test_image_upload_then_launch(api, profiles, user, media_root, no_queue):
+    r = upload(api, png_bytes(), "cat.png")
+    assert r.status_code == 201, r.json()
+    path = r.json()["path"]
+    assert path.startswith(f"{user.pk}/") and (media_root / "uploads" / path).is_file()
+    r = api.post("/api/experiments/", {"technique": "dlg", "hardware": "local-cpu",
+                                       "config": {"image_file": path}}, format="json")
+    assert r.status_code == 201, r.json()
+    assert Experiment.objects.get(pk=r.json()["id"]).config["image_file"] == path
+
+
+@pytest.mark.parametrize("data,name,message", [
+    (b"plain text", "a.png", "not a PNG or JPEG"),
+    (png_bytes()[:60], "cut.png", "damaged or truncated"),
+    (b"", "empty.png", "empty"),
+    (png_bytes(), "a.gif", "must be a .png"),
+])
+def test_bad_images_are_refused_and_nothing_is_kept(api, media_root, data, name, message):
+    r = upload(api, data, name)
+    assert r.status_code == 400 and message in r.json()["errors"]["file"], r.json()
+    assert not [p for p in (media_root / "uploads").rglob("*") if p.is_file()]
+
+
+def test_safetensors_upload(api, media_root, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "w.safetensors"))
+    assert upload(api, (tmp_path / "w.safetensors").read_bytes(), "w.safetensors", "safetensors").status_code == 201
+    r = upload(api, b"\x80\x04pickle", "evil.safetensors", "safetensors")
+    assert r.status_code == 400 and "safetensors" in r.json()["errors"]["file"]
+
+
+def test_config_paths_must_be_the_owners_uploads(api, other_user, profiles, media_root, no_queue):
+    from rest_framework.test import APIClient
+
+    other = APIClient()
+    other.force_authenticate(other_user)
+    theirs = upload(other, png_bytes(), "x.png").json()["path"]
+    for bad in (theirs, "../../settings.py", "/etc/passwd", "nope.png"):
+        r = api.post("/api/experiments/", {"technique": "dlg", "hardware": "local-cpu",
+                                           "config": {"image_file": bad}}, format="json")
+        assert r.status_code == 400 and "config.image_file" in r.json()["errors"], (bad, r.json())
+    assert Experiment.objects.count() == 0
+
+
+def test_form_file_field(client, user, profiles, media_root, no_queue):
+    client.force_login(user)
+    page = client.get("/experiments/new/?technique=dlg")
+    assert b'type="file"' in page.content and b'enctype="multipart/form-data"' in page.content
+    f = io.BytesIO(png_bytes())
+    f.name = "mine.png"
+    r = client.post("/experiments/new/", {"technique": "dlg", "hardware": "local-cpu", "name": "up",
+                                          "cfg-image_file": f})
+    assert r.status_code == 302, r.content[:2000]
+    exp = Experiment.objects.get(name="up")
+    assert exp.config["image_file"].startswith(f"{user.pk}/")
+    bad = io.BytesIO(b"GIF89a not really")
+    bad.name = "mine.png"
+    r = client.post("/experiments/new/", {"technique": "dlg", "hardware": "local-cpu", "name": "bad",
+                                          "cfg-image_file": bad})
+    assert r.status_code == 200 and b"not a PNG or JPEG" in r.content
+    assert not Experiment.objects.filter(name="bad").exists()
