@@ -44,6 +44,8 @@ class Config(ConfigBase):
     latency_clock: str = param("wall", choices=CLOCKS, advanced=True,
                                help="wall: elapsed time (what a user waits); thread: the timing thread's CPU "
                                     "time, steadier on a shared machine (needs threads=1)")
+    measure_on_device: bool = param(False, help="Run on the profile's own device worker (queue device.<profile>) "
+                                               "and measure latency there instead of estimating it")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seed of weight initialisation, data split and shuffling")
 
     def check(self) -> dict[str, str]:

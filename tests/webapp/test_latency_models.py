@@ -65,3 +65,19 @@ def test_upload_through_api_and_page(adopted, api, client, user, staff):
     assert HardwareProfile.objects.get(slug="my-board").lookup_table is None
     page = client.get("/hardware/local-cpu/")
     assert b"Measured networks" in page.content and b"experiment #" in page.content
+
+
+def test_measure_on_device_routes_to_the_device_queue_and_measures_there(profiles, user, no_queue, media_root):
+    from tests.conftest import SMOKE_ZOO
+
+    exp = services.experiment_launch(owner=user, technique="model-zoo", hardware="raspberry-pi-4",
+                                     config={**SMOKE_ZOO, "measure_on_device": True})
+    assert exp.queue == "device.raspberry-pi-4" and "device.raspberry-pi-4" in exp.message
+    # a worker on the device (here: this process) measures instead of estimating
+    exp = services.experiment_execute(experiment_id=exp.pk)
+    assert exp.status == "succeeded", exp.error
+    assert exp.candidates.first().metrics["latency_source"] == "measured"
+    plain = services.experiment_launch(owner=user, technique="model-zoo", hardware="raspberry-pi-4", config=SMOKE_ZOO)
+    assert plain.queue == "frontier"
+    plain = services.experiment_execute(experiment_id=plain.pk)
+    assert plain.candidates.first().metrics["latency_source"] == "roofline"

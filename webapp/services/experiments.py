@@ -39,10 +39,12 @@ def _enqueue(experiment: Experiment) -> None:
     Experiment.objects.filter(pk=experiment.pk).update(task_id=result.id or "")
 
 
-def _queue_for(technique, hw: HardwareProfile) -> str:
-    # Jobs that must measure on the device itself go to that device's queue;
-    # everything else (and the local CPU) runs on the default queue.
-    if technique.wants_device and not hw.measurable:
+def _queue_for(technique, hw: HardwareProfile, config: Any = None) -> str:
+    # Jobs that must measure on the device itself (the technique always does, or
+    # the user asked for it) go to that device's queue, where a worker started
+    # on the device listens; everything else runs on the default queue.
+    wants = technique.wants_device or bool(getattr(config, "measure_on_device", False))
+    if wants and not hw.measurable:
         return hw.queue
     return settings.CELERY_TASK_DEFAULT_QUEUE
 
@@ -75,12 +77,13 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
         errors.update({f"config.{k}": v for k, v in _webapp_checks(parsed, technique, owner).items()})
     if errors:
         raise ApplicationError("The experiment is not valid.", field_errors=errors)
+    queue = _queue_for(tech, hw, parsed)
     with transaction.atomic():
         exp = Experiment.objects.create(
             owner=owner, name=name.strip(), technique=technique, config=parsed.to_dict(), hardware=hw,
-            hardware_snapshot=profile_to_engine(hw).to_dict(), queue=_queue_for(tech, hw),
-            message="Waiting for a worker" + (f" on queue {_queue_for(tech, hw)}"
-                                               if _queue_for(tech, hw) != settings.CELERY_TASK_DEFAULT_QUEUE else ""))
+            hardware_snapshot=profile_to_engine(hw).to_dict(), queue=queue,
+            message="Waiting for a worker" + (f" on queue {queue}" if queue != settings.CELERY_TASK_DEFAULT_QUEUE
+                                               else ""))
         transaction.on_commit(lambda: _enqueue(exp))
     return exp
 
@@ -155,7 +158,9 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
         # the figures as launched, with the profile's current lookup table and predictor
         profile = EngineProfile.from_dict({**exp.hardware_snapshot,
                                            "lookup_table": exp.hardware.lookup_table,
-                                           "latency_predictor": exp.hardware.latency_model})
+                                           "latency_predictor": exp.hardware.latency_model,
+                                           # routed to the device's own queue: this worker is the device
+                                           **({"measurable": True} if exp.queue == exp.hardware.queue else {})})
         result = tech.run(config, profile, reporter)
         summary = {"message": getattr(result, "message", ""), "metrics": getattr(result, "metrics", {})}
     except Cancelled:
