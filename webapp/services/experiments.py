@@ -5,6 +5,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import traceback
 from datetime import timedelta
 from typing import Any
@@ -114,24 +115,61 @@ def _resolve_paths(config_dict: dict[str, Any], technique: str) -> dict[str, Any
 
 
 class _Heartbeat(threading.Thread):
-    """Marks the experiment alive every few seconds while the technique runs,
-    so that a dead worker is recognised by its stale heartbeat."""
+    """Beside the running technique: marks the experiment alive every few
+    seconds (a dead worker shows as a stale heartbeat), and enforces a cancel.
 
-    def __init__(self, experiment_id: int, interval: float):
+    A technique notices a cancel at its next report; one that reports rarely
+    (a long optimiser step on a busy machine) gets ``Cancelled`` raised in its
+    thread after ``grace`` seconds, so a cancel always lands within seconds.
+    """
+
+    def __init__(self, experiment_id: int, interval: float, *, poll: float = 0.5, grace: float = 2.0):
         super().__init__(daemon=True)
-        self.experiment_id, self.interval = experiment_id, interval
+        self.experiment_id, self.interval, self.poll, self.grace = experiment_id, interval, poll, grace
+        self.target = threading.get_ident()
         self.stop = threading.Event()
+        self.injected = False
+        self.armed = False  # True only while the technique runs: never interrupt anything else
+        self.lock = threading.Lock()
+
+    def arm(self) -> None:
+        with self.lock:
+            self.armed = True
+
+    def disarm(self) -> None:
+        with self.lock:
+            self.armed = False
 
     def run(self) -> None:
         from django.db import connection
 
+        last_beat, cancel_seen = 0.0, None
         try:
-            while not self.stop.wait(self.interval):
-                Experiment.objects.filter(pk=self.experiment_id, status=S.RUNNING).update(heartbeat_at=timezone.now())
+            while not self.stop.wait(self.poll):
+                now = time.monotonic()
+                if now - last_beat >= self.interval:
+                    Experiment.objects.filter(pk=self.experiment_id, status=S.RUNNING).update(
+                        heartbeat_at=timezone.now())
+                    last_beat = now
+                flag = Experiment.objects.filter(pk=self.experiment_id).values_list(
+                    "cancel_requested", flat=True).first()
+                if flag is None or flag:
+                    cancel_seen = cancel_seen or now
+                    if not self.injected and now - cancel_seen >= self.grace and not self.stop.is_set():
+                        self._interrupt()
         except Exception:  # the main thread reports failures; a heartbeat never crashes a job
             log.exception("heartbeat failed")
         finally:
             connection.close()
+
+    def _interrupt(self) -> None:
+        import ctypes
+
+        with self.lock:
+            if not self.armed:
+                return
+            self.injected = True
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.target), ctypes.py_object(Cancelled))
 
 
 def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | None:
@@ -150,9 +188,9 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
     workroot.mkdir(parents=True, exist_ok=True)
     reporter = DbReporter(exp, tempfile.mkdtemp(prefix=f"exp{exp.pk}-", dir=workroot))
     heartbeat = _Heartbeat(exp.pk, max(1.0, settings.FRONTIER_HEARTBEAT_STALE_S / 6))
-    heartbeat.start()
     status, error, summary = S.SUCCEEDED, "", {}
     try:
+        heartbeat.start()
         tech = techniques.get(exp.technique)
         config = tech.parse(_resolve_paths(exp.config, exp.technique))
         # the figures as launched, with the profile's current lookup table and predictor
@@ -161,7 +199,11 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
                                            "latency_predictor": exp.hardware.latency_model,
                                            # routed to the device's own queue: this worker is the device
                                            **({"measurable": True} if exp.queue == exp.hardware.queue else {})})
-        result = tech.run(config, profile, reporter)
+        try:
+            heartbeat.arm()
+            result = tech.run(config, profile, reporter)
+        finally:
+            heartbeat.disarm()  # an injected Cancelled surfaces here at the latest, caught below
         summary = {"message": getattr(result, "message", ""), "metrics": getattr(result, "metrics", {})}
     except Cancelled:
         status = S.CANCELLED
@@ -173,6 +215,7 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
             raise
     finally:
         heartbeat.stop.set()
+    heartbeat.join(timeout=5)
     _finish(exp.pk, status, error, summary, reporter)
     return Experiment.objects.get(pk=exp.pk)
 
