@@ -173,9 +173,13 @@ def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
         rows = [(" ".join(str(v) for v in c.architecture.values())[:40] or f"#{c.index}", c.metrics)
                 for c in exp.candidates.order_by("index")[:50]]
         hw = exp.hardware_snapshot
-        limits = [(f"{hw.get('title', 'device')} memory", hw.get("memory_capacity_mb", 0) * 2**20)]
+        from django.template.defaultfilters import filesizeformat
+
+        mem = hw.get("memory_capacity_mb", 0) * 2**20
+        limits = [(f"{hw.get('name', 'device')} memory ({filesizeformat(mem)})", mem)]
         if hw.get("kind") == "mcu" and hw.get("onchip_memory_kb"):
-            limits.append(("on-chip SRAM", hw["onchip_memory_kb"] * 1024))
+            sram = hw["onchip_memory_kb"] * 1024
+            limits.append((f"on-chip SRAM ({filesizeformat(sram)})", sram))
         if rows:
             figs = [{"title": title, "figure": charts.breakdown_figure(rows, metrics, limits=limits)}
                     for title, metrics in tech.breakdown.items()] + figs
