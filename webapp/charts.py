@@ -40,8 +40,11 @@ def pareto_figure(data: ScatterData, *, webgl: bool = False) -> dict:
     custom = [[i, lab, src] for i, lab, src in zip(data.ids, data.labels, data.sources)]
     hover = ("#%{customdata[0]}<br>%{customdata[1]}<br>" + metric_info(data.x).label + ": %{x:.4g}<br>"
              + metric_info(data.y).label + ": %{y:.4g}<br>latency source: %{customdata[2]}<extra></extra>")
-    traces = [dict(type=kind, x=data.xs, y=data.ys, mode="markers", name=f"candidates ({len(data.xs)})",
-                   customdata=custom, hovertemplate=hover,
+    few = len(data.xs) <= 16  # few points: name each one on the plot
+    names = [" ".join(p.split("=", 1)[-1] for p in lab.split(" ")[:2]) for lab in data.labels] if few else None
+    traces = [dict(type=kind, x=data.xs, y=data.ys, mode="markers+text" if few else "markers",
+                   name=f"candidates ({len(data.xs)})", customdata=custom, hovertemplate=hover,
+                   text=names, textposition="bottom right", textfont=dict(size=11, color="#475569"),
                    marker=dict(size=5 if len(data.xs) > 2000 else 9, color="#94a3b8", opacity=0.7))]
     fx = sorted(((x, y, c) for x, y, c, f in zip(data.xs, data.ys, custom, data.on_front) if f), key=lambda t: t[0])
     if fx:
