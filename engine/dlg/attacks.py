@@ -28,12 +28,15 @@ from torch import nn
 
 from .victims import last_linear_index
 
-__all__ = ["AttackResult", "AttackSettings", "METHODS", "DEFAULT_STEPS", "shared_gradients", "infer_labels",
+__all__ = ["AttackResult", "AttackSettings", "METHODS", "DEFAULT_STEPS", "INITS", "dummy_images", "shared_gradients", "infer_labels",
            "l2_distance", "cosine_distance", "total_variation", "dlg", "idlg", "inverting_gradients", "run_attack"]
 
 METHODS = ("dlg", "idlg", "ig")
 #: Steps of each method's reference setting (L-BFGS steps of 20 inner iterations for DLG/iDLG).
 DEFAULT_STEPS = {"dlg": 300, "idlg": 300, "ig": 2000}
+
+#: How dummy images are drawn: N(0, 1) as in the DLG reference code, or U(0, 1).
+INITS = ("uniform", "normal")
 
 Callback = Callable[[int, float, torch.Tensor], "bool | None"]
 
@@ -62,6 +65,18 @@ class AttackSettings:
     #: "strong_wolfe" or None (the DLG reference: a full step each iteration, which now and then
     #: jumps into saturated sigmoids where L-BFGS stalls for good)
     line_search: str | None = "strong_wolfe"
+    #: dummy images drawn from "normal" N(0, 1) (the DLG reference) or "uniform" U(0, 1) (inside the
+    #: image box: for batches of RGB photos on LeNet it is what lets L-BFGS converge, see bench/dlg.py)
+    init: str = "uniform"
+
+
+def dummy_images(shape: tuple[int, ...], init: str, generator: torch.Generator) -> torch.Tensor:
+    """The attack's starting point: ``init`` is "normal" (N(0, 1)) or "uniform" (U(0, 1))."""
+    if init == "normal":
+        return torch.randn(shape, generator=generator)
+    if init == "uniform":
+        return torch.rand(shape, generator=generator)
+    raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
 
 
 def _params(model: nn.Module) -> list[torch.Tensor]:
@@ -75,14 +90,41 @@ def shared_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
     return [g.detach() for g in torch.autograd.grad(loss, _params(model))]
 
 
-def infer_labels(model: nn.Module, grads: list[torch.Tensor], batch_size: int) -> torch.Tensor:
-    """iDLG's label rule. For one image, argmin of the row sums of the last
-    linear layer's weight gradient. For a batch, the ``batch_size`` most
-    negative rows (exact when the batch's labels are distinct)."""
-    w = grads[last_linear_index(model)]
+def infer_labels(model: nn.Module, grads: list[torch.Tensor], batch_size: int, *,
+                 shape: tuple[int, ...] | None = None, generator: torch.Generator | None = None,
+                 probes: int = 64) -> torch.Tensor:
+    """Labels read off the last linear layer's gradient, without optimisation.
+
+    One image (iDLG, Zhao et al. 2020): argmin of the row sums of the weight
+    gradient (exact with softmax cross-entropy and non-negative features).
+
+    A batch: the row-sum rule fails as soon as one class dominates the
+    network's outputs (that class's row turns positive even when it is in the
+    batch), so the label *counts* are restored analytically instead, as in
+    Geng et al. 2021 ("Towards general deep leakage in federated learning"):
+    the bias gradient of class c is ``mean_i p_ic - n_c / B``, hence
+    ``n_c = B (p_c - grad_b_c)`` with the mean softmax ``p_c`` estimated from
+    ``probes`` dummy inputs U(0, 1) of ``shape`` (needs ``shape``, a
+    ``generator`` and a bias on the last layer; else the most negative rows).
+    Labels are then handed out one at a time to the class with the largest
+    remaining count, so repeated labels are allowed."""
+    idx = last_linear_index(model)
+    w = grads[idx]
     score = w.reshape(w.shape[0], -1).sum(1)
     k = min(batch_size, score.numel())
-    return torch.argsort(score)[:k].sort().values
+    has_bias = idx + 1 < len(grads) and grads[idx + 1].shape == (w.shape[0],)
+    if batch_size == 1 or shape is None or generator is None or not has_bias:
+        return torch.argsort(score)[:k].sort().values
+    with torch.no_grad():
+        dummy = torch.rand((probes, *shape[1:]), generator=generator)
+        p_mean = F.softmax(model(dummy), dim=-1).mean(0)
+    counts = batch_size * (p_mean - grads[idx + 1].detach())
+    labels = []
+    for _ in range(batch_size):
+        c = int(torch.argmax(counts))
+        labels.append(c)
+        counts[c] -= 1.0
+    return torch.tensor(sorted(labels), dtype=torch.long)
 
 
 def l2_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
@@ -108,12 +150,14 @@ def _soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tenso
 def dlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...], num_classes: int,
         generator: torch.Generator, labels: torch.Tensor | None = None, steps: int = 300, lr: float = 1.0,
         history_size: int = 100, max_iter: int = 20, tol: float = 1e-12,
-        line_search: str | None = "strong_wolfe", callback: Callback | None = None) -> AttackResult:
+        line_search: str | None = "strong_wolfe", init: str = "uniform",
+        callback: Callback | None = None) -> AttackResult:
     """L-BFGS gradient matching. ``labels=None``: DLG (soft labels are learned
-    too); given labels: only the images are optimised (iDLG's second stage)."""
+    too); given labels: only the images are optimised (iDLG's second stage).
+    ``init``: how the dummy images are drawn (:func:`dummy_images`)."""
     t0 = time.perf_counter()
     params = _params(model)
-    x = torch.randn(shape, generator=generator).requires_grad_(True)
+    x = dummy_images(shape, init, generator).requires_grad_(True)
     learn_labels = labels is None
     soft = torch.randn((shape[0], num_classes), generator=generator).requires_grad_(True) if learn_labels else None
     variables = [x, soft] if soft is not None else [x]
@@ -163,7 +207,7 @@ def idlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...]
          **kwargs) -> AttackResult:
     """iDLG: labels from :func:`infer_labels`, then :func:`dlg` on the images alone."""
     kwargs.pop("num_classes", None)
-    labels = infer_labels(model, target, shape[0])
+    labels = infer_labels(model, target, shape[0], shape=shape, generator=generator)
     return dlg(model, target, shape=shape, num_classes=0, generator=generator, labels=labels, **kwargs)
 
 
@@ -211,9 +255,9 @@ def run_attack(method: str, model: nn.Module, target: list[torch.Tensor], *, sha
         fn = dlg if method == "dlg" else idlg
         return fn(model, target, shape=shape, num_classes=num_classes, generator=generator, steps=steps,
                   lr=settings.lbfgs_lr, history_size=settings.history_size, max_iter=settings.max_iter,
-                  tol=settings.tol, line_search=settings.line_search, callback=callback)
+                  tol=settings.tol, line_search=settings.line_search, init=settings.init, callback=callback)
     if method == "ig":
-        labels = infer_labels(model, target, shape[0])
+        labels = infer_labels(model, target, shape[0], shape=shape, generator=generator)
         return inverting_gradients(model, target, shape=shape, labels=labels, generator=generator, steps=steps,
                                    lr=settings.adam_lr, tv_weight=settings.tv_weight, callback=callback)
     raise ValueError(f"unknown attack {method!r}; known: {', '.join(METHODS)}")

@@ -5,7 +5,9 @@ never modified). Strengths:
 
 - ``prune``: fraction p of each tensor's entries with the smallest magnitude set to 0
 - ``gaussian`` / ``laplacian``: additive noise of the given *variance*
-  (Zhu et al. sweep 1e-4 .. 1e-1); Laplace scale b = sqrt(variance / 2)
+  (Zhu et al. sweep 1e-4 .. 1e-1 on their gradients; the default levels
+  reach down to 1e-6 because the absolute scale that stops the attack depends
+  on the victim's gradient magnitude); Laplace scale b = sqrt(variance / 2)
 - ``quantize``: bits; 16 is a cast to IEEE half precision and back, 2..8 a
   symmetric per-tensor integer quantisation (int8 when 8), dequantised
 - ``batch``: the number of images behind one shared gradient (handled by the
@@ -34,8 +36,8 @@ class Defence:
 
 DEFENCES: dict[str, Defence] = {
     "prune": Defence("prune", "Gradient pruning", "fraction pruned", True, (0.01, 0.1, 0.2, 0.3, 0.5, 0.7)),
-    "gaussian": Defence("gaussian", "Gaussian noise", "variance", True, (1e-4, 1e-3, 1e-2, 1e-1)),
-    "laplacian": Defence("laplacian", "Laplacian noise", "variance", True, (1e-4, 1e-3, 1e-2, 1e-1)),
+    "gaussian": Defence("gaussian", "Gaussian noise", "variance", True, (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)),
+    "laplacian": Defence("laplacian", "Laplacian noise", "variance", True, (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)),
     "quantize": Defence("quantize", "Gradient compression", "bits", False, (16, 8, 4, 2)),
     "batch": Defence("batch", "Larger batches", "batch size", True, (1, 2, 4, 8)),
 }

@@ -13,7 +13,7 @@ import torch
 
 from ..config import ConfigBase, param
 from ..reporter import Reporter, Summary
-from .attacks import DEFAULT_STEPS, METHODS, AttackResult, AttackSettings, run_attack, shared_gradients
+from .attacks import DEFAULT_STEPS, INITS, METHODS, AttackResult, AttackSettings, run_attack, shared_gradients
 from .defences import GRADIENT_DEFENCES, apply_defence, defence_detail
 from .images import IMAGE_SOURCES, AttackImages, check_image_name, load_attack_images
 from .metrics import image_metrics, match_reconstructions, mse
@@ -63,6 +63,9 @@ class CommonConfig(ConfigBase):
                                                  "(300 L-BFGS steps for dlg/idlg, 2000 Adam steps for ig)")
     line_search: str = param("strong_wolfe", choices=("strong_wolfe", "none"), advanced=True,
                              help="L-BFGS line search; none: full steps, as the DLG reference code")
+    dummy_init: str = param("uniform", choices=INITS, advanced=True,
+                            help="Dummy images start as U(0, 1) noise (converges on batches of photos) or N(0, 1) "
+                                 "(the DLG reference code)")
     lbfgs_lr: float = param(1.0, min=1e-4, max=10.0, help="L-BFGS learning rate", advanced=True)
     lbfgs_inner: int = param(20, min=1, max=100, help="L-BFGS iterations per step", advanced=True)
     history_size: int = param(100, min=1, max=500, help="L-BFGS history size", advanced=True)
@@ -87,7 +90,8 @@ class CommonConfig(ConfigBase):
     def settings(self) -> AttackSettings:
         return AttackSettings(steps=self.steps, lbfgs_lr=self.lbfgs_lr, history_size=self.history_size,
                               max_iter=self.lbfgs_inner, adam_lr=self.adam_lr, tv_weight=self.tv_weight,
-                              line_search=None if self.line_search == "none" else self.line_search)
+                              line_search=None if self.line_search == "none" else self.line_search,
+                              init=self.dummy_init)
 
     def load(self, reporter: Reporter, batch_size: int | None = None,
              span: tuple[float, float] = (0.02, 0.1)) -> tuple[AttackImages, torch.nn.Module, float | None]:
