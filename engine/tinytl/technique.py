@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from engine.config import ConfigBase, param
-from engine.data import DATASETS, load_dataset, make_loaders
+from engine.data import DATASETS, ImageData, load_dataset, make_loaders
 from engine.hardware.measure import fixed_threads
 from engine.reporter import Reporter, Summary
 from engine.train import classification_step, evaluate, fit, make_optimizer
@@ -29,7 +30,7 @@ from .methods import METHOD_TITLES, METHODS, apply_method, prepare, trainable_pa
 from .mobilenet import PAPER_SETTINGS, TINY_SETTINGS, MobileNetArch
 from .pretrain import SourceTask, WeightsError, load_weights, parse_classes, pretrained
 
-__all__ = ["Config", "run", "BACKBONES", "backbone_arch"]
+__all__ = ["Config", "run", "BACKBONES", "backbone_arch", "method_lr"]
 
 BACKBONES = ("mobilenetv2-tiny", "mobilenetv2")
 
@@ -57,10 +58,16 @@ class Config(ConfigBase):
                             min=1, max=256)
     memory_batch_sizes: tuple[int, ...] = param((1, 8, 32), help="Further batch sizes to measure memory at",
                                                 min=1, max=256, max_items=6, advanced=True)
-    lr: float = param(1e-2, help="Adam learning rate for transfer training (frozen-weight methods like a high "
-                                 "one)", min=1e-6, max=1.0)
+    lr: float = param(1e-2, help="Adam learning rate of FT-Full (every weight trains)", min=1e-6, max=1.0)
+    lr_frozen: float = param(3e-2, help="Adam learning rate of the methods that keep the weights frozen (FT-Last, "
+                                        "FT-Norm+Last, TinyTL-B, TinyTL-L+B): they need a higher one than "
+                                        "FT-Full, as in the TinyTL paper", min=1e-6, max=1.0)
     train_limit: int = param(1000, help="Target training images to use (on-device data is small); 0 = all",
                              min=0, max=100000)
+    test_unused: bool = param(True, help="Also test on the target-class training images that train_limit leaves "
+                                         "out (never trained on): more test images, a steadier accuracy")
+    lite_skip_first: bool = param(True, help="Leave the first inverted-residual block (at the highest resolution) "
+                                             "without a lite residual, as the reference code does", advanced=True)
     efficient_layers: bool = param(True, help="Rewrite frozen layers as memory-efficient autograd functions "
                                               "(off: stock PyTorch layers, which save far more)")
     int8_frozen: bool = param(False, help="Hold frozen convolution weights in int8 (per-channel scale)",
@@ -102,6 +109,26 @@ def backbone_arch(cfg: Config) -> MobileNetArch:
     return MobileNetArch(width_mult=cfg.width_mult, settings=TINY_SETTINGS, last_channels=256)
 
 
+def method_lr(cfg: Config, method: str) -> float:
+    """FT-Full trains at ``lr``; the frozen-weight methods at ``lr_frozen``."""
+    return cfg.lr if method == "ft-full" else cfg.lr_frozen
+
+
+def _split_target(train: ImageData, val: ImageData, limit: int, *, seed: int,
+                  test_unused: bool) -> tuple[ImageData, ImageData]:
+    """``limit`` training images (a seeded random pick); with ``test_unused`` the
+    training images not picked join the test split."""
+    if not limit or limit >= len(train.y):
+        return train, val
+    perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(train.y)))
+    picked, rest = perm[:limit], perm[limit:]
+    out = ImageData(train.name, train.x[picked], train.y[picked], train.classes, train.source)
+    if test_unused:
+        val = ImageData(val.name, torch.cat([val.x, train.x[rest]]), torch.cat([val.y, train.y[rest]]),
+                        val.classes, val.source)
+    return out, val
+
+
 def _batch_of(x: torch.Tensor, y: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     idx = torch.arange(n) % len(y)
     return x[idx], y[idx]
@@ -133,14 +160,13 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
     keep = parse_classes(cfg.target_classes, train.num_classes)
     if keep is not None:
         train, val = train.subset_classes(keep), val.subset_classes(keep)
-    if cfg.train_limit:
-        train = train.limit(cfg.train_limit, seed=cfg.seed)
+    train, val = _split_target(train, val, cfg.train_limit, seed=cfg.seed, test_unused=cfg.test_unused)
     train_loader, val_loader = make_loaders(train, val, batch_size=cfg.batch_size, seed=cfg.seed)
     xs, ys = train_loader.dataset.tensors  # type: ignore[attr-defined]
     head_gen = torch.Generator().manual_seed(cfg.seed + 1)
     base.reset_classifier(train.num_classes, head_gen)
-    lite = LiteSpec(kernel=cfg.lite_kernel, groups=cfg.lite_groups)
-    opt_factory = lambda ps: make_optimizer(ps, name="adam", lr=cfg.lr)  # noqa: E731
+    lite = LiteSpec(kernel=cfg.lite_kernel, groups=cfg.lite_groups, skip_first=cfg.lite_skip_first)
+    opt_factory = lambda ps: make_optimizer(ps, name="adam", lr=cfg.lr)  # noqa: E731 (memory: the state is lr-free)
     batch_sizes = sorted({cfg.batch_size, *cfg.memory_batch_sizes})
 
     results: dict[str, dict[str, Any]] = {}
@@ -175,7 +201,7 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
                 reporter.series(f"loss/{_m}", epoch, metrics["loss"])
                 reporter.series(f"val_accuracy/{_m}", epoch, metrics["val_acc"])
 
-        opt = opt_factory(list(model.parameters()))
+        opt = make_optimizer(list(model.parameters()), name="adam", lr=method_lr(cfg, method))
         _, acc0 = evaluate(model, classification_step, val_loader)
         reporter.series(f"val_accuracy/{method}", 0, acc0)
         hist = fit(model, classification_step, train_loader, epochs=cfg.epochs, optimizer=opt,
@@ -199,6 +225,8 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
             "trainable_params": trainable_params(model),
             "params": sum(p.numel() for p in model.parameters()),
             "batch_size": cfg.batch_size,
+            "lr": method_lr(cfg, method),
+            "test_images": len(val.y),
             "efficient_layers": cfg.efficient_layers,
             "method_title": METHOD_TITLES[method],
         }

@@ -105,3 +105,22 @@ def test_cancel_propagates(cache):
     t = techniques.get("tinytl")
     with pytest.raises(Cancelled):
         t.run(t.parse(t.smoke), get_profile("raspberry-pi-4"), MemoryReporter(cancel_after=3))
+
+
+def test_target_split_tests_on_the_unused_training_images():
+    from engine.data import ImageData
+    from engine.tinytl.technique import Config, _split_target, method_lr
+
+    x = torch.arange(20, dtype=torch.float32).view(20, 1, 1, 1)
+    train = ImageData("t", x, torch.arange(20) % 2, ["a", "b"], "test")
+    val = ImageData("t", -x[:5] - 1, torch.zeros(5, dtype=torch.long), ["a", "b"], "test")
+    tr, va = _split_target(train, val, 8, seed=3, test_unused=True)
+    assert len(tr.y) == 8 and len(va.y) == 5 + 12
+    used = set(tr.x.flatten().tolist())
+    assert used.isdisjoint(va.x.flatten().tolist())  # never tested on a training image
+    assert used | set(va.x.flatten().tolist()) >= set(x.flatten().tolist())
+    assert torch.equal(tr.x, train.limit(8, seed=3).x)  # the same pick as before
+    tr2, va2 = _split_target(train, val, 8, seed=3, test_unused=False)
+    assert len(va2.y) == 5 and torch.equal(tr2.x, tr.x)
+    cfg = Config(lr=1e-3, lr_frozen=3e-2)
+    assert method_lr(cfg, "ft-full") == 1e-3 and method_lr(cfg, "tinytl-lb") == 3e-2
