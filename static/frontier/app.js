@@ -25,6 +25,7 @@
     }
     if (!bound) pareto.innerHTML = "";
     await Plotly.react(pareto, data.figure.data, data.figure.layout, PLOT_CONFIG);
+    Plotly.Plots.resize(pareto);
     if (!bound) {
       pareto.on("plotly_click", (ev) => {
         const p = ev.points && ev.points[0];
@@ -50,7 +51,7 @@
         el = document.createElement("div"); el.id = "series-" + i; el.className = "plot";
         box.appendChild(el); series.appendChild(box);
       }
-      Plotly.react(el, f.figure.data, f.figure.layout, PLOT_CONFIG);
+      Plotly.react(el, f.figure.data, f.figure.layout, PLOT_CONFIG).then(() => Plotly.Plots.resize(el));
     });
   }
 
