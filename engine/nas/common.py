@@ -118,8 +118,12 @@ def finish_candidate(model: nn.Module, arch: dict[str, Any], space: MBConvSpace,
         g = torch.Generator().manual_seed(seed)
         loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_tr, data.y["train"]), batch_size=64,
                                              shuffle=True, generator=g, drop_last=True)
+        model.to(memory_format=torch.channels_last)  # depthwise convolutions run 3-5x faster so on CPU
         opt = make_optimizer(model.parameters(), name="sgd", lr=lr, weight_decay=3e-5)
-        fit(model, classification_step, loader, epochs=epochs, optimizer=opt, progress=progress)
+        try:
+            fit(model, classification_step, loader, epochs=epochs, optimizer=opt, progress=progress)
+        finally:
+            model.to(memory_format=torch.contiguous_format)
     acc = subnet_accuracy(model, data, split="test", resolution=r)
     shape = space.input_shape(arch, data.in_channels)
     cost = profile_model(model, shape)

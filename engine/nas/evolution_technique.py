@@ -14,7 +14,7 @@ from ..config import ConfigBase, param
 from ..hardware import HardwareProfile
 from ..reporter import Reporter, Summary
 from ..search import HAT_SETTINGS, OFA_SETTINGS, AccuracyPredictor, EvolutionSettings, arch_key
-from ..supernet import evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
+from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
 from .common import LATENCY_SOURCES, finish_candidate, search_latency
 from .supernet_technique import SupernetConfig, run_supernet
 from .searching import SearchRun, constrained_search, front_search, reference_point
@@ -32,7 +32,8 @@ def checkpoint_error(name: str) -> str | None:
         return None
     available = [c.name for c in list_checkpoints()]
     if not available:
-        return "no super-net checkpoint yet: run the 'supernet' technique first"
+        return ("no super-net checkpoint yet: train one with the 'supernet' technique first "
+                f"(or enter '{FRESH}' to train a tiny one here, for a quick look)")
     if name and name not in available:
         return f"unknown checkpoint {name!r}; available: {', '.join(available[:20])}"
     return None
@@ -52,7 +53,7 @@ class EvolutionConfig(ConfigBase):
     preset: str = param("once-for-all", help="once-for-all: population 100, parent ratio 0.25, mutation ratio "
                         "0.5, gene probability 0.1; hat: population 125, 25 parents, 50 mutations, 50 crossovers, "
                         "gene probability 0.3, 30 generations; custom: the fields below", choices=PRESETS)
-    generations: int = param(100, help="Generations (once-for-all uses 500; ignored by the hat preset)",
+    generations: int = param(500, help="Generations (once-for-all's default: 500; ignored by the hat preset)",
                              min=1, max=2000)
     population: int = param(100, help="Population (custom preset)", min=4, max=2000)
     parent_ratio: float = param(0.25, help="Fraction kept as parents (custom)", min=0.01, max=0.9)
@@ -133,7 +134,13 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         run_supernet(SupernetConfig(widths=(8, 16), resolutions=(16,), head_width=16, epochs=1, train_limit=256,
                                     eval_subnets=0, name=FRESH, seed=config.seed),
                      hardware, Reporter(reporter.workdir / "fresh-supernet"))
-    ckpt = config.checkpoint or list_checkpoints()[0].name
+    ckpt = config.checkpoint
+    if not ckpt:
+        available = list_checkpoints()
+        if not available:  # checked when the config was parsed, but the cache may have changed since
+            raise CheckpointError("no super-net checkpoint yet: train one with the 'supernet' technique first "
+                                  f"(or set the checkpoint to '{FRESH}' for a quick look)")
+        ckpt = available[0].name
     reporter.progress(0.0, f"loading super-net '{ckpt}'")
     net, meta = load_checkpoint(ckpt)
     space = net.space

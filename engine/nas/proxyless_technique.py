@@ -137,8 +137,12 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
             reporter.series("loss/weights", frac * total, metrics["loss"])
 
     opt = make_optimizer(net.weight_parameters(), name="sgd", lr=config.lr, weight_decay=3e-5)
-    fit(net, trainer.step, loader, epochs=config.epochs, optimizer=opt, progress=progress,
-        before_step=trainer.before_step, grad_clip=5.0)
+    net.to(memory_format=torch.channels_last)  # depthwise convolutions run 3-5x faster so on CPU
+    try:
+        fit(net, trainer.step, loader, epochs=config.epochs, optimizer=opt, progress=progress,
+            before_step=trainer.before_step, grad_clip=5.0)
+    finally:
+        net.to(memory_format=torch.contiguous_format)
     arch, model = net.extract()
     expected = float(net.expected_latency(table, fixed).detach())
     reporter.progress(0.8, f"derived network: depths {arch['depths']}; fine-tuning")

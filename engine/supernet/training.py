@@ -74,6 +74,7 @@ class SupernetTrainer:
 
     def step(self, model: MBConvSuperNet, batch: Any) -> StepOutput:
         x, y = batch
+        x = x.contiguous(memory_format=torch.channels_last)
         if not self.archs:
             self.archs = [largest_arch(model.space)]
         total = 0.0
@@ -103,9 +104,14 @@ def train_supernet(net: MBConvSuperNet, data: NasData, *, epochs: int, rng: np.r
     loader = DataLoader(TensorDataset(data.x["train"], data.y["train"]), batch_size=batch_size, shuffle=True,
                         generator=g, drop_last=len(data.y["train"]) > batch_size)
     trainer = SupernetTrainer(net, rng, sampling, n_random, distill, total_steps=epochs * len(loader))
+    # channels-last: depthwise convolutions (k7 above all) train 3-5x faster on CPU
+    net.to(memory_format=torch.channels_last)
     opt = make_optimizer(net.parameters(), name=optimizer, lr=lr, weight_decay=weight_decay)
-    history = fit(net, trainer.step, loader, epochs=epochs, optimizer=opt, progress=progress,
-                  before_step=trainer.before_step, grad_clip=5.0)
+    try:
+        history = fit(net, trainer.step, loader, epochs=epochs, optimizer=opt, progress=progress,
+                      before_step=trainer.before_step, grad_clip=5.0)
+    finally:
+        net.to(memory_format=torch.contiguous_format)  # checkpoints need contiguous tensors
     net.set_active(largest_arch(net.space))
     net.eval()
     return history
@@ -117,7 +123,7 @@ def evaluate_subnet(net: MBConvSuperNet, arch: dict[str, Any], data: NasData, *,
                     seed: int = 0) -> float:
     """Accuracy of ``arch`` with inherited weights after BN re-calibration on
     ``bn_images`` training images (at the architecture's resolution)."""
-    sub = net.extract(arch)
+    sub = net.extract(arch).to(memory_format=torch.channels_last)
     r = int(arch["resolution"])
     recalibrate_bn(sub, (x for x, _ in data.batches("train", bn_batch_size, resolution=r, limit=bn_images,
                                                      shuffle_seed=seed)))
@@ -130,7 +136,7 @@ def subnet_accuracy(model: torch.nn.Module, data: NasData, *, split: str, resolu
     model.eval()
     correct, count = 0, 0
     for x, y in data.batches(split, 500, resolution=resolution, limit=limit):
-        correct += int((model(x).argmax(1) == y).sum())
+        correct += int((model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == y).sum())
         count += len(y)
     return correct / max(count, 1)
 

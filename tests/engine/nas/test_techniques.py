@@ -37,6 +37,10 @@ def test_evolution_checkpoint_validated(cache):
     with pytest.raises(ConfigError) as e:
         t.parse({"checkpoint": "nope"})
     assert "checkpoint" in e.value.errors
+    with pytest.raises(ConfigError) as e:  # the default (newest checkpoint) with none trained yet
+        t.parse({})
+    assert "'supernet' technique first" in e.value.errors["checkpoint"]
+    assert t.parse({"checkpoint": "fresh-tiny"}).checkpoint == "fresh-tiny"
 
 
 def test_proxyless_smoke(cache):
