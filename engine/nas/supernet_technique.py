@@ -30,14 +30,14 @@ class SupernetConfig(ConfigBase):
                                          min=16, max=64, min_items=1, max_items=5)
     head_width: int = param(128, help="Channels of the final 1x1 feature-mix convolution", min=16, max=1280)
     in_channels: int = param(1, help="Image channels fed to the network (MNIST is grey: 1)", choices=(1, 3))
-    epochs: int = param(3, help="Training epochs", min=0, max=200)
+    epochs: int = param(5, help="Training epochs", min=0, max=200)
     sampling: str = param("sandwich", help="Sub-nets per step: sandwich (largest, smallest and random ones), "
                           "random, or progressive shrinking (largest, then elastic kernel, depth, expand)",
                           choices=SAMPLING)
     n_random: int = param(1, help="Random sub-nets per step", min=1, max=8)
     distill: bool = param(True, help="Sandwich: distil sub-nets from the largest's predictions (in-place)")
-    lr: float = param(0.05, help="SGD learning rate (cosine schedule)", min=1e-5, max=1.0)
-    batch_size: int = param(64, help="Batch size", min=8, max=1024)
+    lr: float = param(0.1, help="SGD learning rate (Nesterov momentum, cosine schedule)", min=1e-5, max=1.0)
+    batch_size: int = param(32, help="Batch size", min=8, max=1024)
     train_limit: int = param(2000, help="Training images used (0 = all)", min=0, max=1_000_000)
     eval_subnets: int = param(4, help="Random sub-nets evaluated after each epoch (besides largest and smallest)",
                               min=0, max=50)
