@@ -32,8 +32,8 @@ Measurement protocol (the README copies this):
    CPU time, for a shared machine where other processes preempt the runs. The table records the device, thread count, torch version, date,
    space and this protocol.
 7. **Calibration**: the whole-network samples fit ``measured = scale x sum +
-   offset`` (isolated ops run with warm caches and without the network's
-   container overhead), stored in ``meta.calibration``.
+   per_op_ms x ops + offset`` (isolated ops run with warm caches and without the
+   network's container overhead), stored in ``meta.calibration``.
 """
 from __future__ import annotations
 
@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     cal = doc["meta"].get("calibration")
     print(f"wrote {out}: {len(doc['entries'])} ops, {len(doc['samples'])} measured architectures"
-          + (f", calibration scale {cal['scale']:.3f} offset {cal['offset']:.3f} ms" if cal else ""))
+          + (f", calibration scale {cal['scale']:.3f}, per op {cal.get('per_op_ms', 0.0):.4f} ms, "
+             f"offset {cal['offset']:.3f} ms" if cal else ""))
     return 0
 
 

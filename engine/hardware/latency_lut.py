@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .profile import HardwareProfile
 
 __all__ = ["LutEntry", "LookupTable", "LookupTableLatency", "LutMissError", "build_lut", "import_ofa_yaml",
+           "fit_calibration",
            "LUT_FORMAT", "LUT_VERSION", "device_name"]
 
 LUT_FORMAT = "frontier-latency-lut"
@@ -134,28 +135,31 @@ class LookupTable:
             return float(c["scale"]), float(c["offset"])
         return None
 
+    @property
+    def per_op_ms(self) -> float:
+        """The calibration's cost per op in context (0 for tables calibrated on scale and offset only)."""
+        c = self.meta.get("calibration")
+        return float(c.get("per_op_ms", 0.0)) if isinstance(c, dict) else 0.0
+
     def calibrate(self, space: "SearchSpace", archs: list[dict[str, Any]] | None = None,
                   measured_ms: Iterable[float] | None = None) -> tuple[float, float]:
-        """Fit ``measured ≈ scale x sum + offset`` on whole networks (the table's
-        ``samples`` by default), minimising relative error, and record it in
-        ``meta["calibration"]``. Isolated ops run with warm caches and without the
-        container's own overhead, so a raw sum is usually biased; this corrects it."""
+        """Fit ``measured ≈ scale x sum + per_op_ms x ops + offset`` on whole
+        networks (the table's ``samples`` by default), minimising relative error
+        (:func:`fit_calibration`), and record it in ``meta["calibration"]``.
+        Isolated ops run with warm caches and without the container's own
+        overhead, so a raw sum is usually biased; this corrects it."""
         if archs is None:
             archs = [s["arch"] for s in self.samples]
             measured_ms = [s["ms"] for s in self.samples]
         y = np.asarray(list(measured_ms) if measured_ms is not None else [], dtype=np.float64)
         if len(archs) != len(y) or len(y) < 3:
             raise ValueError("calibration needs at least 3 measured architectures")
-        x = np.array([self.latency_ms(space.op_keys(space.validate(a), self.num_classes, self.in_channels))
-                      for a in archs])
-        w = 1.0 / y  # least squares on relative error
-        A = np.stack([x, np.ones_like(x)], 1) * w[:, None]
-        scale, offset = np.linalg.lstsq(A, y * w, rcond=None)[0]
-        if not (np.isfinite(scale) and scale > 0):
-            scale, offset = float(np.median(y / x)), 0.0
-        self.meta["calibration"] = {"scale": float(scale), "offset": float(offset), "samples": int(len(y)),
-                                    "fit": "measured = scale x sum of entries + offset (relative least squares)"}
-        return float(scale), float(offset)
+        keys = [space.op_keys(space.validate(a), self.num_classes, self.in_channels) for a in archs]
+        scale, per_op, offset = fit_calibration([self.latency_ms(k) for k in keys], [len(k) for k in keys], y)
+        self.meta["calibration"] = {"scale": scale, "offset": offset, "per_op_ms": per_op, "samples": int(len(y)),
+                                    "fit": "measured = scale x sum of entries + per_op_ms x ops + offset "
+                                           "(relative least squares)"}
+        return scale, offset
 
     def covers(self, space: "SearchSpace") -> bool:
         """Whether every op any architecture of ``space`` uses has an entry."""
@@ -179,6 +183,28 @@ class LookupTable:
     def load(cls, path: str | Path) -> "LookupTable":
         from .lut_schema import validate_lut_json
         return validate_lut_json(Path(path).read_bytes())
+
+
+def fit_calibration(sums: Sequence[float], op_counts: Sequence[int], measured_ms: Sequence[float]
+                    ) -> tuple[float, float, float]:
+    """``(scale, per_op_ms, offset)`` with ``measured ≈ scale x sum + per_op_ms x ops + offset``,
+    least squares on relative error (weights 1/measured). The per-op term
+    (what an op costs in a network beyond its isolated time: cold caches, the
+    container's dispatch) is fitted from 8 networks on and kept only when every
+    fitted network stays positive; else scale and offset alone, else the median ratio."""
+    x = np.asarray(sums, dtype=np.float64)
+    n = np.asarray(op_counts, dtype=np.float64)
+    y = np.asarray(measured_ms, dtype=np.float64)
+    w = 1.0 / y
+    for cols in ([x, n, np.ones_like(x)], [x, np.ones_like(x)]):
+        if len(cols) == 3 and (len(y) < 8 or np.ptp(n) == 0):
+            continue
+        A = np.stack(cols, 1)
+        coef = np.linalg.lstsq(A * w[:, None], y * w, rcond=None)[0]
+        if np.all(np.isfinite(coef)) and coef[0] > 0 and np.all(A @ coef > 0):
+            return (float(coef[0]), float(coef[1]), float(coef[2])) if len(cols) == 3 else \
+                (float(coef[0]), 0.0, float(coef[1]))
+    return float(np.median(y / x)), 0.0, 0.0
 
 
 def device_name(device: str = "cpu") -> str:
@@ -205,7 +231,12 @@ def build_lut(space: "SearchSpace", *, device: str = "cpu", threads: int = 1, wa
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         items = [(space.op_module(op), op.input_shape) for op in unique]
-        items += [(space.build(a, num_classes, in_channels), space.input_shape(a, in_channels)) for a in archs]
+        built: dict[str, Any] = {}  # an architecture listed twice (repeat measurements) is built once
+        for a in archs:
+            sig = json.dumps(a, sort_keys=True)
+            if sig not in built:
+                built[sig] = space.build(a, num_classes, in_channels)
+            items.append((built[sig], space.input_shape(a, in_channels)))
     ms = measure_many(items, warmup=warmup, repeats=repeats, rounds=rounds, threads=threads, device=device,
                       clock=clock, progress=progress)
     entries = {op.key: LutEntry(mean=m.mean_ms, std=m.std_ms, count=m.repeats, median=m.median_ms,
@@ -254,17 +285,22 @@ class LookupTableLatency(LatencyEstimator):
         self.table = table
         cal = table.calibration if calibrated else None
         self.scale, self.offset = cal if cal is not None else (1.0, 0.0)
+        self.per_op = table.per_op_ms if cal is not None else 0.0
 
     def estimate_arch(self, arch: dict[str, Any], **kwargs: Any) -> LatencyEstimate:
         space = self._need_space()
         keys = space.op_keys(space.validate(arch), self.table.num_classes, self.table.in_channels)
         raw = self.table.latency_ms(keys)
         spread = math.sqrt(sum(self.table.entries[k].error ** 2 for k in keys)) * self.scale
-        return LatencyEstimate(raw * self.scale + self.offset, self.source, spread, self.profile_name,
-                               {"ops": len(keys), "raw_sum_ms": raw, "calibrated": (self.scale, self.offset) != (1.0, 0.0)})
+        calibrated = (self.scale, self.offset, self.per_op) != (1.0, 0.0, 0.0)
+        return LatencyEstimate(raw * self.scale + self.per_op * len(keys) + self.offset, self.source, spread,
+                               self.profile_name, {"ops": len(keys), "raw_sum_ms": raw, "calibrated": calibrated})
 
     def estimate_ms_many(self, archs: Iterable[dict[str, Any]]) -> np.ndarray:
         space = self._need_space()
         nc, ic = self.table.num_classes, self.table.in_channels
-        raw = np.array([self.table.latency_ms(space.op_keys(a, nc, ic)) for a in archs], dtype=np.float64)
-        return raw * self.scale + self.offset
+        keys = [space.op_keys(a, nc, ic) for a in archs]
+        raw = np.array([self.table.latency_ms(k) for k in keys], dtype=np.float64)
+        if self.per_op == 0.0:
+            return raw * self.scale + self.offset
+        return raw * self.scale + self.per_op * np.array([len(k) for k in keys], dtype=np.float64) + self.offset

@@ -6,7 +6,17 @@ fast and slow networks, and scores a batch with one matrix product per layer
 (tens of thousands of architectures per second). Saved as JSON (weights as
 lists) or safetensors (weights, with the JSON header in the metadata); no pickle.
 
+Whole networks are slow to measure, so a few hundred measured samples leave the
+MLP short of data (it must learn how every block's cost scales with the
+resolution). Given the device's lookup table (``lut=``), the predictor is first
+*distilled* from it: thousands of random architectures labelled with the
+table's sum, calibrated (scale, per-op cost, offset) on the measured samples; then it is
+fine-tuned on the measured samples themselves. The table and the measured
+networks are both measurements of the same device; the result is still a
+stand-alone MLP on the plain encoding (same JSON, no table needed to score).
+
     pred = train_predictor(space, archs, measured_ms, seed=0)
+    pred = train_predictor(space, archs, measured_ms, lut=table, seed=0)   # distilled, then fine-tuned
     ms = pred.predict_ms(space.encode_many(candidates))
     PredictorLatency(pred, space, profile).estimate_many(candidates)
 """
@@ -27,6 +37,7 @@ from .measure import fixed_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spaces.base import SearchSpace
+    from .latency_lut import LookupTable
     from .profile import HardwareProfile
 
 __all__ = ["LatencyPredictor", "PredictorLatency", "PredictorError", "train_predictor", "validate_predictor_json",
@@ -159,28 +170,27 @@ def validate_predictor_json(data: bytes | str | dict[str, Any], *, max_bytes: in
     return _from_parts(data, weights)
 
 
-def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measured_ms: Sequence[float], *,
-                    hidden: Sequence[int] = (128, 128), epochs: int = 300, lr: float = 3e-3, batch_size: int = 32,
-                    weight_decay: float = 1e-4, seed: int = 0, meta: dict[str, Any] | None = None,
-                    progress: Callable[[float, str, dict[str, float]], None] | None = None) -> LatencyPredictor:
-    """Train on (architecture, measured ms) pairs with the engine's one loop."""
-    y = np.asarray(measured_ms, dtype=np.float64)
-    if len(archs) != len(y) or len(y) < 4:
-        raise ValueError("need at least 4 (architecture, latency) pairs of equal count")
-    if not np.all(np.isfinite(y)) or np.any(y <= 0):
-        raise ValueError("latencies must be positive and finite")
-    logy = np.log(y)
-    mean, std = float(logy.mean()), float(max(logy.std(), 1e-3))
-    x = torch.as_tensor(space.encode_many(archs))
-    t = torch.as_tensor(((logy - mean) / std).astype(np.float32))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LatencyPredictor(space.encoding_size, hidden, space=space.name, space_params=space.params(),
-                                 target_mean=mean, target_std=std,
-                                 meta={"samples": int(len(y)), "epochs": epochs, "seed": seed, **(meta or {})})
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, t), batch_size=batch_size,
-                                         shuffle=True, generator=gen)
+class _Batches:
+    """Shuffled mini-batches sliced from whole tensors (a DataLoader indexes and
+    collates sample by sample: 10x slower for a tiny MLP on 20,000 rows)."""
+
+    def __init__(self, x: torch.Tensor, t: torch.Tensor, batch_size: int, gen: torch.Generator):
+        self.x, self.t, self.batch_size, self.gen = x, t, int(batch_size), gen
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.x), generator=self.gen)
+        for i in range(0, len(perm), self.batch_size):
+            idx = perm[i:i + self.batch_size]
+            yield self.x[idx], self.t[idx]
+
+
+def _mlp_fit(model: LatencyPredictor, x: torch.Tensor, t: torch.Tensor, *, epochs: int, lr: float,
+             batch_size: int, weight_decay: float, gen: torch.Generator,
+             progress: Callable[[float, str, dict[str, float]], None] | None) -> None:
+    loader = _Batches(x, t, batch_size, gen)
 
     def step(m: nn.Module, batch: Any) -> StepOutput:
         xb, tb = batch
@@ -189,6 +199,76 @@ def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measu
     opt = make_optimizer(model.parameters(), name="adamw", lr=lr, weight_decay=weight_decay)
     with fixed_threads(1):  # a tiny MLP: extra threads only add synchronisation on a busy machine
         fit(model, step, loader, epochs=epochs, optimizer=opt, progress=progress)
+
+
+def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measured_ms: Sequence[float], *,
+                    hidden: Sequence[int] = (128, 128), epochs: int = 300, lr: float = 3e-3, batch_size: int = 32,
+                    weight_decay: float = 1e-4, seed: int = 0, meta: dict[str, Any] | None = None,
+                    progress: Callable[[float, str, dict[str, float]], None] | None = None,
+                    lut: "LookupTable | None" = None, lut_samples: int = 20000, lut_epochs: int = 30,
+                    finetune_lr: float | None = None) -> LatencyPredictor:
+    """Train on (architecture, measured ms) pairs with the engine's one loop.
+
+    With ``lut`` (a lookup table of the same device covering ``space``), first
+    distil: ``lut_samples`` random architectures (seeded) labelled with the
+    table's sum calibrated on ``archs`` / ``measured_ms``, ``lut_epochs`` epochs
+    (batch 128, ``lr``); then fine-tune on the measured pairs for ``epochs``
+    at ``finetune_lr`` (default ``lr / 3``). Without it, train on the measured
+    pairs alone (``epochs`` at ``lr``)."""
+    y = np.asarray(measured_ms, dtype=np.float64)
+    if len(archs) != len(y) or len(y) < 4:
+        raise ValueError("need at least 4 (architecture, latency) pairs of equal count")
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise ValueError("latencies must be positive and finite")
+    if lut is not None and not lut.covers(space):
+        raise ValueError("the lookup table does not cover every op of the space; it cannot label random architectures")
+    logy = np.log(y)
+    x = torch.as_tensor(space.encode_many(archs))
+    info: dict[str, Any] = {"samples": int(len(y)), "epochs": epochs, "seed": seed}
+    distil: tuple[torch.Tensor, np.ndarray] | None = None
+    if lut is not None and lut_samples > 0:
+        from .latency_lut import fit_calibration
+        nc, ic = lut.num_classes, lut.in_channels
+
+        def sums(batch: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+            keys = [space.op_keys(a, nc, ic) for a in batch]
+            return np.array([lut.latency_ms(k) for k in keys]), np.array([len(k) for k in keys], dtype=np.float64)
+
+        scale, per_op, offset = fit_calibration(*sums(archs), y)
+        rng = np.random.default_rng(seed)
+        many = getattr(space, "sample_many", None)
+        pool = many(rng, int(lut_samples)) if many is not None else [space.sample(rng) for _ in range(int(lut_samples))]
+        pool_sum, pool_ops = sums(pool)
+        labels = pool_sum * scale + per_op * pool_ops + offset
+        if np.all(np.isfinite(labels)) and np.all(labels > 0):
+            distil = (torch.as_tensor(space.encode_many(pool)), np.log(labels))
+            info.update({"distilled_from_lut": int(lut_samples), "lut_epochs": lut_epochs,
+                         "lut_calibration": [scale, offset], "lut_per_op_ms": per_op, "lut_device": lut.meta.get("device", "")})
+    ref = np.concatenate([logy, distil[1]]) if distil is not None else logy
+    mean, std = float(ref.mean()), float(max(ref.std(), 1e-3))
+    t = torch.as_tensor(((logy - mean) / std).astype(np.float32))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LatencyPredictor(space.encoding_size, hidden, space=space.name, space_params=space.params(),
+                                 target_mean=mean, target_std=std, meta={**info, **(meta or {})})
+    if distil is None:
+        _mlp_fit(model, x, t, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, gen=gen,
+                 progress=progress)
+        return model.eval()
+
+    def phase(lo: float, hi: float, name: str) -> Callable[[float, str, dict[str, float]], None] | None:
+        if progress is None:
+            return None
+        return lambda frac, message, m: progress(lo + (hi - lo) * frac, f"{name}: {message}", m)
+
+    xd, td = distil[0], torch.as_tensor(((distil[1] - mean) / std).astype(np.float32))
+    _mlp_fit(model, xd, td, epochs=lut_epochs, lr=lr, batch_size=128, weight_decay=weight_decay, gen=gen,
+             progress=phase(0.0, 0.5, "distilling the lookup table"))
+    if epochs > 0:
+        _mlp_fit(model, x, t, epochs=epochs, lr=finetune_lr if finetune_lr is not None else lr / 3,
+                 batch_size=batch_size, weight_decay=weight_decay, gen=gen,
+                 progress=phase(0.5, 1.0, "fine-tuning on measured networks"))
     return model.eval()
 
 

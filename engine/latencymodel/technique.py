@@ -47,6 +47,10 @@ class Config(ConfigBase):
     hidden: int = param(128, help="Units in each of the predictor's two hidden layers", min=8, max=1024)
     epochs: int = param(300, help="Predictor training epochs", min=5, max=5000)
     lr: float = param(3e-3, help="Predictor learning rate (AdamW)", min=1e-5, max=1.0)
+    distill: int = param(20000, help="Random architectures labelled by the lookup table (calibrated on the training "
+                                     "networks) that the predictor is first trained on, before fine-tuning on the "
+                                     "measured networks; 0 = measured networks only. Needs lut_ops = all",
+                         min=0, max=200000)
     num_classes: int = param(10, help="Classifier outputs of the measured networks", min=2, max=1000)
     seed: int = param(0, help="Seed of the sampled architectures and the predictor", min=0, max=2**31 - 1)
 
@@ -108,8 +112,10 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
             reporter.progress(0.72 + 0.18 * frac, f"predictor: {message}")
             reporter.series("predictor_loss", round(frac * config.epochs, 2), m.get("loss", float("nan")))
 
+    distil = table if config.distill > 0 and table.covers(space) else None
     predictor = train_predictor(space, train_archs, y_train, hidden=(config.hidden, config.hidden),
                                 epochs=config.epochs, lr=config.lr, seed=config.seed, progress=fit_progress,
+                                lut=distil, lut_samples=config.distill,
                                 meta={"device": table.meta["device"], "threads": table.meta["threads"],
                                       "clock": config.clock, "profile": hardware.name})
     pred_ms = PredictorLatency(predictor, space, hardware).estimate_ms_many(test_archs)
@@ -150,7 +156,8 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
     reporter.artifact("json", metrics_path, "MAPE, RMSE and Kendall tau of each source on held-out networks",
                       group="latency-model")
     out: dict[str, Any] = {"train_samples": len(train_archs), "test_samples": len(test_archs),
-                           "lut_entries": len(table.entries)}
+                           "lut_entries": len(table.entries),
+                           "predictor_distilled_from_lut": int(predictor.meta.get("distilled_from_lut", 0))}
     for src, e in errors.items():
         for k, v in e.items():
             out[f"{src}_{k}"] = v

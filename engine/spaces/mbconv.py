@@ -167,6 +167,16 @@ class MBConvSpace(SearchSpace):
             "expands": [int(rng.choice(self.expand_choices)) for _ in range(self.n_slots)],
         }
 
+    def sample_many(self, rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
+        """``n`` uniform random architectures in a few vectorised draws (same
+        distribution as :meth:`sample`, a different random stream)."""
+        res = np.asarray(self.resolutions)[rng.integers(0, len(self.resolutions), n)]
+        dep = np.asarray(self.depth_choices)[rng.integers(0, len(self.depth_choices), (n, self.n_stages))]
+        ker = np.asarray(self.kernel_choices)[rng.integers(0, len(self.kernel_choices), (n, self.n_slots))]
+        exp = np.asarray(self.expand_choices)[rng.integers(0, len(self.expand_choices), (n, self.n_slots))]
+        return [{"resolution": int(r), "depths": d.tolist(), "kernels": k.tolist(), "expands": e.tolist()}
+                for r, d, k, e in zip(res, dep, ker, exp)]
+
     def mutate(self, arch: dict[str, Any], rng: np.random.Generator, prob: float = 0.1) -> dict[str, Any]:
         """Resample each gene (resolution, each depth, each slot's kernel and
         expand) with probability ``prob``."""

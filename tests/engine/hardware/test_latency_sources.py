@@ -180,3 +180,55 @@ def test_kendall_tau_known_values():
     assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
     assert torch.is_tensor(torch.zeros(1))
+
+
+def test_predictor_distilled_from_lut_beats_few_measured_samples(space, tmp_path):
+    """With only 12 measured networks, distilling the (biased) table and
+    fine-tuning recovers the networks' latency far better than the 12 alone;
+    the result is a plain predictor (same JSON, no table needed to score)."""
+    table = _fake_table(space)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(112)]
+    lut_sum = LookupTableLatency(table, space, calibrated=False).estimate_ms_many(archs)
+    y = 1.3 * lut_sum + 0.2  # the device: the isolated-op sum scaled, plus fixed overhead
+    few = dict(hidden=(32, 32), epochs=60, seed=0)
+    plain = train_predictor(space, archs[:12], y[:12], **few)
+    distilled = train_predictor(space, archs[:12], y[:12], lut=table, lut_samples=2000, lut_epochs=20, **few)
+    e_plain = latency_errors(PredictorLatency(plain, space).estimate_ms_many(archs[12:]), y[12:])
+    e_dist = latency_errors(PredictorLatency(distilled, space).estimate_ms_many(archs[12:]), y[12:])
+    assert e_dist["mape"] < 0.03 and e_dist["kendall_tau"] > 0.85
+    assert e_dist["mape"] < e_plain["mape"] / 2
+    assert distilled.meta["distilled_from_lut"] == 2000
+    scale, offset = distilled.meta["lut_calibration"]
+    assert scale == pytest.approx(1.3, rel=1e-6) and offset == pytest.approx(0.2, abs=1e-6)
+    again = validate_predictor_json(json.dumps(distilled.to_json()))
+    assert np.allclose(again.predict_ms(space.encode_many(archs[12:])),
+                       distilled.predict_ms(space.encode_many(archs[12:])))
+    partial = LookupTable(dict(list(table.entries.items())[:3]), dict(table.meta))
+    with pytest.raises(ValueError, match="does not cover"):
+        train_predictor(space, archs[:12], y[:12], lut=partial, **few)
+
+
+def test_lut_calibration_fits_scale_per_op_cost_and_offset(space):
+    """The device's networks cost 1.2 x the isolated ops plus 0.05 ms per op plus
+    0.3 ms: the fit recovers all three; old tables (scale and offset only) still load."""
+    table = _fake_table(space)
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(30)]
+    keys = [space.op_keys(a) for a in archs]
+    y = np.array([1.2 * table.latency_ms(k) + 0.05 * len(k) + 0.3 for k in keys])
+    scale, offset = table.calibrate(space, archs, y)
+    assert scale == pytest.approx(1.2, rel=1e-6) and offset == pytest.approx(0.3, abs=1e-6)
+    assert table.per_op_ms == pytest.approx(0.05, abs=1e-6)
+    assert np.allclose(LookupTableLatency(table, space).estimate_ms_many(archs), y)
+    assert LookupTableLatency(table, space).estimate_arch(archs[0]).ms == pytest.approx(y[0])
+    again = validate_lut_json(json.dumps(table.to_json()))
+    assert np.allclose(LookupTableLatency(again, space).estimate_ms_many(archs), y)
+    old = dict(table.meta, calibration={"scale": 1.2, "offset": 0.3})
+    legacy = LookupTable(table.entries, old)
+    assert legacy.per_op_ms == 0.0
+    assert LookupTableLatency(legacy, space).estimate_ms_many(archs[:1])[0] == \
+        pytest.approx(1.2 * table.latency_ms(keys[0]) + 0.3)
+    # too few networks for three parameters: scale and offset only
+    table.calibrate(space, archs[:5], y[:5])
+    assert table.per_op_ms == 0.0

@@ -91,3 +91,15 @@ def test_width_multiplier_and_skipped_slot_zeros():
     a["depths"][1] = 2
     a["kernels"][s.max_depth + 3] = 0  # a zero in a skipped slot is allowed
     assert s.validate(a)["kernels"][s.max_depth + 3] == 0
+
+
+def test_sample_many_is_valid_seeded_and_covers_every_choice(space):
+    archs = space.sample_many(np.random.default_rng(3), 600)
+    assert archs == space.sample_many(np.random.default_rng(3), 600)
+    for a in archs[:50]:
+        assert space.validate(a) == a
+        json.dumps(a)
+    assert {a["resolution"] for a in archs} == set(space.resolutions)
+    assert {d for a in archs for d in a["depths"]} == set(space.depth_choices)
+    assert {k for a in archs for k in a["kernels"]} == set(space.kernel_choices)
+    assert {e for a in archs for e in a["expands"]} == set(space.expand_choices)
