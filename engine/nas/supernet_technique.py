@@ -11,7 +11,8 @@ import torch
 
 from ..config import ConfigBase, param
 from ..data import DATASETS
-from ..hardware import HardwareProfile
+from ..hardware import HardwareProfile, latency_of_model
+from ..hardware.cost import profile_model
 from ..reporter import Reporter, Summary
 from ..spaces.mbconv import MBConvSpace
 from ..supernet import (SAMPLING, MBConvSuperNet, evaluate_subnet, largest_arch, load_nas_data, save_checkpoint,
@@ -108,8 +109,15 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
         local.write_bytes(path.read_bytes())
     reporter.artifact("safetensors", local, f"Super-net checkpoint '{name}' (pick it in evolution / later searches)")
     for label, arch in probes.items():
+        # each probe's cost and latency on the chosen profile (measured here, else the profile's
+        # table or the roofline estimate), so the page can place it on the accuracy-latency plane
+        sub = space.build(arch, num_classes=data.num_classes, in_channels=config.in_channels)
+        shape = (1, config.in_channels, arch["resolution"], arch["resolution"])
+        cost = profile_model(sub, shape)
+        lat = latency_of_model(sub, shape, hardware, cost=cost, repeats=10, warmup=3)
         reporter.candidate(dict(arch), {"accuracy": scores[label], "accuracy_source": "supernet",
-                                        "subnet": label})
+                                        "subnet": label, "params": cost.params, "macs": cost.macs,
+                                        **lat.as_metrics()})
     wall = time.perf_counter() - t0
     reporter.progress(1.0, "done")
     return Summary(f"Super-net '{name}': largest sub-net {scores['largest']:.1%}, smallest {scores['smallest']:.1%} "
