@@ -89,6 +89,7 @@ def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | 
                   yaxis=dict(title=dict(text="predicted" if scatter else ""), gridcolor=grid))
     if mixed_db:
         layout["yaxis2"] = dict(overlaying="y", side="right", title=dict(text="PSNR (dB)"), showgrid=False)
+        layout["margin"] = dict(_LAYOUT["margin"], r=70)
     return {"data": traces, "layout": layout}
 
 
