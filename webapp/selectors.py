@@ -14,17 +14,18 @@ from django.db.models.functions import Cast
 
 from engine import techniques
 from engine.metrics import direction, metric_info
-from engine.pareto import hypervolume_2d
+from engine.pareto import front_2d, hypervolume_2d
 
 from .errors import ApplicationError
 from .models import Artifact, Candidate, Experiment, HardwareProfile, SeriesPoint
 
-__all__ = ["experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
+__all__ = ["is_number", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
            "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint"]
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A real number: booleans are not."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -143,7 +144,7 @@ def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) ->
         rows = ((i, m, f, None) for i, m, f in qs.values_list("index", "metrics", "on_front"))
     for index, m, f, arch in rows:
         vx, vy = m.get(x), m.get(y)
-        if not _is_number(vx) or not _is_number(vy):
+        if not is_number(vx) or not is_number(vy):
             continue
         xs.append(vx)
         ys.append(vy)
@@ -171,7 +172,7 @@ class Constraint:
 
     def ok(self, metrics: dict[str, Any]) -> bool:
         v = metrics.get(self.metric)
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and _OPS[self.op](v, self.value)
+        return is_number(v) and _OPS[self.op](v, self.value)
 
     def __str__(self) -> str:
         return f"{self.metric} {self.op} {self.value:g}"
@@ -199,7 +200,7 @@ def best_under_constraint(exp: Experiment, constraints: list[Constraint], object
     best, best_v = None, None
     for c in Candidate.objects.filter(experiment=exp).only("pk", "index", "metrics", "architecture"):
         v = c.metrics.get(objective)
-        if not isinstance(v, (int, float)) or not all(k.ok(c.metrics) for k in constraints):
+        if not is_number(v) or not all(k.ok(c.metrics) for k in constraints):
             continue
         if best_v is None or (v < best_v if d == "min" else v > best_v):
             best, best_v = c, v
@@ -217,11 +218,9 @@ def compare_data(exps: list[Experiment], x: str, y: str, constraints: list[Const
         pts = []
         for index, m, arch in Candidate.objects.filter(experiment=exp).values_list("index", "metrics", "architecture"):
             vx, vy = m.get(x), m.get(y)
-            if _is_number(vx) and _is_number(vy):
+            if is_number(vx) and is_number(vy):
                 pts.append((float(vx), float(vy), index, arch))
         all_pts.extend((p[0], p[1]) for p in pts)
-        from engine.pareto import front_2d
-
         idx = front_2d([(p[0], p[1]) for p in pts], (dx, dy))
         front = sorted((pts[i] for i in idx), key=lambda p: p[0])
         series.append({"experiment": exp, "front": front, "n": len(pts)})

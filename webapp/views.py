@@ -209,7 +209,7 @@ def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     exp = _experiment(pk)
     try:
         services.experiment_cancel(experiment=exp, user=request.user)
-        messages.info(request, "Cancel requested; the job stops at its next report.")
+        messages.info(request, "Cancel requested; the job stops within a few seconds.")
     except ApplicationError as e:
         messages.error(request, e.message)
     if request.htmx:

@@ -23,6 +23,7 @@ from engine.pareto import front_2d
 from ..errors import ApplicationError
 from ..models import Candidate, Experiment, HardwareProfile
 from ..reporting import DbReporter
+from ..selectors import is_number
 from .hardware import profile_to_engine
 
 __all__ = ["experiment_launch", "experiment_execute", "experiment_cancel", "experiment_delete",
@@ -286,13 +287,13 @@ def experiment_refresh_front(*, experiment_id: int) -> list[int]:
         pts, pks = [], []
         for pk, m in rows:
             x, y = m.get(mx), m.get(my)
-            if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+            if is_number(x) and is_number(y):
                 pts.append((float(x), float(y)))
                 pks.append(pk)
         front_pks = [pks[i] for i in front_2d(pts, (dx, dy))]
     elif len(objectives) == 1:
         (m, d), = objectives
-        vals = [(r[1].get(m), r[0]) for r in rows if isinstance(r[1].get(m), (int, float))]
+        vals = [(r[1].get(m), r[0]) for r in rows if is_number(r[1].get(m))]
         if vals:
             front_pks = [(min(vals) if d == "min" else max(vals))[1]]
     with transaction.atomic():
