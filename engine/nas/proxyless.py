@@ -17,37 +17,49 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.elastic_mixed import MixedOp, Zero
+from ..nn.elastic_mixed import MixedOp, SharedMixedOp, Zero
 from ..nn.mbconv import ClassifierHead, ConvBNAct, MBConvBlock
 from ..spaces.mbconv import MBConvNet, MBConvSpace
 
-__all__ = ["ProxylessSuperNet", "LatencyTable", "block_latency_table", "latency_loss", "ArchStep"]
+__all__ = ["WEIGHT_SHARING", "ProxylessSuperNet", "LatencyTable", "block_latency_table", "latency_loss", "ArchStep"]
 
 #: (slot, op index) -> ms; one row per slot, a column per candidate (zero op last, 0 ms)
 LatencyTable = list[list[float]]
 
+#: separate: every candidate op has its own weights (the paper); elastic: the
+#: (kernel, expand) candidates of a slot share one elastic block's weights
+WEIGHT_SHARING = ("elastic", "separate")
+
 
 class ProxylessSuperNet(nn.Module):
-    def __init__(self, space: MBConvSpace, resolution: int, num_classes: int = 10, in_channels: int = 3):
+    def __init__(self, space: MBConvSpace, resolution: int, num_classes: int = 10, in_channels: int = 3,
+                 weight_sharing: str = "elastic"):
         super().__init__()
         if resolution not in space.resolutions:
             raise ValueError(f"resolution {resolution} is not one of {space.resolutions}")
+        if weight_sharing not in WEIGHT_SHARING:
+            raise ValueError(f"weight_sharing must be one of {WEIGHT_SHARING}")
+        self.weight_sharing = weight_sharing
         self.space, self.resolution = space, resolution
         self.num_classes, self.in_channels = num_classes, in_channels
         self.choices = [(k, e) for k in space.kernel_choices for e in space.expand_choices]
         self.min_depth = min(space.depth_choices)
         self.stem = ConvBNAct(in_channels, space.stem_width, 3, space.stem_stride)
         self.first_block = MBConvBlock(space.stem_width, space.stem_width, kernel=3, expand=1, stride=1)
-        mixed = []
+        mixed: list[MixedOp] = []
         cin = space.stem_width
         for i, width in enumerate(space.widths):
             for j in range(space.max_depth):
                 stride = space.strides[i] if j == 0 else 1
-                ops: list[nn.Module] = [MBConvBlock(cin, width, kernel=k, expand=e, stride=stride)
-                                        for k, e in self.choices]
-                if j >= self.min_depth:
-                    ops.append(Zero())
-                mixed.append(MixedOp(ops))
+                zero = j >= self.min_depth
+                if weight_sharing == "elastic":
+                    mixed.append(SharedMixedOp(cin, width, choices=self.choices, stride=stride, zero=zero))
+                else:
+                    ops: list[nn.Module] = [MBConvBlock(cin, width, kernel=k, expand=e, stride=stride)
+                                            for k, e in self.choices]
+                    if zero:
+                        ops.append(Zero())
+                    mixed.append(MixedOp(ops))
                 cin = width
         self.mixed = nn.ModuleList(mixed)
         self.feature_mix = ConvBNAct(space.widths[-1], space.head_width, 1)
@@ -117,7 +129,7 @@ class ProxylessSuperNet(nn.Module):
         net = self.space.build(arch, self.num_classes, self.in_channels)
         net.stem.load_state_dict(self.stem.state_dict())
         net.first_block.load_state_dict(self.first_block.state_dict())
-        chosen = [self.mixed[s].candidates[c] for s, c in enumerate(idx) if c < len(self.choices)]
+        chosen = [self.mixed[s].static_op(c) for s, c in enumerate(idx) if c < len(self.choices)]
         for dst, src in zip(net.blocks, chosen):
             dst.load_state_dict(src.state_dict())
         net.feature_mix.load_state_dict(self.feature_mix.state_dict())

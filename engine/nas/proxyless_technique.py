@@ -15,10 +15,10 @@ from ..config import ConfigBase, param
 from ..data import DATASETS
 from ..hardware import HardwareProfile, LookupTableLatency
 from ..reporter import Reporter, Summary
-from ..supernet import load_nas_data
+from ..supernet import load_nas_data, recalibrate_bn, subnet_accuracy
 from ..train import StepOutput, fit, make_optimizer
 from .common import LATENCY_SOURCES, finish_candidate, search_latency
-from .proxyless import ArchStep, ProxylessSuperNet, block_latency_table
+from .proxyless import WEIGHT_SHARING, ArchStep, ProxylessSuperNet, block_latency_table
 from .supernet_technique import space_from_config
 
 __all__ = ["ProxylessConfig", "run_proxyless", "ProxylessTrainer"]
@@ -32,13 +32,18 @@ class ProxylessConfig(ConfigBase):
     resolution: int = param(28, help="Input resolution searched at (pixels)", min=16, max=64)
     head_width: int = param(128, help="Channels of the final 1x1 convolution", min=16, max=1280)
     in_channels: int = param(1, help="Image channels (MNIST is grey: 1)", choices=(1, 3))
+    weight_sharing: str = param("elastic", help="elastic: the kernel and expand candidates of a block share one "
+                                "elastic block's weights (once-for-all style; trains in minutes here); separate: "
+                                "each candidate has its own weights, as in the paper (needs tens of epochs of "
+                                "warm-up before its paths learn)", choices=WEIGHT_SHARING)
     epochs: int = param(8, help="Search epochs (weights and architecture parameters)", min=1, max=200)
     warmup_fraction: float = param(0.3, help="Fraction of steps training weights only before architecture updates",
                                    min=0.0, max=0.9)
-    arch_every: int = param(3, help="Architecture update every this many weight steps (reference: 5)", min=1,
+    arch_every: int = param(1, help="Architecture update every this many weight steps (the reference: 5, over "
+                            "tens of thousands of steps; a run here has a few hundred, so every step)", min=1,
                             max=100)
-    arch_lr: float = param(0.02, help="Adam learning rate of the architecture parameters (beta1 = 0); the "
-                           "reference's 6e-3 is meant for tens of thousands of updates, a run here makes ~100",
+    arch_lr: float = param(0.05, help="Adam learning rate of the architecture parameters (beta1 = 0); the "
+                           "reference's 6e-3 is meant for tens of thousands of updates, a run here makes ~350",
                            min=1e-5, max=1.0)
     lr: float = param(0.1, help="SGD learning rate of the weights (also of the derived network's fine-tuning)",
                       min=1e-5, max=1.0)
@@ -100,7 +105,8 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     reporter.progress(0.0, f"loading {config.dataset}")
     data = load_nas_data(config.dataset, resolution=config.resolution, in_channels=config.in_channels,
                          train_limit=config.train_limit or None, seed=config.seed)
-    net = ProxylessSuperNet(space, config.resolution, data.num_classes, config.in_channels)
+    net = ProxylessSuperNet(space, config.resolution, data.num_classes, config.in_channels,
+                            weight_sharing=config.weight_sharing)
     est = search_latency(hardware, space, num_classes=data.num_classes, in_channels=config.in_channels,
                          source=config.latency_source, reporter=reporter)
     if isinstance(est, LookupTableLatency):
@@ -147,13 +153,19 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
         net.to(memory_format=torch.contiguous_format)
     arch, model = net.extract()
     expected = float(net.expected_latency(table, fixed).detach())
+    # the derived network with the super-net's weights, before fine-tuning
+    # (its batch norms re-calibrated: the shared ones averaged many paths)
+    r = config.resolution
+    recalibrate_bn(model, (x for x, _ in data.batches("train", 128, resolution=r, limit=512, shuffle_seed=0)))
+    inherited = subnet_accuracy(model, data, split="val", resolution=r)
     reporter.progress(0.8, f"derived network: depths {arch['depths']}; fine-tuning")
     m = finish_candidate(model, arch, space, data, profile=hardware, estimator=est, reporter=reporter,
                          epochs=config.finetune_epochs, lr=config.lr, seed=config.seed, label="proxylessnas",
-                         extra={"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas"})
+                         extra={"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas",
+                                "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing})
     reporter.progress(1.0, "done")
     return Summary(f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
                    f"({m['latency_source']}), target {target:.2f} ms",
                    {"accuracy": m["accuracy"], "latency_ms": m["latency_ms"], "target_ms": target,
-                    "expected_latency_ms": expected, "arch_updates": trainer.updates,
+                    "expected_latency_ms": expected, "inherited_accuracy": inherited, "arch_updates": trainer.updates,
                     "wall_s": time.perf_counter() - t0})
