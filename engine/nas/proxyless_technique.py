@@ -39,11 +39,10 @@ class ProxylessConfig(ConfigBase):
     epochs: int = param(8, help="Search epochs (weights and architecture parameters)", min=1, max=200)
     warmup_fraction: float = param(0.3, help="Fraction of steps training weights only before architecture updates",
                                    min=0.0, max=0.9)
-    arch_every: int = param(1, help="Architecture update every this many weight steps (the reference: 5, over "
-                            "tens of thousands of steps; a run here has a few hundred, so every step)", min=1,
-                            max=100)
-    arch_lr: float = param(0.05, help="Adam learning rate of the architecture parameters (beta1 = 0); the "
-                           "reference's 6e-3 is meant for tens of thousands of updates, a run here makes ~350",
+    arch_every: int = param(2, help="Architecture update every this many weight steps (the reference: 5, over "
+                            "tens of thousands of steps; a run here has a few hundred)", min=1, max=100)
+    arch_lr: float = param(0.1, help="Adam learning rate of the architecture parameters (beta1 = 0); the "
+                           "reference's 6e-3 is meant for tens of thousands of updates, a run here makes ~175",
                            min=1e-5, max=1.0)
     lr: float = param(0.1, help="SGD learning rate of the weights (also of the derived network's fine-tuning)",
                       min=1e-5, max=1.0)
