@@ -18,7 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LiteSpec", "LiteResidual", "LiteResidualBlock", "attach_lite_residuals", "block_io"]
+__all__ = ["LiteSpec", "LiteResidual", "LiteResidualBlock", "attach_lite_residuals", "block_io", "BLOCK_TYPES"]
+
+#: class names of the inverted residual blocks a lite residual goes beside: ours and torchvision's
+#: MobileNetV2 block, and the MBConv block of the search spaces (a super-net's extracted sub-net)
+BLOCK_TYPES = ("InvertedResidual", "MBConvBlock")
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,11 @@ def attach_lite_residuals(model: nn.Module, spec: LiteSpec = LiteSpec(), *,
                           input_shape: tuple[int, int, int] | None = None,
                           generator: torch.Generator | None = None) -> int:
     """Wrap the inverted residual blocks of ``model`` (ours or torchvision's
-    MobileNetV2) in :class:`LiteResidualBlock`, in place; returns the count.
+    MobileNetV2, or a static MBConv network) in :class:`LiteResidualBlock`, in place; returns the count.
     With ``input_shape`` (C, H, W) the kernel shrinks where the pooled feature
     map is smaller than it."""
     blocks = [(parent, name, child) for parent in model.modules() if not isinstance(parent, LiteResidualBlock)
-              for name, child in parent.named_children() if type(child).__name__ == "InvertedResidual"]
+              for name, child in parent.named_children() if type(child).__name__ in BLOCK_TYPES]
     if spec.skip_first:
         blocks = blocks[1:]
     sizes: dict[int, int] = {}

@@ -16,7 +16,7 @@ from torch import nn
 from .layers import EvalBatchNorm2d, FrozenBatchNorm2d, FrozenConv2d, MaskedReLU, MeanPool
 from .lite_residual import LiteResidual, LiteSpec, attach_lite_residuals
 
-__all__ = ["METHODS", "METHOD_TITLES", "apply_method", "make_efficient", "make_stock", "prepare",
+__all__ = ["METHODS", "METHOD_TITLES", "apply_method", "classifier_of", "make_efficient", "make_stock", "prepare",
            "trainable_params"]
 
 METHOD_TITLES: dict[str, str] = {
@@ -30,21 +30,26 @@ METHODS: tuple[str, ...] = tuple(METHOD_TITLES)
 _NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
 
 
-def _classifier(model: nn.Module) -> nn.Module:
+def classifier_of(model: nn.Module) -> nn.Module:
+    """The last layer: ``model.classifier`` (our MobileNet, torchvision's), or
+    ``model.head.linear`` (a static MBConv network, e.g. a super-net's sub-net)."""
     head = getattr(model, "classifier", None)
     if head is None:
-        raise ValueError("the model needs a `classifier` module (the last layer)")
+        head = getattr(getattr(model, "head", None), "linear", None)
+    if not isinstance(head, nn.Module):
+        raise ValueError("the model needs a `classifier` module (the last layer) or a `head.linear` one")
     return head
 
 
 def apply_method(model: nn.Module, method: str, *, lite: LiteSpec = LiteSpec(),
                  input_shape: tuple[int, int, int] | None = None,
-                 generator: torch.Generator | None = None) -> nn.Module:
-    """A copy of ``model`` with ``requires_grad`` set for ``method`` (and lite
-    residual modules attached for ``tinytl-lb``). Layers are still stock ones."""
+                 generator: torch.Generator | None = None, inplace: bool = False) -> nn.Module:
+    """A copy of ``model`` (``model`` itself with ``inplace``) with ``requires_grad``
+    set for ``method`` (and lite residual modules attached for ``tinytl-lb``).
+    Layers are still stock ones."""
     if method not in METHOD_TITLES:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    m = copy.deepcopy(model)
+    m = model if inplace else copy.deepcopy(model)
     if method == "tinytl-lb":
         attach_lite_residuals(m, lite, input_shape=input_shape, generator=generator)
     full = method == "ft-full"
@@ -63,7 +68,7 @@ def apply_method(model: nn.Module, method: str, *, lite: LiteSpec = LiteSpec(),
         for mod in m.modules():
             if isinstance(mod, LiteResidual):
                 mod.requires_grad_(True)
-    _classifier(m).requires_grad_(True)
+    classifier_of(m).requires_grad_(True)
     return m
 
 
