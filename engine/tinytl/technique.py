@@ -6,9 +6,16 @@ the training memory measured (saved activations + parameters + gradients +
 optimiser state, one real step) and counted the paper's way, the breakdown,
 and whether it fits the chosen hardware profile; series ``val_accuracy/<m>``
 and ``loss/<m>``; a JSON artifact of the memory breakdown per batch size.
+
+``tinytl-lb-fa`` adds feature extractor adaptation (:mod:`.adaptation`): a
+super-net pre-trained on the same source task, a sub-net picked for the target
+data without back-propagation within the memory budget and the device, then
+trained with TinyTL-L+B like the fixed backbone; the selection is reported as
+series (held-out score by memory, best score per sub-net scored).
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -22,17 +29,23 @@ from engine.config import ConfigBase, param
 from engine.data import DATASETS, ImageData, load_dataset, make_loaders
 from engine.hardware.measure import fixed_threads
 from engine.reporter import Reporter, Summary
+from engine.supernet import recalibrate_bn
 from engine.train import classification_step, evaluate, fit, make_optimizer
 
+from .adaptation import (FA_METHOD, FA_TITLE, SEARCHES, SupernetTask, adapt_subnet, arch_text, frozen_features,
+                         pretrained_supernet, ridge_cv_accuracy, select_subnet)
 from .lite_residual import LiteSpec
 from .memory import analytic_memory, fits_profile, measure_training_memory
 from .methods import METHOD_TITLES, METHODS, apply_method, prepare, trainable_params
 from .mobilenet import PAPER_SETTINGS, TINY_SETTINGS, MobileNetArch
 from .pretrain import SourceTask, WeightsError, load_weights, parse_classes, pretrained
 
-__all__ = ["Config", "run", "BACKBONES", "backbone_arch", "method_lr"]
+__all__ = ["Config", "run", "BACKBONES", "ALL_METHODS", "backbone_arch", "method_lr"]
 
 BACKBONES = ("mobilenetv2-tiny", "mobilenetv2")
+#: the methods on the fixed backbone, then TinyTL-L+B on a sub-net picked by feature extractor adaptation
+ALL_METHODS: tuple[str, ...] = (*METHODS, FA_METHOD)
+TITLES: dict[str, str] = {**METHOD_TITLES, FA_METHOD: FA_TITLE}
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,9 @@ class Config(ConfigBase):
                                 choices=DATASETS)
     target_classes: str = param("5-9", help="Target classes: 'all', or indices and ranges such as 5-9",
                                 max_length=100)
-    methods: tuple[str, ...] = param(METHODS, help="Transfer methods to compare", choices=METHODS)
+    methods: tuple[str, ...] = param(ALL_METHODS, help="Transfer methods to compare (tinytl-lb-fa: TinyTL-L+B on a "
+                                                       "sub-net of a super-net, picked for the target data)",
+                                     choices=ALL_METHODS)
     backbone: str = param("mobilenetv2-tiny", choices=BACKBONES,
                           help="mobilenetv2-tiny: 4 stages, 256-d features, for 16-64 px; mobilenetv2: the full "
                                "MobileNetV2 layout (slow on a CPU)")
@@ -77,6 +92,19 @@ class Config(ConfigBase):
     lite_groups: int = param(2, help="Groups of the lite residual's convolution", min=1, max=16, advanced=True)
     weights_path: str = param("", help="Optional local .safetensors file of pre-trained weights (skips "
                                        "pre-training)", max_length=500, advanced=True, file="safetensors")
+    fa_supernet_epochs: int = param(10, help="Feature extractor adaptation (tinytl-lb-fa): epochs of super-net "
+                                             "training on the source task (cached once per setting)", min=1, max=100)
+    fa_subnets: int = param(40, help="FA: distinct sub-nets scored on the target training images, forward passes "
+                                     "only (a closed-form classifier on frozen features, k-fold held-out accuracy)",
+                            min=2, max=1000)
+    fa_search: str = param("evolution", help="FA: how sub-nets are drawn: evolution (mutations and crossovers of "
+                                             "the best scored so far) or random", choices=SEARCHES)
+    fa_memory_budget_kb: float = param(0.0, help="FA: most TinyTL-L+B training memory a sub-net may need (KB, the "
+                                                 "paper's count at the batch size); 0 = what TinyTL-L+B needs on the "
+                                                 "fixed backbone", min=0.0, max=1e7)
+    fa_tolerance: float = param(0.0, help="FA: take the sub-net needing the least memory among those scoring within "
+                                          "this of the best held-out score (0: the best score)", min=0.0, max=0.2,
+                                advanced=True)
     threads: int = param(1, help="CPU threads (1 is fastest on a shared machine; 0 keeps torch's default)",
                          min=0, max=256, advanced=True)
     seed: int = param(0, help="Random seed", min=0, max=2**31 - 1)
@@ -139,6 +167,153 @@ def run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         return _run(config, hardware, reporter)
 
 
+@dataclass
+class _Target:
+    """What every method shares: the target data, the memory settings, the device."""
+
+    cfg: Config
+    hardware: Any
+    reporter: Reporter
+    shape: tuple[int, int, int]
+    xs: torch.Tensor
+    ys: torch.Tensor
+    num_classes: int
+    train_loader: Any
+    val_loader: Any
+    lite: LiteSpec
+    batch_sizes: list[int]
+    test_images: int
+
+
+def _train_method(t: _Target, base: torch.nn.Module, method: str, *, label: str, lo: float,
+                  span: float) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """Measure ``method``'s training memory on ``base`` at every batch size, train
+    it, and return the candidate's metrics and the per-batch-size memory."""
+    cfg, reporter = t.cfg, t.reporter
+    reporter.progress(lo, f"{label}: measuring training memory")
+    opt_factory = lambda ps: make_optimizer(ps, name="adam", lr=cfg.lr)  # noqa: E731 (memory: the state is lr-free)
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    model = prepare(base, method, efficient=cfg.efficient_layers, int8=cfg.int8_frozen, lite=t.lite,
+                    input_shape=t.shape, generator=gen)
+    counted = apply_method(base, method, lite=t.lite, input_shape=t.shape, generator=gen)
+    per_batch: dict[int, dict[str, Any]] = {}
+    for b in t.batch_sizes:
+        measured = measure_training_memory(model, _batch_of(t.xs, t.ys, b), make_optimizer=opt_factory)
+        analytic = analytic_memory(counted, t.shape, batch_size=b)
+        fits, why = fits_profile(t.hardware, activation_bytes=measured.activation_bytes,
+                                 trainable_param_bytes=measured.trainable_param_bytes,
+                                 frozen_param_bytes=measured.frozen_param_bytes, grad_bytes=measured.grad_bytes,
+                                 optimizer_bytes=measured.optimizer_bytes)
+        fits_a, _ = fits_profile(t.hardware, activation_bytes=analytic.activation_bytes,
+                                 trainable_param_bytes=analytic.trainable_param_bytes,
+                                 frozen_param_bytes=analytic.frozen_param_bytes)
+        per_batch[b] = {"measured": measured.to_dict(), "analytic": analytic.to_dict(), "fits_device": fits,
+                        "fits_reason": why, "fits_device_analytic": fits_a}
+    del counted
+    reporter.progress(lo + 0.1 * span, f"{label}: training")
+
+    def progress(frac: float, msg: str, metrics: dict[str, float]) -> None:
+        reporter.progress(lo + span * (0.1 + 0.9 * frac), f"{label}: {msg}")
+        if "val_acc" in metrics:
+            epoch = round(frac * cfg.epochs)
+            reporter.series(f"loss/{label}", epoch, metrics["loss"])
+            reporter.series(f"val_accuracy/{label}", epoch, metrics["val_acc"])
+
+    lr = method_lr(cfg, method)
+    opt = make_optimizer(list(model.parameters()), name="adam", lr=lr)
+    t.train_loader.generator.manual_seed(cfg.seed)  # every method sees the same batches in the same order
+    _, acc0 = evaluate(model, classification_step, t.val_loader)
+    reporter.series(f"val_accuracy/{label}", 0, acc0)
+    hist = fit(model, classification_step, t.train_loader, epochs=cfg.epochs, optimizer=opt,
+               val_loader=t.val_loader, progress=progress)
+    at = per_batch[cfg.batch_size]
+    m, a = at["measured"], at["analytic"]
+    metrics = {
+        "accuracy": hist.val_acc[-1],
+        "training_memory_bytes_measured": m["total_bytes"],
+        "training_memory_bytes_analytic": a["total_bytes"],
+        "activation_bytes_measured": m["activation_bytes"],
+        "param_bytes_measured": m["param_bytes"],
+        "grad_bytes_measured": m["grad_bytes"],
+        "optimizer_bytes_measured": m["optimizer_bytes"],
+        "activation_bytes_analytic": a["activation_bytes"],
+        "param_bytes_analytic": a["param_bytes"],
+        "fits_device": at["fits_device"],
+        "fits_device_analytic": at["fits_device_analytic"],
+        "fits_reason": at["fits_reason"],
+        "trainable_params": trainable_params(model),
+        "params": sum(p.numel() for p in model.parameters()),
+        "batch_size": cfg.batch_size,
+        "lr": lr,
+        "test_images": t.test_images,
+        "efficient_layers": cfg.efficient_layers,
+        "method_title": TITLES[label],
+    }
+    return metrics, per_batch
+
+
+_FA_SCATTER = "FA: sub-nets, held-out score by TinyTL-L+B memory (KB, paper's count)"
+_FA_CURVE = "FA: best held-out score by sub-nets scored"
+#: target training images each candidate's batch norms are re-calibrated on
+_FA_BN_IMAGES = 500
+
+
+def _adapted_extractor(t: _Target, base: torch.nn.Module, *, lo: float, span: float
+                       ) -> tuple[torch.nn.Module | None, dict[str, Any]]:
+    """Feature extractor adaptation: the super-net (cached), the backprop-free
+    selection under the budget and the device, and the chosen sub-net with a
+    fresh classifier and batch-norm statistics of the target images."""
+    cfg, reporter = t.cfg, t.reporter
+    task = SupernetTask(dataset=cfg.source_dataset, classes=cfg.source_classes, resolution=cfg.resolution,
+                        width_mult=cfg.width_mult, epochs=cfg.fa_supernet_epochs, seed=cfg.seed)
+    net, sn_info = pretrained_supernet(task, progress=lambda f, m: reporter.progress(lo + 0.6 * span * f, m))
+    reporter.progress(lo + 0.6 * span, "super-net ready" + (" (cached)" if sn_info["cached"] else ""))
+    b = cfg.batch_size
+    backbone_mem = analytic_memory(apply_method(base, "tinytl-lb", lite=t.lite, input_shape=t.shape,
+                                                generator=torch.Generator().manual_seed(0)), t.shape, batch_size=b)
+    budget = cfg.fa_memory_budget_kb * 1024 if cfg.fa_memory_budget_kb else backbone_mem.total_bytes
+    # the fixed backbone scored the same way (its batch norms re-calibrated on the target images), for reference
+    ref = copy.deepcopy(base)
+    recalibrate_bn(ref, (t.xs[i:i + 250] for i in range(0, min(len(t.xs), _FA_BN_IMAGES), 250)))
+    backbone_score = ridge_cv_accuracy(frozen_features(ref, t.xs), t.ys, t.num_classes, seed=cfg.seed)
+    del ref
+    reporter.series(f"{_FA_SCATTER}/fixed backbone", backbone_mem.total_bytes / 1024, backbone_score)
+
+    def on_trial(trial: Any, n: int) -> None:
+        reporter.series(f"{_FA_SCATTER}/sub-nets scored", trial.memory_bytes / 1024, trial.score)
+        best[0] = max(best[0], trial.score)
+        reporter.series(f"{_FA_CURVE}/{cfg.fa_search}", n, best[0])
+        reporter.progress(lo + span * (0.6 + 0.4 * n / cfg.fa_subnets),
+                          f"{FA_METHOD}: sub-net {n}/{cfg.fa_subnets} scored {trial.score:.3f} at "
+                          f"{trial.memory_bytes / 1024:.0f} KB")
+
+    best = [-math.inf]
+    sel = select_subnet(net, t.xs, t.ys, num_classes=t.num_classes, budget_bytes=budget, hardware=t.hardware,
+                        evaluations=cfg.fa_subnets, rng=np.random.default_rng(cfg.seed + 3), search=cfg.fa_search,
+                        lite=t.lite, batch_size=b, tolerance=cfg.fa_tolerance, seed=cfg.seed, bn_images=_FA_BN_IMAGES,
+                        on_trial=on_trial)
+    info: dict[str, Any] = {"supernet": {k: v for k, v in sn_info.items() if k != "path"}, "selection": sel.to_dict(),
+                            "backbone_score": backbone_score, "backbone_memory_bytes": backbone_mem.total_bytes,
+                            "how": f"per sub-net, forward passes only: batch norms re-calibrated on "
+                                   f"{min(len(t.xs), _FA_BN_IMAGES)} target training images, pooled features, "
+                                   "ridge regression on one-hot labels, 5-fold held-out accuracy on the target "
+                                   "training images; memory: TinyTL-L+B by the paper's count (budget) and on the "
+                                   "device (activations, trainable and frozen parameters)"}
+    if sel.best is None:
+        return None, info
+    chosen = sel.best
+    reporter.series(f"{_FA_SCATTER}/chosen", chosen.memory_bytes / 1024, chosen.score)
+    sub = adapt_subnet(net, chosen.arch, t.xs[:_FA_BN_IMAGES], num_classes=t.num_classes,
+                       generator=torch.Generator().manual_seed(cfg.seed + 1))
+    info["metrics"] = {"fa_score": chosen.score, "fa_backbone_score": backbone_score,
+                       "fa_subnets_scored": len(sel.trials), "fa_subnets_rejected": sel.rejected,
+                       "fa_budget_bytes": budget, "fa_selection_s": sel.seconds, "fa_search": sel.search,
+                       "subnet": arch_text(net.space, chosen.arch),
+                       "supernet_largest_source_accuracy": sn_info.get("largest_accuracy"),
+                       "supernet_smallest_source_accuracy": sn_info.get("smallest_accuracy")}
+    return sub, info
+
+
 def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(0.0, "preparing the feature extractor")
     arch = backbone_arch(cfg)
@@ -166,73 +341,31 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
     head_gen = torch.Generator().manual_seed(cfg.seed + 1)
     base.reset_classifier(train.num_classes, head_gen)
     lite = LiteSpec(kernel=cfg.lite_kernel, groups=cfg.lite_groups, skip_first=cfg.lite_skip_first)
-    opt_factory = lambda ps: make_optimizer(ps, name="adam", lr=cfg.lr)  # noqa: E731 (memory: the state is lr-free)
-    batch_sizes = sorted({cfg.batch_size, *cfg.memory_batch_sizes})
+    target = _Target(cfg, hardware, reporter, shape, xs, ys, train.num_classes, train_loader, val_loader, lite,
+                     sorted({cfg.batch_size, *cfg.memory_batch_sizes}), len(val.y))
 
     results: dict[str, dict[str, Any]] = {}
+    fa_info: dict[str, Any] | None = None
     n = len(cfg.methods)
     for k, method in enumerate(cfg.methods):
         lo, span = 0.25 + 0.75 * k / n, 0.75 / n
-        reporter.progress(lo, f"{method}: measuring training memory")
-        gen = torch.Generator().manual_seed(cfg.seed + 2)
-        model = prepare(base, method, efficient=cfg.efficient_layers, int8=cfg.int8_frozen, lite=lite,
-                        input_shape=shape, generator=gen)
-        counted = apply_method(base, method, lite=lite, input_shape=shape, generator=gen)
-        per_batch = {}
-        for b in batch_sizes:
-            measured = measure_training_memory(model, _batch_of(xs, ys, b), make_optimizer=opt_factory)
-            analytic = analytic_memory(counted, shape, batch_size=b)
-            fits, why = fits_profile(hardware, activation_bytes=measured.activation_bytes,
-                                     trainable_param_bytes=measured.trainable_param_bytes,
-                                     frozen_param_bytes=measured.frozen_param_bytes, grad_bytes=measured.grad_bytes,
-                                     optimizer_bytes=measured.optimizer_bytes)
-            fits_a, _ = fits_profile(hardware, activation_bytes=analytic.activation_bytes,
-                                     trainable_param_bytes=analytic.trainable_param_bytes,
-                                     frozen_param_bytes=analytic.frozen_param_bytes)
-            per_batch[b] = {"measured": measured.to_dict(), "analytic": analytic.to_dict(), "fits_device": fits,
-                            "fits_reason": why, "fits_device_analytic": fits_a}
-        del counted
-        reporter.progress(lo + 0.1 * span, f"{method}: training")
-
-        def progress(frac: float, msg: str, metrics: dict[str, float], _m=method, _lo=lo) -> None:
-            reporter.progress(_lo + span * (0.1 + 0.9 * frac), f"{_m}: {msg}")
-            if "val_acc" in metrics:
-                epoch = round(frac * cfg.epochs)
-                reporter.series(f"loss/{_m}", epoch, metrics["loss"])
-                reporter.series(f"val_accuracy/{_m}", epoch, metrics["val_acc"])
-
-        opt = make_optimizer(list(model.parameters()), name="adam", lr=method_lr(cfg, method))
-        _, acc0 = evaluate(model, classification_step, val_loader)
-        reporter.series(f"val_accuracy/{method}", 0, acc0)
-        hist = fit(model, classification_step, train_loader, epochs=cfg.epochs, optimizer=opt,
-                   val_loader=val_loader, progress=progress)
-        acc = hist.val_acc[-1]
-        at = per_batch[cfg.batch_size]
-        m, a = at["measured"], at["analytic"]
-        metrics = {
-            "accuracy": acc,
-            "training_memory_bytes_measured": m["total_bytes"],
-            "training_memory_bytes_analytic": a["total_bytes"],
-            "activation_bytes_measured": m["activation_bytes"],
-            "param_bytes_measured": m["param_bytes"],
-            "grad_bytes_measured": m["grad_bytes"],
-            "optimizer_bytes_measured": m["optimizer_bytes"],
-            "activation_bytes_analytic": a["activation_bytes"],
-            "param_bytes_analytic": a["param_bytes"],
-            "fits_device": at["fits_device"],
-            "fits_device_analytic": at["fits_device_analytic"],
-            "fits_reason": at["fits_reason"],
-            "trainable_params": trainable_params(model),
-            "params": sum(p.numel() for p in model.parameters()),
-            "batch_size": cfg.batch_size,
-            "lr": method_lr(cfg, method),
-            "test_images": len(val.y),
-            "efficient_layers": cfg.efficient_layers,
-            "method_title": METHOD_TITLES[method],
-        }
+        model_base, apply_as, extra = base, method, {}
+        if method == FA_METHOD:
+            sub, fa_info = _adapted_extractor(target, base, lo=lo, span=0.5 * span)
+            if sub is None:
+                reporter.progress(lo + 0.5 * span, f"{FA_METHOD}: no sub-net within the memory budget fits "
+                                                   f"{getattr(hardware, 'name', 'the device')}; skipped")
+                continue
+            model_base, apply_as, extra = sub, "tinytl-lb", fa_info.pop("metrics")
+            lo, span = lo + 0.5 * span, 0.5 * span
+        metrics, per_batch = _train_method(target, model_base, apply_as, label=method, lo=lo, span=span)
+        metrics.update(extra)
         reporter.candidate({"method": method}, metrics)
-        results[method] = {"accuracy": acc, "title": METHOD_TITLES[method], "trainable_params": metrics["trainable_params"],
+        results[method] = {"accuracy": metrics["accuracy"], "title": TITLES[method],
+                           "trainable_params": metrics["trainable_params"],
                            "by_batch_size": {str(b): v for b, v in per_batch.items()}}
+        if method == FA_METHOD:
+            results[method]["subnet"] = extra["subnet"]
 
     path = Path(reporter.workdir) / "tinytl-memory.json"
     doc = {"hardware": getattr(hardware, "name", str(hardware)), "batch_size": cfg.batch_size,
@@ -243,22 +376,37 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
            "analytic_how": "TinyTL paper's count: conv/linear/norm store their input only when their weight trains, "
                            "ReLU 1 bit/element, frozen weights 8-bit; peak activation x batch + parameters",
            "methods": results}
+    if fa_info is not None:
+        doc["feature_extractor_adaptation"] = fa_info
     path.write_text(json.dumps(doc, indent=1))
-    reporter.artifact("json", path, "Training memory per method and batch size: measured and analytic", group="memory")
+    reporter.artifact("json", path, "Training memory per method and batch size: measured and analytic"
+                      + ("; the feature extractor adaptation's sub-nets" if fa_info is not None else ""),
+                      group="memory")
     reporter.progress(1.0, "done")
+    return _summary(cfg, hardware, results, fa_info)
+
+
+def _summary(cfg: Config, hardware: Any, results: dict[str, dict[str, Any]],
+             fa_info: dict[str, Any] | None) -> Summary:
     summary: dict[str, Any] = {f"accuracy_{m}": r["accuracy"] for m, r in results.items()}
-    if "ft-full" in results and "tinytl-lb" in results:
-        full = results["ft-full"]["by_batch_size"][str(cfg.batch_size)]
-        tl = results["tinytl-lb"]["by_batch_size"][str(cfg.batch_size)]
-        summary["memory_reduction_measured"] = full["measured"]["total_bytes"] / tl["measured"]["total_bytes"]
-        summary["memory_reduction_analytic"] = full["analytic"]["total_bytes"] / tl["analytic"]["total_bytes"]
-    fitting = [m for m, r in results.items() if r["by_batch_size"][str(cfg.batch_size)]["fits_device"]]
+    at = {m: r["by_batch_size"][str(cfg.batch_size)] for m, r in results.items()}
+    for key, method in (("", "tinytl-lb"), ("_fa", FA_METHOD)):
+        if "ft-full" in at and method in at:
+            for how in ("measured", "analytic"):
+                summary[f"memory_reduction{key}_{how}"] = (at["ft-full"][how]["total_bytes"]
+                                                           / at[method][how]["total_bytes"])
+    fitting = [m for m in results if at[m]["fits_device"]]
     best = max(fitting, key=lambda mm: results[mm]["accuracy"], default=None)
     msg = (f"best method that fits {getattr(hardware, 'name', 'the device')}: {best} "
            f"({results[best]['accuracy']:.3f})" if best else "no method fits the device's memory")
     if "memory_reduction_measured" in summary:
         msg += f"; TinyTL-L+B needs {summary['memory_reduction_measured']:.1f}x less memory than FT-Full"
+    if "memory_reduction_fa_measured" in summary:
+        msg += f", with feature extractor adaptation {summary['memory_reduction_fa_measured']:.1f}x"
+    if FA_METHOD in results:
+        summary["fa_subnet"] = results[FA_METHOD]["subnet"]
+    elif fa_info is not None:
+        msg += "; feature extractor adaptation found no sub-net within the memory budget that fits the device"
     summary["best_fitting_method"] = best or ""
     return Summary(message=msg, metrics={k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                                          for k, v in summary.items()})
-

@@ -88,6 +88,17 @@ def test_smoke_run_reports_everything(cache):
     doc = json.loads(path.read_text())
     assert set(doc["methods"]) == set(cfg.methods)
     assert summary.metrics["memory_reduction_measured"] > 1
+    # feature extractor adaptation: a sub-net picked within the budget, then trained with TinyTL-L+B
+    fa = by["tinytl-lb-fa"]
+    assert fa["fa_subnets_scored"] == cfg.fa_subnets and 0.0 <= fa["fa_score"] <= 1.0 and fa["subnet"]
+    trials = doc["feature_extractor_adaptation"]["selection"]["trials"]
+    budget = doc["feature_extractor_adaptation"]["backbone_memory_bytes"]  # the default budget: TinyTL-L+B's count
+    assert fa["fa_budget_bytes"] == budget and len(trials) == cfg.fa_subnets
+    assert all(tr["memory_bytes"] <= budget for tr in trials)
+    assert fa["training_memory_bytes_analytic"] == pytest.approx(
+        doc["feature_extractor_adaptation"]["selection"]["best"]["memory_bytes"])
+    assert summary.metrics["memory_reduction_fa_measured"] > 1 and summary.metrics["memory_reduction_fa_analytic"] > 1
+    assert {"val_accuracy/tinytl-lb-fa", "FA: best held-out score by sub-nets scored/evolution"} <= names
 
 
 def test_mcu_profile_flags_methods(cache):
