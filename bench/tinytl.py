@@ -17,6 +17,13 @@ Measures, in one run:
      1,000 unused training ones), 10 epochs, mean and spread over 2 seeds; and the
      measured memory, and which methods fit an STM32F746's memory (320 KB SRAM,
      1 MB flash). Paper: TinyTL within ~1 point of FT-Full, far above FT-Last.
+  3. Feature extractor adaptation (TinyTL-L+B+FA), in the same runs: a super-net
+     pre-trained on the same source task (digits 0-4), a sub-net picked for
+     digits 5-9 without back-propagation (ridge classifier on frozen features,
+     5-fold held-out accuracy on the training images) among those whose
+     TinyTL-L+B memory is within TinyTL-L+B's on the fixed backbone and fits
+     the STM32F746, then trained with TinyTL-L+B. Reduction: FT-Full on the fixed
+     backbone / TinyTL-L+B+FA. Paper: up to 12.9x without losing accuracy.
 
     .venv/bin/python bench/tinytl.py            # full (a few minutes on 2 shared cores)
     .venv/bin/python bench/tinytl.py --quick    # within about a minute
@@ -47,6 +54,8 @@ from engine.tinytl.mobilenet import MobileNetArch, build_mobilenet  # noqa: E402
 #: paper; measured here: TinyTL-L+B 0.950 -> 0.955, TinyTL-B 0.935 -> 0.943 on 1,500 test digits, seed 0)
 OFFLINE_LR = {"lr": 1e-2, "lr_frozen": 3e-2}
 PAPER_TABLE2_MB = {"ft-full": 391, "ft-norm-last": 192, "tinytl-lb": 37, "ft-last": 31}
+#: feature extractor adaptation: super-net epochs (about 6 s each on one thread) and sub-nets scored
+FA = {True: {"fa_supernet_epochs": 3, "fa_subnets": 12}, False: {"fa_supernet_epochs": 10, "fa_subnets": 40}}
 SHAPE = (3, 224, 224)
 BATCH = 8
 
@@ -93,7 +102,7 @@ def offline_task(quick: bool, seeds: list[int]) -> tuple[dict, dict, dict]:
     runs = []
     for seed in seeds:
         cfg = t.parse({"epochs": 3 if quick else 10, "memory_batch_sizes": [BATCH], "batch_size": BATCH,
-                       "train_limit": 600 if quick else 1000, "seed": seed, **OFFLINE_LR})
+                       "train_limit": 600 if quick else 1000, "seed": seed, **OFFLINE_LR, **FA[quick]})
         rep = MemoryReporter()
         summary = t.run(cfg, _mcu(), rep)
         runs.append(({a["method"]: m for a, m in rep.candidates}, summary.metrics))
@@ -104,13 +113,23 @@ def offline_task(quick: bool, seeds: list[int]) -> tuple[dict, dict, dict]:
           f"methods), seeds {seeds}")
     print(f"{'method':14s} {'accuracy (per seed)':>28s} {'mean':>6s} {'measured KB':>12s} {'analytic KB':>12s} "
           f"{'trainable':>10s}  fits {_mcu().name}?")
-    acc: dict[str, list[float]] = {m: [r[0][m]["accuracy"] for r in runs] for m in by}
+    acc: dict[str, list[float]] = {m: [r[0][m]["accuracy"] for r in runs if m in r[0]] for m in by}
     for m, r in by.items():
         per = " ".join(f"{a:.3f}" for a in acc[m])
         print(f"{m:14s} {per:>28s} {statistics.mean(acc[m]):6.3f} {r['training_memory_bytes_measured'] / 1024:12.1f} "
               f"{r['training_memory_bytes_analytic'] / 1024:12.1f} {r['trainable_params']:10d}  "
               f"{'yes' if r['fits_device'] else 'no'}: {r['fits_reason']}")
-    return by, summary, acc
+    for seed, (cands, summ) in zip(seeds, runs):
+        fa = cands.get("tinytl-lb-fa")
+        if fa is None:
+            print(f"seed {seed}: feature extractor adaptation found no sub-net within the budget that fits")
+            continue
+        print(f"seed {seed}: FA picked {fa['subnet']} (held-out score {fa['fa_score']:.3f}; fixed backbone "
+              f"{fa['fa_backbone_score']:.3f}) from {fa['fa_subnets_scored']} sub-nets scored in "
+              f"{fa['fa_selection_s']:.0f} s ({fa['fa_subnets_rejected']} drawn over the "
+              f"{fa['fa_budget_bytes'] / 1024:.0f} KB budget or the device); FT-Full / FA: measured "
+              f"{summ['memory_reduction_fa_measured']:.1f}x, analytic {summ['memory_reduction_fa_analytic']:.1f}x")
+    return by, summary, acc, runs
 
 
 def main() -> None:
@@ -121,24 +140,35 @@ def main() -> None:
     torch.set_num_threads(1)  # much faster than 2 threads on a shared 2-core machine
     t0 = time.perf_counter()
     paper = paper_setting(args.quick)
-    by, summary, accs = offline_task(args.quick, [0] if args.quick else list(range(args.seeds)))
+    by, summary, accs, runs = offline_task(args.quick, [0] if args.quick else list(range(args.seeds)))
     red_meas = paper["measured_mb"]["ft-full"] / paper["measured_mb"]["tinytl-lb"]
     red_an = paper["analytic_mb"]["ft-full"] / paper["analytic_mb"]["tinytl-lb"]
     print(f"\nFT-Full / TinyTL-L+B at batch {BATCH}, 224 px: measured {red_meas:.1f}x, analytic {red_an:.1f}x "
           f"(paper 10.6x; target >= 6.5x). Offline 32 px network: measured "
           f"{summary.get('memory_reduction_measured', float('nan')):.1f}x")
-    acc = {m: statistics.mean(v) for m, v in accs.items()}
+    acc = {m: statistics.mean(v) for m, v in accs.items() if v}
     print(f"mean over seeds: TinyTL-L+B {acc['tinytl-lb']:.3f} vs FT-Full {acc['ft-full']:.3f} "
           f"({100 * (acc['tinytl-lb'] - acc['ft-full']):+.1f} points), FT-Last {acc['ft-last']:.3f}")
+    fa_red = {how: [s[f"memory_reduction_fa_{how}"] for _, s in runs if f"memory_reduction_fa_{how}" in s]
+              for how in ("measured", "analytic")}
+    if fa_red["measured"]:
+        print(f"TinyTL-L+B+FA {acc['tinytl-lb-fa']:.3f}: FT-Full / FA measured "
+              f"{statistics.mean(fa_red['measured']):.1f}x, analytic {statistics.mean(fa_red['analytic']):.1f}x "
+              f"(mean over seeds; TinyTL-L+B on the fixed backbone {summary['memory_reduction_measured']:.1f}x; "
+              f"paper: up to 12.9x)")
     figures = {
         "memory_reduction_measured": round(red_meas, 3),
         "memory_reduction_analytic": round(red_an, 3),
         "memory_reduction_measured_offline": round(summary.get("memory_reduction_measured", float("nan")), 3),
         "memory_reduction_analytic_offline": round(summary.get("memory_reduction_analytic", float("nan")), 3),
+        "memory_reduction_fa_measured": round(statistics.mean(fa_red["measured"]), 3) if fa_red["measured"] else None,
+        "memory_reduction_fa_analytic": round(statistics.mean(fa_red["analytic"]), 3) if fa_red["analytic"] else None,
+        "memory_reduction_fa_per_seed": [round(v, 3) for v in fa_red["measured"]],
         "acc_full": acc["ft-full"], "acc_tinytl": acc["tinytl-lb"], "acc_bias": acc["tinytl-b"],
-        "acc_last": acc["ft-last"], "acc_norm_last": acc["ft-norm-last"],
+        "acc_last": acc["ft-last"], "acc_norm_last": acc["ft-norm-last"], "acc_tinytl_fa": acc.get("tinytl-lb-fa"),
+        "fa_subnet_per_seed": [s.get("fa_subnet") for _, s in runs],
         "acc_per_seed": {m: [round(a, 4) for a in v] for m, v in accs.items()},
-        "acc_spread": {m: round(max(v) - min(v), 4) for m, v in accs.items()},
+        "acc_spread": {m: round(max(v) - min(v), 4) for m, v in accs.items() if v},
         "acc_tinytl_minus_full_points": round(100 * (acc["tinytl-lb"] - acc["ft-full"]), 2),
         "test_images": by["ft-full"]["test_images"], "lr": OFFLINE_LR,
         "analytic_mb_224": {k: round(v, 1) for k, v in paper["analytic_mb"].items()},
