@@ -9,15 +9,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import stats
 
 from ..config import ConfigBase, param
 from ..hardware import HardwareProfile
 from ..reporter import Reporter, Summary
-from ..search import HAT_SETTINGS, OFA_SETTINGS, AccuracyPredictor, EvolutionSettings, arch_key
+from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, arch_key
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
-from .common import LATENCY_SOURCES, finish_candidate, search_latency
+from .common import LATENCY_SOURCES, arch_summary, finish_candidate, search_latency
+from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets, unique_samples
+from .searching import SearchRun, compare_constrained, constrained_search, front_search, reference_point
 from .supernet_technique import SupernetConfig, run_supernet
-from .searching import SearchRun, constrained_search, front_search, reference_point
 
 __all__ = ["EvolutionConfig", "run_evolution", "checkpoint_error", "fit_accuracy_predictor"]
 
@@ -60,14 +62,21 @@ class EvolutionConfig(ConfigBase):
     mutation_ratio: float = param(0.5, help="Fraction of children by mutation, the rest by crossover (custom)",
                                   min=0.0, max=0.99)
     mutate_prob: float = param(0.1, help="Probability that each gene mutates (custom)", min=0.0, max=1.0)
-    predictor_samples: int = param(120, help="Sub-nets evaluated to train the accuracy predictor", min=10,
-                                   max=20000)
+    predictor_samples: int = param(300, help="Sub-nets evaluated to train the accuracy predictor (about 0.2 s each "
+                                   "on one core with the default super-net)", min=10, max=20000)
     predictor_holdout: float = param(0.25, help="Fraction of those held out to report RMSE and rank correlation",
                                      min=0.1, max=0.5)
     predictor_epochs: int = param(150, help="Predictor training epochs", min=1, max=2000)
-    eval_images: int = param(400, help="Validation images per sub-net evaluation", min=50, max=100000)
-    front_points: int = param(12, help="Front mode: front points reported (each evaluated with the super-net)",
-                              min=1, max=200)
+    eval_images: int = param(0, help="Validation images per sub-net evaluation (0 = the whole validation split)",
+                             min=0, max=100000, advanced=True)
+    bn_images: int = param(256, help="Training images that re-calibrate each sub-net's batch norms before it is "
+                           "evaluated", min=16, max=100000, advanced=True)
+    repeat_holdout: bool = param(True, help="Evaluate the held-out sub-nets a second time (other BN re-calibration "
+                                 "images) to measure the evaluation's repeatability: the ceiling for the "
+                                 "predictor's rank correlation", advanced=True)
+    front_evaluated: int = param(12, help="Front mode: every front point is reported with its predicted accuracy; "
+                                 "this many of them, spread along the front, also get their super-net accuracy "
+                                 "(BN re-calibrated, validation split)", min=0, max=200)
     finetune: int = param(2, help="Winners fine-tuned, measured and exported (ONNX, TorchScript)", min=0, max=10)
     finetune_epochs: int = param(1, help="Fine-tuning epochs of each winner", min=0, max=100)
     seed: int = param(0, help="Random seed", min=0, max=2**31 - 1)
@@ -86,43 +95,19 @@ class EvolutionConfig(ConfigBase):
         msg = checkpoint_error(self.checkpoint)
         if msg:
             errors["checkpoint"] = msg
+        if 0 < self.eval_images < 50:
+            errors["eval_images"] = "0 (the whole validation split) or at least 50"
         if self.preset == "custom" and self.parent_ratio + self.mutation_ratio > 1.0:
             errors["mutation_ratio"] = "parent ratio + mutation ratio must be at most 1"
         return errors
 
 
-def _unique_samples(space, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    seen, out = set(), []
-    for _ in range(20 * n):
-        a = space.sample(rng)
-        k = arch_key(a)
-        if k not in seen:
-            seen.add(k)
-            out.append(a)
-            if len(out) == n:
-                break
-    return out
-
-
-def fit_accuracy_predictor(space, archs: list[dict[str, Any]], acc: np.ndarray, *, holdout: float, epochs: int,
-                           seed: int, reporter: Reporter | None = None) -> tuple[AccuracyPredictor, dict[str, float]]:
-    """Train on all but a held-out part; report RMSE and rank correlation on it,
-    and how they change with the number of training samples."""
-    x = space.encode_many(archs)
-    n_test = max(3, int(round(len(archs) * holdout)))
-    xtr, ytr, xte, yte = x[n_test:], acc[n_test:], x[:n_test], acc[:n_test]
-    report: dict[str, float] = {}
-    for frac in (0.25, 0.5, 1.0):
-        n = max(4, int(len(xtr) * frac))
-        p = AccuracyPredictor(space.encoding_size).fit_data(xtr[:n], ytr[:n], epochs=epochs, seed=seed)
-        r = p.report(xte, yte, n_train=n)
-        if reporter is not None:
-            reporter.series("accuracy predictor vs training samples/RMSE", n, r.rmse)
-            reporter.series("accuracy predictor vs training samples/Spearman", n, r.spearman)
-            reporter.series("accuracy predictor vs training samples/Kendall tau", n, r.kendall_tau)
-        report = {"predictor_rmse": r.rmse, "predictor_spearman": r.spearman, "predictor_kendall_tau": r.kendall_tau,
-                  "predictor_train": n, "predictor_test": n_test}
-    return p, report
+def _score(net, archs, data, config: EvolutionConfig, reporter: Reporter, *, seed: int, lo: float, hi: float,
+           what: str) -> np.ndarray:
+    def tick(i: int, acc: float) -> None:
+        reporter.progress(lo + (hi - lo) * (i + 1) / len(archs), f"{what} {i + 1}/{len(archs)}: {acc:.3f}")
+    return score_subnets(net, archs, data, bn_images=config.bn_images, eval_images=config.eval_images or None,
+                         seed=seed, progress=tick)
 
 
 def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: Reporter) -> Summary:
@@ -151,42 +136,63 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                          source=config.latency_source, reporter=reporter)
     latency = est.estimate_ms_many
 
-    # 1. accuracy predictor from sub-nets evaluated with BN re-calibration
-    archs = _unique_samples(space, config.predictor_samples, rng)
-    acc = np.zeros(len(archs))
-    for i, a in enumerate(archs):
-        acc[i] = evaluate_subnet(net, a, data, split="val", bn_images=256, limit=config.eval_images, seed=i)
-        reporter.progress(0.05 + 0.45 * (i + 1) / len(archs), f"evaluated sub-net {i + 1}/{len(archs)}: "
-                          f"{acc[i]:.3f}")
+    def supernet_accuracy(arch: dict[str, Any]) -> float:
+        return evaluate_subnet(net, arch, data, split="val", bn_images=config.bn_images,
+                               limit=config.eval_images or None)
+
+    # 1. accuracy predictor from sub-nets evaluated with BN re-calibration; the
+    #    held-out ones scored twice to show how repeatable the targets are
+    archs = unique_samples(space, config.predictor_samples, rng)
+    n_test = max(3, int(round(len(archs) * config.predictor_holdout)))
+    correct = _score(net, archs, data, config, reporter, seed=0, lo=0.05, hi=0.4, what="evaluated sub-net")
+    acc = correct.mean(1)
+    ceiling: dict[str, float] = {}
+    targets = acc.copy()
+    if config.repeat_holdout:
+        again = _score(net, archs[:n_test], data, config, reporter, seed=RESCORE_SEED, lo=0.4, hi=0.5,
+                       what="held-out sub-net scored again")
+        ceiling = repeatability(correct[:n_test], again, seed=config.seed)
+        targets[:n_test] = (acc[:n_test] + again.mean(1)) / 2  # the final fit gets the better estimate
     predictor, pred_report = fit_accuracy_predictor(space, archs, acc, holdout=config.predictor_holdout,
                                                     epochs=config.predictor_epochs, seed=config.seed,
-                                                    reporter=reporter)
-    predictor.fit_data(space.encode_many(archs), acc, epochs=config.predictor_epochs, seed=config.seed)
+                                                    reporter=reporter, ceiling=ceiling, n_test=n_test)
+    predictor.fit_data(space.encode_many(archs), targets, epochs=config.predictor_epochs, seed=config.seed)
     accuracy = lambda a: predictor.predict(space.encode_many(a))  # noqa: E731
+    rho_ceiling = ceiling.get("eval_repeatability_spearman")
     reporter.progress(0.55, f"predictor: RMSE {pred_report['predictor_rmse']:.4f}, Spearman "
-                      f"{pred_report['predictor_spearman']:.2f} on {pred_report['predictor_test']} held-out sub-nets")
+                      f"{pred_report['predictor_spearman']:.2f} on {n_test} held-out sub-nets"
+                      + (f" (the evaluation repeats with Spearman {rho_ceiling:.2f})" if rho_ceiling else ""))
 
-    # 2. search, with random search beside it
+    # 2. search, with random search beside it at equal evaluations
     limit = config.latency_limit_ms or float(np.median(latency([space.sample(rng) for _ in range(200)])))
-    ref = reference_point(space, accuracy, latency, np.random.default_rng(config.seed + 7))
     settings = config.settings()
     gens = settings.generations
+    constrained = config.mode == "constrained"
+    ref = None if constrained else reference_point(space, accuracy, latency, np.random.default_rng(config.seed + 7))
+    name = "evolution" if constrained else "NSGA-II"
 
     def on_gen(g: int, er: SearchRun, rr: SearchRun) -> None:
-        if er.best_fitness[-1] > -np.inf:
-            reporter.series("best fitness per generation/evolution" if config.mode == "constrained" else
-                            "best fitness per generation/NSGA-II", g + 1, er.best_fitness[-1])
-        if rr.best_fitness and rr.best_fitness[-1] > -np.inf:
-            reporter.series("best fitness per generation/random search", g + 1, rr.best_fitness[-1])
-        reporter.series("hypervolume/evolution" if config.mode == "constrained" else "hypervolume/NSGA-II",
-                        g + 1, er.hypervolume[-1])
-        reporter.series("hypervolume/random search", g + 1, rr.hypervolume[-1])
+        e, r = er.best_fitness[-1], rr.best_fitness[-1] if rr.best_fitness else -np.inf
+        if constrained:  # best predicted accuracy under the limit
+            if e > -np.inf:
+                reporter.series(f"best fitness per generation/{name}", g + 1, e)
+            if r > -np.inf:
+                reporter.series("best fitness per generation/random search", g + 1, r)
+            if e > -np.inf and r > -np.inf:
+                reporter.series("predicted accuracy gap, evolution minus random search/gap", g + 1, e - r)
+        else:  # a front: its hypervolume (best fitness = the most accurate point at any latency)
+            reporter.series(f"best fitness per generation/{name}", g + 1, e)
+            reporter.series("best fitness per generation/random search", g + 1, r)
+            reporter.series(f"hypervolume/{name}", g + 1, er.hypervolume[-1])
+            reporter.series("hypervolume/random search", g + 1, rr.hypervolume[-1])
         reporter.progress(0.55 + 0.2 * (g + 1) / gens, f"generation {g + 1}/{gens}")
 
     ts = time.perf_counter()
-    if config.mode == "constrained":
+    search_metrics: dict[str, Any] = {}
+    if constrained:
         er, rr = constrained_search(space, accuracy, latency, limit_ms=limit, settings=settings, rng=rng,
-                                    random_rng=np.random.default_rng(config.seed + 1), ref=ref, on_generation=on_gen)
+                                    random_rng=np.random.default_rng(config.seed + 1), on_generation=on_gen)
+        search_metrics = compare_constrained(er, rr)
         order = np.argsort(-np.asarray(er.acc), kind="stable")
         winners, seen = [], set()
         for i in order:
@@ -199,24 +205,41 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         picks = [(er.archs[i], "evolution") for i in winners]
         rbest = int(np.argmax(rr.acc))
         picks_random = [(rr.archs[rbest], "random")]
+        # the search's claim checked on the super-net: its best against random search's best
+        search_metrics["evolution_best_supernet_accuracy"] = supernet_accuracy(picks[0][0])
+        search_metrics["random_best_supernet_accuracy"] = supernet_accuracy(picks_random[0][0])
     else:
         er, rr = front_search(space, accuracy, latency, population=settings.population_size, generations=gens,
                               mutate_prob=settings.mutate_prob, rng=rng,
                               random_rng=np.random.default_rng(config.seed + 1), ref=ref,
                               limit_ms=config.latency_limit_ms or None, on_generation=on_gen)
         front = er.front()
-        if len(front) > config.front_points:
-            front = [front[int(round(j))] for j in np.linspace(0, len(front) - 1, config.front_points)]
+        checked = set()
+        if front and config.front_evaluated:
+            k = min(config.front_evaluated, len(front))
+            checked = {int(round(j)) for j in np.linspace(0, len(front) - 1, k)}
+        inherited: list[float] = []
         for n, i in enumerate(front):
             a = er.archs[i]
-            inherited = evaluate_subnet(net, a, data, split="val", bn_images=256, limit=config.eval_images)
-            reporter.candidate(dict(a), {"accuracy": inherited, "accuracy_source": "supernet",
-                                         "predicted_accuracy": er.acc[i], "latency_ms": er.lat[i],
-                                         "latency_source": est.source, "search": "nsga2", "front_rank": n})
+            metrics: dict[str, Any] = {"accuracy": er.acc[i], "accuracy_source": "predictor",
+                                       "predicted_accuracy": er.acc[i], "latency_ms": er.lat[i],
+                                       "latency_source": est.source, "search": "nsga2", "front_rank": n}
+            if n in checked:
+                metrics["supernet_accuracy"] = supernet_accuracy(a)
+                inherited.append(metrics["supernet_accuracy"])
+            reporter.candidate(arch_summary(space, a), metrics)
             reporter.progress(0.75 + 0.05 * (n + 1) / len(front), f"front point {n + 1}/{len(front)}")
         take = np.linspace(0, len(front) - 1, min(config.finetune, len(front))).round().astype(int) if front else []
         picks = [(er.archs[front[j]], "nsga2") for j in sorted(set(int(t) for t in take))]
         picks_random = []
+        hv_ratio = er.hypervolume[-1] / rr.hypervolume[-1] if rr.hypervolume and rr.hypervolume[-1] > 0 else None
+        search_metrics = {"front_size": len(front), "front_evaluated": len(inherited),
+                          "hypervolume_nsga2": er.hypervolume[-1], "hypervolume_random": rr.hypervolume[-1],
+                          "hypervolume_ratio": hv_ratio}
+        if len(inherited) >= 3:  # does the super-net agree with the predictor along the front?
+            pred = [er.acc[front[j]] for j in sorted(checked)]
+            search_metrics["front_supernet_spearman"] = float(stats.spearmanr(pred, inherited).statistic) \
+                if np.ptp(inherited) > 0 and np.ptp(pred) > 0 else None
     search_s = time.perf_counter() - ts
 
     # 3. winners: fine-tune, measure, export
@@ -225,23 +248,28 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         reporter.progress(0.8 + 0.19 * n / max(1, len(picks) + len(picks_random)), f"fine-tuning winner {n + 1}")
         model = net.extract(arch)
         pa = float(accuracy([arch])[0])
-        inherited = evaluate_subnet(net, arch, data, split="val", bn_images=256, limit=config.eval_images)
         m = finish_candidate(model, arch, space, data, profile=hardware, estimator=est, reporter=reporter,
                              epochs=config.finetune_epochs, lr=0.01, seed=config.seed, label=f"{how}-{n + 1}",
-                             extra={"predicted_accuracy": pa, "inherited_accuracy": inherited, "search": how,
-                                    "latency_limit_ms": limit})
+                             extra={"predicted_accuracy": pa, "supernet_accuracy": supernet_accuracy(arch),
+                                    "search": how, "latency_limit_ms": limit})
         results.append(m)
-    hv_ratio = er.hypervolume[-1] / rr.hypervolume[-1] if rr.hypervolume and rr.hypervolume[-1] > 0 else None
-    metrics: dict[str, Any] = {**pred_report, "latency_limit_ms": limit, "latency_source": est.source,
-                               "evaluations": len(er.archs), "search_wall_s": search_s,
-                               "hypervolume_evolution": er.hypervolume[-1], "hypervolume_random": rr.hypervolume[-1],
-                               "hypervolume_ratio": hv_ratio, "wall_s": time.perf_counter() - t0,
-                               "checkpoint": ckpt}
+    metrics: dict[str, Any] = {**pred_report, **ceiling, **search_metrics, "latency_limit_ms": limit,
+                               "latency_source": est.source, "evaluations": len(er.archs),
+                               "search_wall_s": search_s, "wall_s": time.perf_counter() - t0, "checkpoint": ckpt}
     if results:
         metrics["best_accuracy"] = results[0]["accuracy"]
         metrics["best_latency_ms"] = results[0]["latency_ms"]
     reporter.progress(1.0, "done")
-    head = (f"best under {limit:.2f} ms: predicted {max(er.acc):.3f}" if config.mode == "constrained"
-            else f"front of {len(er.front())} points")
-    return Summary(f"{head}; hypervolume vs random x{hv_ratio or 0:.2f} at {len(er.archs)} evaluations each; "
-                   f"predictor RMSE {pred_report['predictor_rmse']:.4f}", metrics)
+    pred_line = (f"predictor Spearman {pred_report['predictor_spearman']:.2f} on {n_test} held-out sub-nets"
+                 + (f" (evaluation repeatability {rho_ceiling:.2f})" if rho_ceiling else ""))
+    if constrained:
+        sm = search_metrics
+        reach = sm["evaluations_to_match_random"]
+        head = (f"best under {limit:.2f} ms: predicted {sm['evolution_best_predicted']:.4f} vs random search "
+                f"{sm['random_best_predicted']:.4f} at {len(er.archs)} evaluations each ("
+                + (f"evolution matched random search's best after {reach}" if reach else
+                   "evolution never matched random search's best") + ")")
+    else:
+        head = (f"front of {search_metrics['front_size']} points; hypervolume vs random search "
+                f"x{search_metrics['hypervolume_ratio'] or 0:.2f} at {len(er.archs)} evaluations each")
+    return Summary(f"{head}; {pred_line}", metrics)

@@ -12,7 +12,7 @@ from ..search import EvolutionSearch, EvolutionSettings, NSGA2Search, RandomSear
 from ..spaces.mbconv import MBConvSpace
 
 __all__ = ["Scorer", "SearchRun", "MBConvOperators", "constrained_search", "front_search", "hypervolume_of",
-           "reference_point"]
+           "reference_point", "compare_constrained"]
 
 #: archs -> values (array); accuracy (predicted) or latency (ms)
 Scorer = Callable[[Sequence[dict[str, Any]]], np.ndarray]
@@ -31,6 +31,8 @@ class SearchRun:
     hypervolume: list[float] = field(default_factory=list)
     #: the running non-dominated set as (latency, accuracy) points
     front_points: list[tuple[float, float]] = field(default_factory=list)
+    #: evaluations so far, after each generation
+    evaluations: list[int] = field(default_factory=list)
 
     def add(self, archs: Sequence[dict[str, Any]], acc: np.ndarray, lat: np.ndarray) -> None:
         self.archs.extend(archs)
@@ -38,6 +40,15 @@ class SearchRun:
         self.lat.extend(float(v) for v in lat)
         pts = self.front_points + [(float(x), float(y)) for x, y in zip(lat, acc)]
         self.front_points = [pts[i] for i in front_2d(pts, ("min", "max"))]
+        self.evaluations.append(len(self.archs))
+
+    def evaluations_to_reach(self, fitness: float) -> int | None:
+        """Evaluations after which the best fitness first reached ``fitness``
+        (None if it never did)."""
+        for n, best in zip(self.evaluations, self.best_fitness):
+            if best >= fitness:
+                return n
+        return None
 
     def front(self) -> list[int]:
         """Indices of the non-dominated (latency min, accuracy max) points."""
@@ -179,3 +190,16 @@ def front_search(space: MBConvSpace, accuracy: Scorer, latency: Scorer, *, popul
         if on_generation is not None:
             on_generation(gen, er, rr)
     return er, rr
+
+
+def compare_constrained(er: SearchRun, rr: SearchRun) -> dict[str, float | int | None]:
+    """Evolution against random search at equal evaluations, for a constrained
+    (single-objective) search: the best fitness each found, the gap, and how
+    many evaluations evolution needed to match random search's final best
+    (``evaluation_speedup`` = random search's evaluations / those)."""
+    best_e, best_r = er.best_fitness[-1], rr.best_fitness[-1]
+    reach = er.evaluations_to_reach(best_r) if np.isfinite(best_r) else None
+    return {"evolution_best_predicted": best_e, "random_best_predicted": best_r,
+            "predicted_accuracy_gap": best_e - best_r,
+            "evaluations_to_match_random": reach,
+            "evaluation_speedup": rr.evaluations[-1] / reach if reach else None}

@@ -5,9 +5,11 @@ from .checkpoint import (CheckpointError, CheckpointInfo, cache_dir, checkpoint_
                          load_checkpoint, save_checkpoint)
 from .data import NasData, load_nas_data
 from .model import MBConvSuperNet, largest_arch, smallest_arch
-from .training import SAMPLING, SupernetTrainer, evaluate_subnet, subnet_accuracy, train_supernet
+from .training import (SAMPLING, SupernetTrainer, evaluate_subnet, evaluate_subnet_images, fold_bn, subnet_accuracy,
+                       subnet_correct, train_supernet)
 
 __all__ = ["MBConvSuperNet", "largest_arch", "smallest_arch", "recalibrate_bn", "NasData", "load_nas_data",
-           "SAMPLING", "SupernetTrainer", "train_supernet", "evaluate_subnet", "subnet_accuracy",
+           "SAMPLING", "SupernetTrainer", "train_supernet", "evaluate_subnet", "evaluate_subnet_images",
+           "subnet_accuracy", "subnet_correct", "fold_bn",
            "CheckpointError", "CheckpointInfo", "cache_dir", "checkpoint_path", "list_checkpoints",
            "load_checkpoint", "save_checkpoint"]

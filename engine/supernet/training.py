@@ -18,14 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..nn.mbconv import ConvBNAct
 from ..train import History, Progress, StepOutput, fit, make_optimizer
 from .bn import recalibrate_bn
 from .data import NasData
 from .model import MBConvSuperNet, largest_arch, smallest_arch
 
-__all__ = ["SAMPLING", "SupernetTrainer", "train_supernet", "evaluate_subnet", "subnet_accuracy"]
+__all__ = ["SAMPLING", "SupernetTrainer", "train_supernet", "evaluate_subnet", "evaluate_subnet_images",
+           "subnet_accuracy", "subnet_correct", "fold_bn"]
 
 SAMPLING = ("sandwich", "random", "progressive")
 
@@ -117,27 +120,54 @@ def train_supernet(net: MBConvSuperNet, data: NasData, *, epochs: int, rng: np.r
     return history
 
 
-@torch.no_grad()
 def evaluate_subnet(net: MBConvSuperNet, arch: dict[str, Any], data: NasData, *, split: str = "val",
                     bn_images: int = 512, bn_batch_size: int = 128, limit: int | None = None,
                     seed: int = 0) -> float:
     """Accuracy of ``arch`` with inherited weights after BN re-calibration on
     ``bn_images`` training images (at the architecture's resolution)."""
+    return float(evaluate_subnet_images(net, arch, data, split=split, bn_images=bn_images,
+                                        bn_batch_size=bn_batch_size, limit=limit, seed=seed).float().mean())
+
+
+@torch.inference_mode()
+def evaluate_subnet_images(net: MBConvSuperNet, arch: dict[str, Any], data: NasData, *, split: str = "val",
+                           bn_images: int = 512, bn_batch_size: int = 128, limit: int | None = None,
+                           seed: int = 0) -> torch.Tensor:
+    """Which of the first ``limit`` images of ``split`` the sub-net ``arch``
+    classifies correctly (a boolean per image), after BN re-calibration on
+    ``bn_images`` training images drawn with ``seed``. The re-calibrated
+    sub-net is evaluated with each batch norm folded into its convolution."""
     sub = net.extract(arch).to(memory_format=torch.channels_last)
     r = int(arch["resolution"])
-    recalibrate_bn(sub, (x for x, _ in data.batches("train", bn_batch_size, resolution=r, limit=bn_images,
-                                                     shuffle_seed=seed)))
-    return subnet_accuracy(sub, data, split=split, resolution=r, limit=limit)
+    recalibrate_bn(sub, (x.contiguous(memory_format=torch.channels_last)
+                         for x, _ in data.batches("train", bn_batch_size, resolution=r, limit=bn_images,
+                                                  shuffle_seed=seed)))
+    return subnet_correct(fold_bn(sub), data, split=split, resolution=r, limit=limit)
 
 
-@torch.no_grad()
+def fold_bn(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold every conv -> batch norm pair of a static MBConv network (in eval
+    mode) into the convolution, in place: the same function with half the
+    passes over the activations (about 2x faster evaluation on CPU)."""
+    for m in model.modules():
+        if isinstance(m, ConvBNAct) and isinstance(m[1], torch.nn.BatchNorm2d):
+            m[0] = fuse_conv_bn_eval(m[0], m[1])
+            m[1] = torch.nn.Identity()
+    return model
+
+
+@torch.inference_mode()
+def subnet_correct(model: torch.nn.Module, data: NasData, *, split: str, resolution: int,
+                   limit: int | None = None, batch_size: int = 100) -> torch.Tensor:
+    """A boolean per image of ``split``: classified correctly. Batches of 100:
+    larger ones fall out of the CPU caches (500 images run 2-3x slower)."""
+    model.eval()
+    out = [model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == y
+           for x, y in data.batches(split, batch_size, resolution=resolution, limit=limit)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
+
+
 def subnet_accuracy(model: torch.nn.Module, data: NasData, *, split: str, resolution: int,
                     limit: int | None = None) -> float:
-    model.eval()
-    correct, count = 0, 0
-    for x, y in data.batches(split, 500, resolution=resolution, limit=limit):
-        correct += int((model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == y).sum())
-        count += len(y)
-    return correct / max(count, 1)
-
-
+    correct = subnet_correct(model, data, split=split, resolution=resolution, limit=limit)
+    return float(correct.float().mean()) if len(correct) else 0.0

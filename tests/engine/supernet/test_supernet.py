@@ -82,3 +82,17 @@ def test_checkpoint_round_trip(net, tmp_path):
         load_checkpoint("missing", root=tmp_path)
     with pytest.raises(CheckpointError):
         save_checkpoint(net, "../escape", root=tmp_path)
+
+
+def test_fold_bn_keeps_the_function(net):
+    from engine.supernet import fold_bn
+
+    rng = np.random.default_rng(2)
+    for a in [largest_arch(net.space), net.space.sample(rng)]:
+        sub = net.extract(a).eval()
+        x = torch.randn(4, 1, a["resolution"], a["resolution"])
+        with torch.no_grad():
+            before = sub(x)
+            folded = fold_bn(sub)
+            assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+            torch.testing.assert_close(folded(x), before, rtol=1e-4, atol=1e-5)
