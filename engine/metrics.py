@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MetricInfo", "METRICS", "metric_info", "direction"]
+__all__ = ["MetricInfo", "METRICS", "metric_info", "direction", "ESTIMATE_SOURCES", "source_key", "source_label"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,20 @@ def metric_info(name: str) -> MetricInfo:
 
 def direction(name: str) -> str | None:
     return metric_info(name).direction
+
+
+#: where a value came from, when it was not measured: latency from the roofline
+#: model, a per-op lookup table (summed) or a learned predictor; accuracy from the
+#: accuracy predictor. Shown as "(estimate)" wherever the value is drawn.
+ESTIMATE_SOURCES = frozenset({"roofline", "lut", "predictor"})
+
+
+def source_key(metric: str) -> str:
+    """The metrics key that names where ``metric`` came from:
+    ``latency_ms`` -> ``latency_source``, ``accuracy`` -> ``accuracy_source``."""
+    return metric.split("_", 1)[0] + "_source"
+
+
+def source_label(source: str) -> str:
+    """``"roofline"`` -> ``"roofline (estimate)"``; measured sources unchanged."""
+    return f"{source} (estimate)" if source in ESTIMATE_SOURCES else source

@@ -5,7 +5,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from engine.metrics import METRICS, metric_info
+from engine.metrics import METRICS, metric_info, source_label
 
 from .selectors import ScatterData
 
@@ -20,10 +20,10 @@ PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#b
 def axis_title(metric: str, sources: list[str] | None = None) -> str:
     info = metric_info(metric)
     title = info.label + (f" ({info.unit})" if info.unit else "")
-    if metric.endswith("latency_ms") and sources:
+    if sources:
         distinct = sorted({s for s in sources if s})
         if distinct:
-            title += " — source: " + ", ".join(distinct)
+            title += " — source: " + ", ".join(source_label(s) for s in distinct)
     return title
 
 
@@ -37,9 +37,12 @@ def pareto_figure(data: ScatterData, *, webgl: bool = False) -> dict:
     """The scatter of every candidate with the front on top. Built as a plain
     dict: plotly's validation costs seconds at 100,000 points."""
     kind = "scattergl" if webgl else "scatter"
-    custom = [[i, lab, src] for i, lab, src in zip(data.ids, data.labels, data.sources)]
-    hover = ("#%{customdata[0]}<br>%{customdata[1]}<br>" + metric_info(data.x).label + ": %{x:.4g}<br>"
-             + metric_info(data.y).label + ": %{y:.4g}<br>latency source: %{customdata[2]}<extra></extra>")
+    ysrc = data.y_sources or [""] * len(data.ids)
+    custom = [[i, lab, source_label(sx) if sx else "—", source_label(sy) if sy else "—"]
+              for i, lab, sx, sy in zip(data.ids, data.labels, data.sources, ysrc)]
+    hover = ("#%{customdata[0]}<br>%{customdata[1]}<br>" + metric_info(data.x).label
+             + ": %{x:.4g} (%{customdata[2]})<br>" + metric_info(data.y).label
+             + ": %{y:.4g} (%{customdata[3]})<extra></extra>")
     few = len(data.xs) <= 16  # few points: name each one on the plot
     names = [" ".join(p.split("=", 1)[-1] for p in lab.split(" ")[:2]) for lab in data.labels] if few else None
     traces = [dict(type=kind, x=data.xs, y=data.ys, mode="markers+text" if few else "markers",
@@ -52,7 +55,7 @@ def pareto_figure(data: ScatterData, *, webgl: bool = False) -> dict:
                            name=f"Pareto front ({len(fx)})", customdata=[t[2] for t in fx], hovertemplate=hover,
                            line=dict(shape="hv", color=PALETTE[0], width=2),
                            marker=dict(size=11, color=PALETTE[0], line=dict(width=1, color="white"))))
-    layout = dict(_LAYOUT, xaxis=_axis(data.x, data.sources), yaxis=_axis(data.y))
+    layout = dict(_LAYOUT, xaxis=_axis(data.x, data.sources), yaxis=_axis(data.y, data.y_sources))
     return {"data": traces, "layout": layout}
 
 

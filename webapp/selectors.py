@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -13,7 +13,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from engine import techniques
-from engine.metrics import direction, metric_info
+from engine.metrics import direction, metric_info, source_key
 from engine.pareto import front_2d, hypervolume_2d
 
 from .errors import ApplicationError
@@ -129,7 +129,8 @@ class ScatterData:
     ids: list[int]
     labels: list[str]
     on_front: list[bool]
-    sources: list[str]
+    sources: list[str]  # where each x came from (e.g. latency_source)
+    y_sources: list[str] = field(default_factory=list)  # where each y came from (e.g. accuracy_source)
 
 
 def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) -> ScatterData:
@@ -137,7 +138,8 @@ def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) ->
     front carries an architecture summary, which keeps the payload small."""
     qs = Candidate.objects.filter(experiment=exp).order_by("index")
     with_labels = exp.candidate_count <= label_limit
-    xs, ys, ids, labels, front, sources = [], [], [], [], [], []
+    xs, ys, ids, labels, front, sources, y_sources = [], [], [], [], [], [], []
+    xkey, ykey = source_key(x), source_key(y)
     if with_labels:
         rows = qs.values_list("index", "metrics", "on_front", "architecture")
     else:
@@ -151,11 +153,12 @@ def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) ->
         ids.append(index)
         labels.append(architecture_summary(arch) if arch is not None else "")
         front.append(f)
-        sources.append(str(m.get("latency_source", "")))
+        sources.append(str(m.get(xkey, "")))
+        y_sources.append(str(m.get(ykey, "")))
     if not with_labels:
         archs = dict(qs.filter(on_front=True).values_list("index", "architecture"))
         labels = [architecture_summary(archs[i]) if i in archs else "" for i in ids]
-    return ScatterData(x, y, xs, ys, ids, labels, front, sources)
+    return ScatterData(x, y, xs, ys, ids, labels, front, sources, y_sources)
 
 
 # --- constraints --------------------------------------------------------------

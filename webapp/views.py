@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from engine import techniques
-from engine.metrics import metric_info
+from engine.metrics import ESTIMATE_SOURCES, metric_info, source_key
 
 from . import charts, selectors, services
 from .errors import ApplicationError
@@ -197,7 +197,8 @@ def experiment_candidates(request: HttpRequest, pk: int) -> HttpResponse:
         ordering = "index"
         page = selectors.candidate_page(exp, page=request.GET.get("page", 1), front_only=front_only)
     cols = list((exp.metric_keys or {}).keys())
-    rows = [(c, [c.metrics.get(k) for k in cols], selectors.architecture_summary(c.architecture, 90)) for c in page]
+    rows = [(c, [(c.metrics.get(k), _estimate_source(c.metrics, k)) for k in cols],
+             selectors.architecture_summary(c.architecture, 90)) for c in page]
     return render(request, "frontier/_candidates.html", {
         "exp": exp, "page": page, "cols": [(k, metric_info(k).label) for k in cols], "rows": rows,
         "ordering": ordering, "front_only": front_only})
@@ -243,6 +244,15 @@ def experiment_rerun(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("experiment", pk=pk)
 
 
+def _estimate_source(metrics: dict, key: str) -> str:
+    """The source of ``metrics[key]`` when it is an estimate (roofline, lookup
+    table, predictor), else ""."""
+    if key.endswith("_source"):
+        return ""
+    src = str(metrics.get(source_key(key), ""))
+    return src if src in ESTIMATE_SOURCES else ""
+
+
 @login_required
 def candidate_detail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     exp = _experiment(pk)
@@ -253,6 +263,8 @@ def candidate_detail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     return render(request, "frontier/candidate_detail.html", {
         "exp": exp, "cand": cand, "blocks": blocks, "scalars": scalars,
         "metrics": [(k, metric_info(k).label, metric_info(k).unit, v) for k, v in cand.metrics.items()],
+        "sources": [(k.removesuffix("_source").capitalize(), v, v in ESTIMATE_SOURCES)
+                    for k, v in sorted(cand.metrics.items()) if k.endswith("_source") and isinstance(v, str)],
         "arch_json": json.dumps(arch, indent=2), "artifacts": cand.artifacts.all(),
     })
 

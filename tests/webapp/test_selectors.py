@@ -235,3 +235,28 @@ def test_scatter_data_beyond_the_label_limit_labels_only_the_front(exp):
     assert d.ids == [0, 1, 2, 3, 4]
     assert [bool(lab) for lab in d.labels] == d.on_front == [True, True, True, False, False]
     assert "name=net0" in d.labels[0] and "kernels=[3,5]" in d.labels[0]
+
+
+def test_estimates_are_labelled_on_both_axes(profiles, user, client):
+    """A predictor's accuracy and a roofline latency are drawn as estimates: on
+    the axis titles, in the hover text, in the candidate table and page."""
+    from webapp import charts
+
+    e = make_exp(user, profiles["local-cpu"], [
+        {"latency_ms": 1.0, "accuracy": 0.9, "latency_source": "roofline", "accuracy_source": "predictor"},
+        {"latency_ms": 2.0, "accuracy": 0.95, "latency_source": "measured", "accuracy_source": "fine-tuned"},
+    ])
+    d = selectors.scatter_data(e, "latency_ms", "accuracy")
+    assert d.sources == ["roofline", "measured"] and d.y_sources == ["predictor", "fine-tuned"]
+    fig = charts.pareto_figure(d)
+    assert fig["layout"]["xaxis"]["title"]["text"] == "Latency (ms) — source: measured, roofline (estimate)"
+    assert fig["layout"]["yaxis"]["title"]["text"] == "Accuracy — source: fine-tuned, predictor (estimate)"
+    assert fig["data"][0]["customdata"][0][2:] == ["roofline (estimate)", "predictor (estimate)"]
+    client.force_login(user)
+    table = client.get(f"/experiments/{e.pk}/candidates/?ordering=index").content.decode()
+    assert table.count('class="est"') == 2  # the first row's latency and accuracy
+    page = client.get(f"/experiments/{e.pk}/candidates/0/").content.decode()
+    assert "Accuracy source: <b>predictor</b> — an estimate" in page
+    assert "Latency source: <b>roofline</b> — an estimate" in page
+    page = client.get(f"/experiments/{e.pk}/candidates/1/").content.decode()
+    assert "an estimate" not in page
