@@ -15,7 +15,14 @@ neighbouring sub-nets near the top differ by about the binomial noise (0.4 %).
 sub-nets in a smaller space: the nets are undertrained (80-90 %) and five
 points make Spearman coarse (steps of 0.1), so quick shows the pipeline runs,
 not a believable correlation. Evolution runs once-for-all's defaults
-(population 100, 500 generations) with the predictors.
+(population 100, 500 generations) with the predictors. Under a latency limit
+evolution and random search are compared by the best predicted accuracy each
+found at equal evaluations (and the evaluations evolution needed to match
+random search's best); for the front mode by hypervolume. ProxylessNAS: peak
+memory of an architecture step against training one sampled path, and whether
+the weights learn on independent random single paths when the kernel/expand
+candidates share one elastic block (the default) or have separate weights
+(the paper's setting, which needs long warm-up).
 
 Last line: one JSON object with hypervolume_ratio, evals_per_s,
 evolution_wall_s, supernet_spearman and proxyless_memory_ratio.
@@ -39,7 +46,8 @@ from scipy import stats  # noqa: E402
 from engine.hardware import LookupTableLatency, build_lut, get_profile, profile_model  # noqa: E402
 from engine.nas.memory import peak_allocated_bytes  # noqa: E402
 from engine.nas.proxyless import ArchStep, ProxylessSuperNet  # noqa: E402
-from engine.nas.searching import MBConvOperators, front_search, reference_point  # noqa: E402
+from engine.nas.searching import (MBConvOperators, compare_constrained, constrained_search,  # noqa: E402
+                                  front_search, reference_point)
 from engine.nas.supernet_technique import space_from_config  # noqa: E402
 from engine.search import OFA_SETTINGS, AccuracyPredictor, EvolutionSearch, EvolutionSettings  # noqa: E402
 from engine.supernet import (MBConvSuperNet, evaluate_subnet, load_nas_data, recalibrate_bn,  # noqa: E402
@@ -87,6 +95,28 @@ def train_standalone(space, arch, data, *, epochs: int, seed: int) -> float:
     fit(model, classification_step, loader, epochs=epochs,
         optimizer=make_optimizer(model.parameters(), name="sgd", lr=0.1, weight_decay=3e-5))
     return heldout_accuracy(model, arch, data, recalibrate=False)
+
+
+def random_path_learning(space, res: int, data, *, sharing: str, steps: int, seed: int = 0) -> tuple[float, float]:
+    """Train a ProxylessNAS super-net's weights on single random paths (an
+    independent op per block each step, as in the paper's weight phase);
+    return the mean loss of the first and of the last 20 steps."""
+    torch.manual_seed(seed)
+    net = ProxylessSuperNet(space, res, 10, 1, weight_sharing=sharing).train()
+    net.set_mode("weight")
+    opt = torch.optim.SGD(net.weight_parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=4e-5)
+    rng = np.random.default_rng(seed)
+    x_all, y_all = data.images("train", res), data.y["train"]
+    losses = []
+    for _ in range(steps):
+        idx = torch.from_numpy(rng.choice(len(y_all), 64, replace=False))
+        net.binarize(rng, two=False)
+        loss = F.cross_entropy(net(x_all[idx]), y_all[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return float(np.mean(losses[:20])), float(np.mean(losses[-20:]))
 
 
 def main() -> None:
@@ -166,6 +196,13 @@ def main() -> None:
     out["evolution_generations"] = gens
     out["evolution_evaluations"] = evo.evaluations
 
+    # -- constrained evolution vs random search at equal evaluations ------------
+    er, rr = constrained_search(space, accuracy, latency, limit_ms=limit,
+                                settings=EvolutionSettings(population_size=100, generations=20 if q else 40),
+                                rng=np.random.default_rng(1), random_rng=np.random.default_rng(2))
+    for k, v in compare_constrained(er, rr).items():
+        out[f"constrained_{k}"] = v
+
     # -- NSGA-II front vs random search at equal evaluations ----------------------
     ref = reference_point(space, accuracy, latency, np.random.default_rng(7))
     er, rr = front_search(space, accuracy, latency, population=100, generations=20 if q else 40, mutate_prob=0.1,
@@ -191,6 +228,16 @@ def main() -> None:
     weight_peak = peak_allocated_bytes(lambda: F.cross_entropy(pnet(x), y).backward())
     out["proxyless_memory_ratio"] = arch_peak / one_peak
     out["proxyless_weight_step_memory_ratio"] = weight_peak / one_peak
+
+    # -- ProxylessNAS: do the weights learn on random single paths? --------------
+    steps = 150 if q else 300
+    for sharing in ("elastic", "separate"):
+        first, last = random_path_learning(space, max(res), data, sharing=sharing, steps=steps)
+        out[f"proxyless_{sharing}_loss_first"] = first
+        out[f"proxyless_{sharing}_loss_last"] = last
+        print(f"ProxylessNAS weights, {sharing} candidates: loss {first:.3f} -> {last:.3f} "
+              f"over {steps} random-path steps")
+    out["proxyless_random_path_steps"] = steps
     out["wall_s"] = time.perf_counter() - t_all
     for k, v in out.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
