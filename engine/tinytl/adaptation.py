@@ -339,8 +339,8 @@ def select_subnet(net: MBConvSuperNet, images: torch.Tensor, labels: torch.Tenso
     if trials:
         top = max(t.score for t in trials)
         close = [t for t in trials if t.score >= top - tolerance - 1e-12]
-        best = min(close, key=lambda t: (t.memory_bytes, -t.score)) if tolerance > 0 else \
-            max(trials, key=lambda t: (t.score, -t.memory_bytes))
+        # ties (and, with a tolerance, near-ties) go to the sub-net needing the least memory
+        best = min(close, key=lambda t: (t.memory_bytes, -t.score) if tolerance > 0 else (-t.score, t.memory_bytes))
     rejected = sum(1 for m, fits, _ in counted.values() if not (m <= budget_bytes and fits))
     return Selection(best, trials, rejected, budget_bytes, search, time.perf_counter() - t0)
 
