@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from ..reporter import Reporter
-from ..search import AccuracyPredictor, arch_key
+from ..search import AccuracyPredictor
 from ..supernet import MBConvSuperNet, NasData, evaluate_subnet_images
 
 __all__ = ["unique_samples", "score_subnets", "repeatability", "fit_accuracy_predictor", "RESCORE_SEED"]
@@ -30,11 +30,11 @@ FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
 
 def unique_samples(space, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Up to ``n`` distinct random architectures."""
+    """Up to ``n`` random architectures that build distinct networks."""
     seen, out = set(), []
     for _ in range(20 * n):
         a = space.sample(rng)
-        k = arch_key(a)
+        k = space.network_key(a)
         if k not in seen:
             seen.add(k)
             out.append(a)

@@ -158,6 +158,14 @@ class MBConvSpace(SearchSpace):
     def active_slots(self, arch: dict[str, Any]) -> list[int]:
         return [i * self.max_depth + j for i, d in enumerate(arch["depths"]) for j in range(d)]
 
+    def network_key(self, arch: dict[str, Any]) -> tuple:
+        """A hashable key of the network ``arch`` builds: genes of slots that
+        depth skips are left out, so two genomes that differ only there (the
+        same network) share a key."""
+        active = self.active_slots(arch)
+        return (int(arch["resolution"]), tuple(int(d) for d in arch["depths"]),
+                tuple(int(arch["kernels"][i]) for i in active), tuple(float(arch["expands"][i]) for i in active))
+
     # -- evolution --------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         return {

@@ -45,6 +45,11 @@ def test_encode_fixed_length_and_ignores_skipped_slots(space):
     assert ea.sum() == 2 * sum(a["depths"]) + 1
     many = space.encode_many([a, b, space.sample(rng)])
     assert many.shape == (3, space.encoding_size)
+    # the same network: one key; a change in an active slot: another key
+    assert space.network_key(a) == space.network_key(b)
+    c = json.loads(json.dumps(a))
+    c["kernels"][1] = 3 if a["kernels"][1] != 3 else 5  # slot 1 is active
+    assert space.network_key(c) != space.network_key(a)
 
 
 def test_build_runs_for_sampled_archs(space):
