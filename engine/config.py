@@ -16,7 +16,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 __all__ = ["ConfigBase", "ConfigError", "FieldSpec", "param", "field_specs", "FILE_KINDS"]
 
@@ -46,11 +46,15 @@ def param(
     max_length: int = 200,
     advanced: bool = False,
     file: str | None = None,
+    options: Callable[[], list[tuple[str, str]]] | None = None,
 ) -> Any:
     """A dataclass field with its metadata. ``choices`` on a tuple field makes
     it a multi-choice; ``min``/``max`` on a tuple field bound each item.
     ``file`` ("image" or "safetensors") marks a str field holding a path to a
-    user's file: the dashboard shows an upload and stores the file itself."""
+    user's file: the dashboard shows an upload and stores the file itself.
+    ``options`` on a str field lists, when called, the values that exist now as
+    (value, label) pairs (e.g. trained checkpoints): the dashboard offers them
+    in a drop-down; the config's own ``validate`` still decides what is valid."""
     if file is not None and file not in FILE_KINDS:
         raise ValueError(f"file must be one of {FILE_KINDS}")
     meta = {
@@ -64,6 +68,7 @@ def param(
         "max_length": max_length,
         "advanced": advanced,
         "file": file,
+        "options": options,
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -86,6 +91,7 @@ class FieldSpec:
     max_length: int
     advanced: bool
     file: str | None = None
+    options: Callable[[], list[tuple[str, str]]] | None = None
 
     def describe_bounds(self) -> str:
         parts = []
@@ -136,6 +142,7 @@ def field_specs(cls: type) -> list[FieldSpec]:
             min=m.get("min"), max=m.get("max"), choices=m.get("choices"),
             min_items=m.get("min_items"), max_items=m.get("max_items"),
             max_length=m.get("max_length", 200), advanced=m.get("advanced", False), file=m.get("file"),
+            options=m.get("options"),
         ))
     return specs
 

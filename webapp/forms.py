@@ -30,6 +30,8 @@ def _field(spec: FieldSpec) -> forms.Field:
     if spec.multiple:
         common["initial"] = ", ".join(map(str, spec.default))
         return forms.CharField(max_length=2000, **common)
+    if spec.options is not None:  # values that exist now (e.g. trained checkpoints), listed when the form is built
+        return forms.ChoiceField(choices=lambda: [(str(v), str(lab)) for v, lab in spec.options()], **common)
     if spec.choices is not None:
         return forms.TypedChoiceField(choices=[(str(c), str(c)) for c in spec.choices],
                                       **{**common, "initial": str(spec.default)})

@@ -14,7 +14,7 @@ from scipy import stats
 from ..config import ConfigBase, param
 from ..hardware import HardwareProfile
 from ..reporter import Reporter, Summary
-from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, arch_key
+from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
 from .common import LATENCY_SOURCES, arch_summary, finish_candidate, search_latency
 from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets, unique_samples
@@ -26,6 +26,14 @@ __all__ = ["EvolutionConfig", "run_evolution", "checkpoint_error", "fit_accuracy
 PRESETS = ("once-for-all", "hat", "custom")
 #: checkpoint value that trains a tiny super-net first (quick looks and smoke tests)
 FRESH = "fresh-tiny"
+
+
+def checkpoint_options() -> list[tuple[str, str]]:
+    """The checkpoints a search can start from, newest first, for a drop-down."""
+    found = list_checkpoints()
+    newest = f"the newest ({found[0].label})" if found else "the newest (none trained yet)"
+    return ([("", newest)] + [(c.name, c.label) for c in found]
+            + [(FRESH, f"{FRESH} (train a tiny super-net here first, for a quick look)")])
 
 
 def checkpoint_error(name: str) -> str | None:
@@ -45,7 +53,7 @@ def checkpoint_error(name: str) -> str | None:
 class EvolutionConfig(ConfigBase):
     checkpoint: str = param("", help="Super-net checkpoint (from a 'supernet' run); empty = the newest; "
                             f"'{FRESH}' trains a tiny one (8- and 16-channel stages, 16 px, one epoch) first",
-                            max_length=80)
+                            max_length=80, options=checkpoint_options)
     mode: str = param("constrained", help="constrained: best accuracy under the latency limit; "
                       "front: the whole accuracy-latency front (NSGA-II)", choices=("constrained", "front"))
     latency_limit_ms: float = param(0.0, help="Latency constraint in ms (0 = the median of random sub-nets)",
@@ -196,7 +204,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         order = np.argsort(-np.asarray(er.acc), kind="stable")
         winners, seen = [], set()
         for i in order:
-            k = arch_key(er.archs[i])
+            k = space.network_key(er.archs[i])  # genomes differing only in skipped slots are one network
             if k not in seen:
                 seen.add(k)
                 winners.append(int(i))

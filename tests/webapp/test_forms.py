@@ -127,3 +127,27 @@ class TestHardwareForm:
         form = HardwareProfileForm({**self.GOOD, "slug": "other"}, editing=True, initial=initial)
         assert form.is_valid(), form.errors
         assert form.cleaned_data["slug"] == "jetson-nano"
+
+
+def test_checkpoint_is_picked_from_the_trained_ones(tmp_path, monkeypatch):
+    """The evolution form lists the super-nets in the cache (newest first), the
+    newest by default, and refuses a name that is not there."""
+    import torch
+
+    from engine.spaces.mbconv import MBConvSpace
+    from engine.supernet import MBConvSuperNet, save_checkpoint
+
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path))
+    field = lambda: config_form_class("evolution")(prefix=CONFIG_PREFIX).fields["checkpoint"]  # noqa: E731
+    assert [v for v, _ in field().choices] == ["", "fresh-tiny"]
+    torch.manual_seed(0)
+    net = MBConvSuperNet(MBConvSpace(widths=(8,), strides=(1,), resolutions=(12,), stem_width=8, stem_stride=1,
+                                     head_width=16), num_classes=2, in_channels=1)
+    save_checkpoint(net, "mine", meta={"dataset": "digits", "largest_accuracy": 0.5}, root=tmp_path / "checkpoints")
+    choices = field().choices
+    assert [v for v, _ in choices] == ["", "mine", "fresh-tiny"]
+    assert "mine (digits, largest sub-net 50.0%)" in choices[0][1] and field().initial == ""
+    posted = config_form_class("evolution")({f"{CONFIG_PREFIX}-checkpoint": "nope"}, prefix=CONFIG_PREFIX)
+    assert not posted.is_valid() and "checkpoint" in posted.errors
+    posted = config_form_class("evolution")({f"{CONFIG_PREFIX}-checkpoint": "mine"}, prefix=CONFIG_PREFIX)
+    assert posted.is_valid() and posted.cleaned_config()["checkpoint"] == "mine"
