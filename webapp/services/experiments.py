@@ -144,7 +144,7 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         from django.db import connection
 
-        last_beat, cancel_seen = 0.0, None
+        last_beat, cancel_seen, row_seen = 0.0, None, False
         try:
             while not self.stop.wait(self.poll):
                 now = time.monotonic()
@@ -154,7 +154,10 @@ class _Heartbeat(threading.Thread):
                     last_beat = now
                 flag = Experiment.objects.filter(pk=self.experiment_id).values_list(
                     "cancel_requested", flat=True).first()
-                if flag is None or flag:
+                # a row this thread saw vanish was deleted: cancel. One it never saw is not
+                # visible to its connection yet (a test's open transaction): not a cancel.
+                row_seen = row_seen or flag is not None
+                if flag or (flag is None and row_seen):
                     cancel_seen = cancel_seen or now
                     if not self.injected and now - cancel_seen >= self.grace and not self.stop.is_set():
                         self._interrupt()
