@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..hardware import (HardwareProfile, LookupTable, LookupTableLatency, Predic
                         validate_lut_json, validate_predictor_json)
 from ..hardware.cost import profile_model
 from ..hardware.latency import LatencyEstimator
-from ..hardware.measure import measure_latency
+from ..hardware.measure import measure_many
 from ..reporter import Reporter
 from ..spaces.mbconv import MBConvSpace
 from ..supernet.checkpoint import cache_dir
@@ -24,7 +25,8 @@ from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
 from ..train import classification_step, fit, make_optimizer
 
-__all__ = ["LATENCY_SOURCES", "search_latency", "finish_candidate", "export_model", "arch_summary"]
+__all__ = ["LATENCY_SOURCES", "search_latency", "Finalist", "finish_candidates", "finish_candidate", "export_model",
+           "arch_summary"]
 
 LATENCY_SOURCES = ("auto", "lut", "roofline")
 
@@ -104,47 +106,79 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], folder: Path, s
     return onnx_path, ts_path
 
 
+@dataclass
+class Finalist:
+    """A chosen architecture on its way to becoming a reported candidate."""
+    model: nn.Module
+    arch: dict[str, Any]
+    label: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def finish_candidates(finalists: list[Finalist], space: MBConvSpace, data: NasData, *, profile: HardwareProfile,
+                      estimator: LatencyEstimator, reporter: Reporter, epochs: int, lr: float, seed: int,
+                      progress: Any = None, measure_rounds: int = 5, measure_repeats: int = 25) -> list[dict[str, Any]]:
+    """Fine-tune each finalist (inherited weights) on the train split and take
+    its test accuracy; where the profile is this machine, measure all of them
+    together, interleaved over ``measure_rounds`` passes (a burst of load from
+    elsewhere then spreads over every finalist instead of spoiling one), beside
+    the predicted latency; then report each as a candidate with ONNX and
+    TorchScript files. Returns each candidate's metrics."""
+    rows = []
+    for n, f in enumerate(finalists):
+        r = int(f.arch["resolution"])
+        torch.manual_seed(seed)
+        if epochs > 0:
+            g = torch.Generator().manual_seed(seed)
+            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data.images("train", r),
+                                                                                data.y["train"]),
+                                                 batch_size=64, shuffle=True, generator=g, drop_last=True)
+            f.model.to(memory_format=torch.channels_last)  # depthwise convolutions run 3-5x faster so on CPU
+            opt = make_optimizer(f.model.parameters(), name="sgd", lr=lr, weight_decay=3e-5)
+            try:
+                fit(f.model, classification_step, loader, epochs=epochs, optimizer=opt,
+                    progress=progress(n) if progress is not None else None)
+            finally:
+                f.model.to(memory_format=torch.contiguous_format)
+        acc = subnet_accuracy(f.model, data, split="test", resolution=r)
+        shape = space.input_shape(f.arch, data.in_channels)
+        cost = profile_model(f.model, shape)
+        pred = estimator.estimate_arch(f.arch)
+        rows.append((shape, {"accuracy": acc, "accuracy_source": "fine-tuned" if epochs else "inherited",
+                             "predicted_latency_ms": pred.ms, "predicted_latency_source": pred.source,
+                             "params": cost.params, "macs": cost.macs,
+                             "peak_memory_bytes": cost.peak_activation_bytes, "finetune_epochs": epochs}))
+    if profile.measurable and finalists:
+        measured = measure_many([(f.model, shape) for f, (shape, _) in zip(finalists, rows)], warmup=3,
+                                repeats=measure_repeats, rounds=measure_rounds, threads=1)
+        for (_, metrics), m in zip(rows, measured):
+            pred_ms = metrics["predicted_latency_ms"]
+            metrics.update(latency_ms=m.median_ms, latency_source="measured", measured_latency_ms=m.median_ms,
+                           latency_spread_ms=m.spread_ms,
+                           latency_error=(pred_ms - m.median_ms) / m.median_ms if m.median_ms > 0 else None)
+    else:
+        for _, metrics in rows:
+            metrics.update(latency_ms=metrics["predicted_latency_ms"],
+                           latency_source=metrics["predicted_latency_source"])
+    out = []
+    for f, (shape, metrics) in zip(finalists, rows):
+        metrics.update(f.extra)
+        idx = reporter.candidate(arch_summary(space, f.arch), metrics)
+        onnx_path, ts_path = export_model(f.model, shape, reporter.workdir, f.label)
+        reporter.artifact("onnx", onnx_path, f"{f.label}: ONNX", group="models", candidate=idx)
+        reporter.artifact("pt", ts_path, f"{f.label}: TorchScript", group="models", candidate=idx)
+        out.append(metrics)
+    return out
+
+
 def finish_candidate(model: nn.Module, arch: dict[str, Any], space: MBConvSpace, data: NasData, *,
                      profile: HardwareProfile, estimator: LatencyEstimator, reporter: Reporter, epochs: int,
                      lr: float, seed: int, label: str, extra: dict[str, Any] | None = None,
                      progress: Any = None) -> dict[str, Any]:
-    """Fine-tune ``model`` (inherited weights) on the train split, report its
-    test accuracy, predicted and (where the profile is this machine) measured
-    latency, and attach ONNX and TorchScript files to the candidate."""
-    r = int(arch["resolution"])
-    x_tr = data.images("train", r)
-    torch.manual_seed(seed)
-    if epochs > 0:
-        g = torch.Generator().manual_seed(seed)
-        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_tr, data.y["train"]), batch_size=64,
-                                             shuffle=True, generator=g, drop_last=True)
-        model.to(memory_format=torch.channels_last)  # depthwise convolutions run 3-5x faster so on CPU
-        opt = make_optimizer(model.parameters(), name="sgd", lr=lr, weight_decay=3e-5)
-        try:
-            fit(model, classification_step, loader, epochs=epochs, optimizer=opt, progress=progress)
-        finally:
-            model.to(memory_format=torch.contiguous_format)
-    acc = subnet_accuracy(model, data, split="test", resolution=r)
-    shape = space.input_shape(arch, data.in_channels)
-    cost = profile_model(model, shape)
-    pred = estimator.estimate_arch(arch)
-    metrics: dict[str, Any] = {"accuracy": acc, "accuracy_source": "fine-tuned" if epochs else "inherited",
-                               "predicted_latency_ms": pred.ms, "predicted_latency_source": pred.source,
-                               "params": cost.params, "macs": cost.macs,
-                               "peak_memory_bytes": cost.peak_activation_bytes, "finetune_epochs": epochs}
-    if profile.measurable:
-        m = measure_latency(model, shape, warmup=3, repeats=15, threads=1)
-        metrics.update(latency_ms=m.median_ms, latency_source="measured", measured_latency_ms=m.median_ms,
-                       latency_spread_ms=m.spread_ms,
-                       latency_error=(pred.ms - m.median_ms) / m.median_ms if m.median_ms > 0 else None)
-    else:
-        metrics.update(latency_ms=pred.ms, latency_source=pred.source)
-    metrics.update(extra or {})
-    idx = reporter.candidate(arch_summary(space, arch), metrics)
-    onnx_path, ts_path = export_model(model, shape, reporter.workdir, f"{label}")
-    reporter.artifact("onnx", onnx_path, f"{label}: ONNX", group="models", candidate=idx)
-    reporter.artifact("pt", ts_path, f"{label}: TorchScript", group="models", candidate=idx)
-    return metrics
+    """:func:`finish_candidates` for one architecture."""
+    return finish_candidates([Finalist(model, arch, label, dict(extra or {}))], space, data, profile=profile,
+                             estimator=estimator, reporter=reporter, epochs=epochs, lr=lr, seed=seed,
+                             progress=(lambda n: progress) if progress is not None else None)[0]
 
 
 def seeded(seed: int) -> np.random.Generator:

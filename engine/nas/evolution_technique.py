@@ -16,7 +16,7 @@ from ..hardware import HardwareProfile
 from ..reporter import Reporter, Summary
 from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
-from .common import LATENCY_SOURCES, arch_summary, finish_candidate, search_latency
+from .common import LATENCY_SOURCES, Finalist, arch_summary, finish_candidates, search_latency
 from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets, unique_samples
 from .searching import SearchRun, compare_constrained, constrained_search, front_search, reference_point
 from .supernet_technique import SupernetConfig, run_supernet
@@ -250,17 +250,21 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                 if np.ptp(inherited) > 0 and np.ptp(pred) > 0 else None
     search_s = time.perf_counter() - ts
 
-    # 3. winners: fine-tune, measure, export
-    results = []
-    for n, (arch, how) in enumerate(picks[:config.finetune] + (picks_random if config.finetune else [])):
-        reporter.progress(0.8 + 0.19 * n / max(1, len(picks) + len(picks_random)), f"fine-tuning winner {n + 1}")
-        model = net.extract(arch)
-        pa = float(accuracy([arch])[0])
-        m = finish_candidate(model, arch, space, data, profile=hardware, estimator=est, reporter=reporter,
-                             epochs=config.finetune_epochs, lr=0.01, seed=config.seed, label=f"{how}-{n + 1}",
-                             extra={"predicted_accuracy": pa, "supernet_accuracy": supernet_accuracy(arch),
-                                    "search": how, "latency_limit_ms": limit})
-        results.append(m)
+    # 3. winners: fine-tune, then measure together (interleaved), export
+    chosen = picks[:config.finetune] + (picks_random if config.finetune else [])
+    finalists = [Finalist(net.extract(arch), arch, f"{how}-{n + 1}",
+                          {"predicted_accuracy": float(accuracy([arch])[0]), "supernet_accuracy": supernet_accuracy(arch),
+                           "search": how, "latency_limit_ms": limit})
+                 for n, (arch, how) in enumerate(chosen)]
+
+    def finetune_progress(n: int):  # winner n's fine-tuning, as a share of the last fifth of the bar
+        def progress(frac: float, msg: str, metrics: dict | None = None) -> None:
+            reporter.progress(0.8 + 0.19 * (n + frac) / len(finalists),
+                              f"fine-tuning winner {n + 1}/{len(finalists)}: {msg}")
+        progress(0.0, "starting")
+        return progress
+    results = finish_candidates(finalists, space, data, profile=hardware, estimator=est, reporter=reporter,
+                                epochs=config.finetune_epochs, lr=0.01, seed=config.seed, progress=finetune_progress)
     metrics: dict[str, Any] = {**pred_report, **ceiling, **search_metrics, "latency_limit_ms": limit,
                                "latency_source": est.source, "evaluations": len(er.archs),
                                "search_wall_s": search_s, "wall_s": time.perf_counter() - t0, "checkpoint": ckpt}
