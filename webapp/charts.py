@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from engine.metrics import METRICS, metric_info, source_label
 
-from .selectors import ScatterData
+from .selectors import ScatterData, architecture_summary
 
 __all__ = ["pareto_figure", "series_figure", "compare_figure", "axis_title"]
 
@@ -131,7 +131,9 @@ def compare_figure(data: dict[str, Any]) -> dict:
             x=[p[0] for p in front], y=[p[1] for p in front], mode="lines+markers",
             name=f"#{exp.pk} {exp.technique} on {exp.hardware.slug} (HV {s['hypervolume']:.4g})",
             line=dict(shape="hv", color=PALETTE[i % len(PALETTE)], width=2),
-            customdata=[[p[2]] for p in front], hovertemplate="#%{customdata[0]} x=%{x:.4g} y=%{y:.4g}<extra></extra>"))
+            customdata=[[p[2], architecture_summary(p[3], 120)] for p in front],
+            hovertemplate="#%{customdata[0]} " + metric_info(data["x"]).label + " %{x:.4g}, "
+                          + metric_info(data["y"]).label + " %{y:.4g}<br>%{customdata[1]}<extra></extra>"))
     if data["reference"]:
         fig.add_trace(go.Scatter(x=[data["reference"][0]], y=[data["reference"][1]], mode="markers",
                                  name="reference point", marker=dict(symbol="x", size=12, color="#111827")))

@@ -13,7 +13,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from engine import techniques
-from engine.metrics import direction, metric_info, source_key
+from engine.metrics import direction, metric_info, source_key, source_label
 from engine.pareto import front_2d, hypervolume_2d
 
 from .errors import ApplicationError
@@ -110,7 +110,23 @@ def artifacts_for(exp: Experiment) -> dict[str, list[Artifact]]:
     return dict(sorted(groups.items(), key=rank))
 
 
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def architecture_summary(arch: dict[str, Any], limit: int = 160) -> str:
+    """One line per architecture. A network of MBConv blocks reads as its
+    resolution, then kernel and expand ratio per block (``k7e4``), stages
+    separated by ``|``; anything else as key=value pairs."""
+    blocks = arch.get("blocks") if isinstance(arch, dict) else None
+    if isinstance(blocks, list) and blocks and all(isinstance(b, dict) and "kernel" in b and "expand" in b
+                                                   for b in blocks):
+        stages: dict[Any, list[str]] = {}
+        for b in blocks:
+            stages.setdefault(b.get("stage", 0), []).append(f"k{_num(b['kernel'])}e{_num(b['expand'])}")
+        s = (f"{_num(arch['resolution'])}px " if "resolution" in arch else "") + \
+            " | ".join(" ".join(v) for v in stages.values())
+        return s if len(s) <= limit else s[: limit - 1] + "…"
     parts = []
     for k, v in arch.items():
         if isinstance(v, list):
@@ -236,6 +252,10 @@ def compare_data(exps: list[Experiment], x: str, y: str, constraints: list[Const
         s["hypervolume"] = (hypervolume_2d([(p[0], p[1]) for p in s["front"]], reference, (dx, dy))
                             if reference else 0.0)
         s["best"] = best_under_constraint(s["experiment"], constraints, y)
+        if s["best"] is not None:
+            s["best_architecture"] = architecture_summary(s["best"].architecture, 240)
+            s["best_sources"] = ", ".join(source_label(str(s["best"].metrics[k]))
+                                          for k in (source_key(x), source_key(y)) if s["best"].metrics.get(k))
     return {"x": x, "y": y, "directions": (dx, dy), "reference": reference, "series": series,
             "x_info": metric_info(x), "y_info": metric_info(y)}
 

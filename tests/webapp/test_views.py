@@ -555,3 +555,25 @@ def test_builtin_hardware_edit_needs_staff(client, profiles, user, staff):
     assert client.get("/hardware/jetson-nano/").context["can_edit"]
     r = client.post("/hardware/jetson-nano/edit/", _hw_post(title="Checked"))
     assert r.status_code == 302 and HardwareProfile.objects.get(slug="jetson-nano").title == "Checked"
+
+
+def test_compare_shows_each_best_architecture_and_its_sources(web, profiles, user):
+    """The same search on two profiles: the table names each best network block
+    by block, so a different architecture per profile is visible at a glance."""
+    def arch(res, blocks):
+        return {"resolution": res, "depths": [len(blocks)], "kernels": [b[0] for b in blocks],
+                "expands": [b[1] for b in blocks],
+                "blocks": [{"stage": 1 + i // 2, "kernel": k, "expand": e, "width": 16, "stride": 1}
+                           for i, (k, e) in enumerate(blocks)], "space": "mbconv"}
+    a = make_exp(user, profiles["local-cpu"], [{"latency_ms": 2.0, "accuracy": 0.97, "latency_source": "measured",
+                                                "accuracy_source": "fine-tuned"}],
+                 archs=[arch(28, [(7, 4), (5, 6.0), (3, 3)])], name="on-cpu")
+    b = make_exp(user, profiles["jetson-nano"], [{"latency_ms": 0.5, "accuracy": 0.96, "latency_source": "roofline",
+                                                  "accuracy_source": "predictor"}],
+                 archs=[arch(24, [(3, 6), (3, 6)])], name="on-nano")
+    r = web.get(f"/compare/?ids={a.pk}&ids={b.pk}")
+    t = text(r)
+    assert "<code>28px k7e4 k5e6 | k3e3</code>" in t and "<code>24px k3e6 k3e6</code>" in t
+    assert "roofline (estimate), predictor (estimate)" in t and "measured, fine-tuned" in t
+    hover = [tr["customdata"][0][1] for tr in r.context["figure"]["data"][:2]]
+    assert sorted(hover) == ["24px k3e6 k3e6", "28px k7e4 k5e6 | k3e3"]
