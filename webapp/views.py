@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from engine import techniques
-from engine.metrics import ESTIMATE_SOURCES, metric_info, source_key
+from engine.metrics import ESTIMATE_SOURCES, METRICS, metric_info, source_key
 
 from . import charts, selectors, services
 from .errors import ApplicationError
@@ -244,6 +244,13 @@ def experiment_rerun(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("experiment", pk=pk)
 
 
+def _metric_order(metrics: dict) -> list[str]:
+    """The metrics the dashboard knows first (accuracy, latency, …, in its
+    order), then the rest by name: PostgreSQL's jsonb keeps no key order."""
+    known = [k for k in METRICS if k in metrics]
+    return known + sorted(k for k in metrics if k not in METRICS)
+
+
 def _estimate_source(metrics: dict, key: str) -> str:
     """The source of ``metrics[key]`` when it is an estimate (roofline, lookup
     table, predictor), else ""."""
@@ -262,8 +269,8 @@ def candidate_detail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     scalars = [(k, v) for k, v in arch.items() if not isinstance(v, (list, dict))]
     return render(request, "frontier/candidate_detail.html", {
         "exp": exp, "cand": cand, "blocks": blocks, "scalars": scalars,
-        "metrics": [(k, metric_info(k).label, metric_info(k).unit, v) for k, v in cand.metrics.items()],
-        "sources": [(k.removesuffix("_source").capitalize(), v, v in ESTIMATE_SOURCES)
+        "metrics": [(k, metric_info(k).label, metric_info(k).unit, cand.metrics[k]) for k in _metric_order(cand.metrics)],
+        "sources": [(k.removesuffix("_source").replace("_", " ").capitalize(), v, v in ESTIMATE_SOURCES)
                     for k, v in sorted(cand.metrics.items()) if k.endswith("_source") and isinstance(v, str)],
         "arch_json": json.dumps(arch, indent=2), "artifacts": cand.artifacts.all(),
     })
