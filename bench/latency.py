@@ -41,7 +41,6 @@ import torch  # noqa: E402
 from engine.hardware import LookupTableLatency, PredictorLatency, RooflineLatency, build_lut, local_cpu_profile  # noqa: E402
 from engine.hardware.latency_eval import kendall_tau, latency_errors  # noqa: E402
 from engine.hardware.latency_predictor import train_predictor  # noqa: E402
-from engine.latencymodel.technique import sample_unique  # noqa: E402
 from engine.spaces import MBConvSpace  # noqa: E402
 
 
@@ -83,7 +82,7 @@ def main() -> None:
     space = MBConvSpace()
     profile = local_cpu_profile()
     rng = np.random.default_rng(args.seed)
-    archs = sample_unique(space, n_train + args.test, rng)
+    archs = space.sample_distinct(rng, n_train + args.test)
     train, test = archs[:n_train], archs[n_train:]
     ops = space.all_ops()
     res, cnt = np.unique([a["resolution"] for a in test], return_counts=True)

@@ -25,7 +25,7 @@ from ..hardware.profile import HardwareProfile
 from ..reporter import Reporter, Summary
 from ..spaces import get_space
 
-__all__ = ["Config", "run", "sample_unique"]
+__all__ = ["Config", "run"]
 
 
 @dataclass(frozen=True)
@@ -62,24 +62,10 @@ class Config(ConfigBase):
         return {}
 
 
-def sample_unique(space: Any, n: int, rng: np.random.Generator, max_tries: int = 100) -> list[dict[str, Any]]:
-    """``n`` distinct architectures (compared on their active choices)."""
-    seen, out = set(), []
-    for _ in range(n * max_tries):
-        a = space.sample(rng)
-        key = space.encode(a).tobytes()
-        if key not in seen:
-            seen.add(key)
-            out.append(a)
-            if len(out) == n:
-                break
-    return out
-
-
 def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summary:
     space = get_space(config.space)
     rng = np.random.default_rng(config.seed)
-    archs = sample_unique(space, config.samples, rng)
+    archs = space.sample_distinct(rng, config.samples)
     n_test = int(round(len(archs) * config.holdout))
     train_archs, test_archs = archs[:-n_test], archs[-n_test:]
     if config.lut_ops == "all":

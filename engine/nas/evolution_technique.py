@@ -17,7 +17,7 @@ from ..reporter import Reporter, Summary
 from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
 from .common import LATENCY_SOURCES, Finalist, arch_summary, finish_candidates, search_latency
-from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets, unique_samples
+from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets
 from .searching import SearchRun, compare_constrained, constrained_search, front_search, reference_point
 from .supernet_technique import SupernetConfig, run_supernet
 
@@ -150,7 +150,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
 
     # 1. accuracy predictor from sub-nets evaluated with BN re-calibration; the
     #    held-out ones scored twice to show how repeatable the targets are
-    archs = unique_samples(space, config.predictor_samples, rng)
+    archs = space.sample_distinct(rng, config.predictor_samples)
     n_test = max(3, int(round(len(archs) * config.predictor_holdout)))
     correct = _score(net, archs, data, config, reporter, seed=0, lo=0.05, hi=0.4, what="evaluated sub-net")
     acc = correct.mean(1)

@@ -21,26 +21,12 @@ from ..reporter import Reporter
 from ..search import AccuracyPredictor
 from ..supernet import MBConvSuperNet, NasData, evaluate_subnet_images
 
-__all__ = ["unique_samples", "score_subnets", "repeatability", "fit_accuracy_predictor", "RESCORE_SEED"]
+__all__ = ["score_subnets", "repeatability", "fit_accuracy_predictor", "RESCORE_SEED"]
 
 #: BN re-calibration seeds of a second scoring start here (the first uses 0, 1, 2, ...)
 RESCORE_SEED = 1_000_003
 #: training-set fractions of the "how it changes with the number of samples" curves
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
-
-
-def unique_samples(space, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Up to ``n`` random architectures that build distinct networks."""
-    seen, out = set(), []
-    for _ in range(20 * n):
-        a = space.sample(rng)
-        k = space.network_key(a)
-        if k not in seen:
-            seen.add(k)
-            out.append(a)
-            if len(out) == n:
-                break
-    return out
 
 
 def score_subnets(net: MBConvSuperNet, archs: Sequence[dict[str, Any]], data: NasData, *, bn_images: int,

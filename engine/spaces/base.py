@@ -54,6 +54,25 @@ class SearchSpace(ABC):
         rows = [self.encode(a) for a in archs]
         return np.stack(rows) if rows else np.zeros((0, self.encoding_size), dtype=np.float32)
 
+    def network_key(self, arch: dict[str, Any]) -> Any:
+        """A hashable key of the network ``arch`` builds: genomes that differ
+        only in genes the network does not use (slots that depth skips) share
+        it. By default the encoding, which leaves such genes out."""
+        return self.encode(arch).tobytes()
+
+    def sample_distinct(self, rng: np.random.Generator, n: int, max_tries: int = 100) -> list[dict[str, Any]]:
+        """Up to ``n`` random architectures that build distinct networks."""
+        seen, out = set(), []
+        for _ in range(n * max_tries):
+            a = self.sample(rng)
+            key = self.network_key(a)
+            if key not in seen:
+                seen.add(key)
+                out.append(a)
+                if len(out) == n:
+                    break
+        return out
+
     @abstractmethod
     def build(self, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3) -> nn.Module: ...
 

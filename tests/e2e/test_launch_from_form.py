@@ -9,6 +9,8 @@ import pytest
 from tests.webapp.worker import celery_worker
 from webapp.models import Experiment
 
+from .flows import check_only
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 # pytest-playwright empties test-results/, so screenshots go under var/
 OUT = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -39,11 +41,7 @@ def test_launch_watch_and_plot(live_server, live_worker, browser_page, django_us
 
     page.select_option("#id_technique", "model-zoo")
     page.wait_for_selector("#config-form >> text=Model zoo", timeout=10_000)
-    for box in page.query_selector_all("input[name=cfg-models]"):
-        if box.get_attribute("value") in ("squeezenet1_1", "mobilenet_v3_small", "resnet18"):
-            box.check()
-        else:
-            box.uncheck()
+    check_only(page, "cfg-models", ("squeezenet1_1", "mobilenet_v3_small", "resnet18"))
     page.fill("input[name=cfg-widths]", "1.0")
     page.fill("input[name=cfg-resolutions]", "32")
     page.fill("input[name=cfg-train_epochs]", "1")

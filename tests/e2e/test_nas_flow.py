@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.models import Experiment
-
+from .flows import launch, login
 from .test_launch_from_form import OUT, live_worker  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -22,49 +21,13 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _login(page, url, django_user_model):
-    django_user_model.objects.create_user(username="nora", password="nora-pass-123")
-    page.goto(url + "/experiments/new/")
-    page.fill("input[name=username]", "nora")
-    page.fill("input[name=password]", "nora-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/experiments/new/**")
-
-
-def _launch(page, url, technique, hardware, name, fields, selects=None, advanced=None, keep_form=False):
-    """Fill the new-experiment form (``keep_form``: already open on this
-    technique), launch, and wait until the job has ended and the page reloaded."""
-    if not keep_form:
-        page.goto(url + "/experiments/new/")
-        page.select_option("#id_technique", technique)
-    page.wait_for_selector(f"#config-form input[name=cfg-{next(iter(fields))}]", timeout=10_000)
-    page.select_option("#id_hardware", hardware)
-    page.fill("input[name=name]", name)
-    for k, v in fields.items():
-        page.fill(f"input[name=cfg-{k}]", str(v))
-    for k, v in (selects or {}).items():
-        page.select_option(f"select[name=cfg-{k}]", str(v))
-    if advanced:
-        page.click("#config-form details.advanced summary")
-        for k, v in advanced.items():
-            page.fill(f"input[name=cfg-{k}]", str(v))
-    page.click("button:has-text('Launch')")
-    page.wait_for_url("**/experiments/*/", timeout=15_000)
-    page.wait_for_function("['succeeded', 'failed', 'cancelled'].includes(document.querySelector('#status')"
-                           ".dataset.status)", timeout=240_000)
-    exp = Experiment.objects.get(name=name)
-    assert exp.status == "succeeded", exp.error
-    page.wait_for_selector("#cancel-btn", state="detached", timeout=15_000)  # the page reloads when it ends
-    return exp
-
-
 def test_supernet_searches_on_two_profiles_compare_and_download(cache, live_server, live_worker, browser_page,
                                                                django_user_model):
     page, url = browser_page, live_server.url
-    _login(page, url, django_user_model)
+    login(page, url, django_user_model)
 
     # 1. a (tiny) super-net, trained from the form
-    _launch(page, url, "supernet", "local-cpu", "e2e super-net",
+    launch(page, url, "supernet", "local-cpu", "e2e super-net",
             {"widths": "8, 16", "resolutions": "16", "head_width": 16, "epochs": 1, "train_limit": 200,
              "eval_subnets": 0, "name": "e2e-sn"})
     assert (cache / "checkpoints" / "e2e-sn.safetensors").is_file()
@@ -74,14 +37,14 @@ def test_supernet_searches_on_two_profiles_compare_and_download(cache, live_serv
     #    super-net is picked from the list of trained ones
     evo = {}
     for hw in ("raspberry-pi-4", "nvidia-a100"):
-        evo[hw] = _launch(page, url, "evolution", hw, f"front on {hw}",
+        evo[hw] = launch(page, url, "evolution", hw, f"front on {hw}",
                           {"generations": 3, "predictor_samples": 12, "predictor_epochs": 5, "finetune": 1,
                            "finetune_epochs": 0, "front_evaluated": 3},
                           selects={"checkpoint": "e2e-sn", "mode": "front", "latency_source": "roofline"},
                           advanced={"eval_images": 50, "bn_images": 32})
         assert evo[hw].config["checkpoint"] == "e2e-sn"
         assert evo[hw].candidates.filter(metrics__accuracy_source="predictor").exists()
-        _launch(page, url, "proxylessnas", hw, f"proxyless on {hw}",
+        launch(page, url, "proxylessnas", hw, f"proxyless on {hw}",
                 {"widths": "8, 16", "resolution": 16, "head_width": 16, "epochs": 1, "train_limit": 128,
                  "batch_size": 32, "arch_every": 1, "warmup_fraction": 0, "finetune_epochs": 0},
                 selects={"latency_source": "roofline"})

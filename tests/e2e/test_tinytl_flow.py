@@ -7,8 +7,8 @@ import pytest
 
 from webapp.models import Experiment
 
+from .flows import check_only, launch, login
 from .test_launch_from_form import OUT, live_worker  # noqa: F401  (fixture)
-from .test_nas_flow import _launch, _login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -20,16 +20,12 @@ def cache(tmp_path, monkeypatch):
 
 def test_tinytl_on_an_mcu_shows_what_fits(cache, live_server, live_worker, browser_page, django_user_model):
     page, url = browser_page, live_server.url
-    _login(page, url, django_user_model)
+    login(page, url, django_user_model)
     page.goto(url + "/experiments/new/")
     page.select_option("#id_technique", "tinytl")
     page.wait_for_selector("#config-form input[name=cfg-methods]", timeout=10_000)
-    for box in page.query_selector_all("input[name=cfg-methods]"):
-        if box.get_attribute("value") in ("ft-full", "ft-last", "tinytl-lb"):
-            box.check()
-        else:
-            box.uncheck()
-    exp = _launch(page, url, "tinytl", "stm32f746", "tinytl on an MCU",
+    check_only(page, "cfg-methods", ("ft-full", "ft-last", "tinytl-lb"))
+    exp = launch(page, url, "tinytl", "stm32f746", "tinytl on an MCU",
                   {"resolution": 16, "width_mult": 0.25, "source_epochs": 1, "epochs": 1, "train_limit": 48,
                    "batch_size": 8}, selects={"source_dataset": "digits", "target_dataset": "digits"},
                   advanced={"memory_batch_sizes": "8"}, keep_form=True)
