@@ -23,7 +23,8 @@ def axis_title(metric: str, sources: list[str] | None = None) -> str:
     if sources:
         distinct = sorted({s for s in sources if s})
         if distinct:
-            title += " — source: " + ", ".join(source_label(s) for s in distinct)
+            title += "<br><span style='font-size:11px;color:#64748b'>source: " + \
+                ", ".join(source_label(s) for s in distinct) + "</span>"
     return title
 
 

@@ -221,7 +221,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                               mutate_prob=settings.mutate_prob, rng=rng,
                               random_rng=np.random.default_rng(config.seed + 1), ref=ref,
                               limit_ms=config.latency_limit_ms or None, on_generation=on_gen)
-        front = er.front()
+        front = er.front(key=space.network_key)
         checked = set()
         if front and config.front_evaluated:
             k = min(config.front_evaluated, len(front))

@@ -50,13 +50,25 @@ class SearchRun:
                 return n
         return None
 
-    def front(self) -> list[int]:
-        """Indices of the non-dominated (latency min, accuracy max) points."""
+    def front(self, key: Callable[[dict[str, Any]], Any] | None = None) -> list[int]:
+        """Indices of the non-dominated (latency min, accuracy max) points, by
+        latency. With ``key`` (e.g. ``space.network_key``) a network met again
+        (the search re-evaluates survivors' copies and genomes that differ
+        only in unused genes) stands once, at its first evaluation."""
         if not self.archs:
             return []
         f = np.stack([np.asarray(self.lat), -np.asarray(self.acc)], 1)
-        first = non_dominated_sort(f)[0]
-        return sorted(first.tolist(), key=lambda i: self.lat[i])
+        first = sorted(non_dominated_sort(f)[0].tolist())
+        if key is not None:
+            seen: set = set()
+            unique = []
+            for i in first:
+                k = key(self.archs[i])
+                if k not in seen:
+                    seen.add(k)
+                    unique.append(i)
+            first = unique
+        return sorted(first, key=lambda i: self.lat[i])
 
 
 def reference_point(space: MBConvSpace, accuracy: Scorer, latency: Scorer, rng: np.random.Generator,

@@ -42,3 +42,11 @@ def test_compare_constrained_counts_evaluations_to_match():
     assert c["evaluations_to_match_random"] == 20 and c["evaluation_speedup"] == pytest.approx(1.5)
     c = compare_constrained(_run([0.8, 0.8]), _run([0.9, 0.9]))
     assert c["evaluations_to_match_random"] is None and c["evaluation_speedup"] is None
+
+
+def test_front_stands_each_network_once():
+    r = SearchRun()
+    archs = [{"n": 1, "unused": 0}, {"n": 1, "unused": 5}, {"n": 2, "unused": 0}, {"n": 3, "unused": 0}]
+    r.add(archs, np.array([0.9, 0.9, 0.95, 0.5]), np.array([1.0, 1.0, 2.0, 3.0]))
+    assert r.front() == [0, 1, 2]  # the same network twice, both non-dominated
+    assert r.front(key=lambda a: a["n"]) == [0, 2]
