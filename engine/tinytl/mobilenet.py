@@ -15,11 +15,24 @@ import torch
 from torch import nn
 
 __all__ = ["MobileNetArch", "InvertedResidual", "MobileNet", "build_mobilenet", "PAPER_SETTINGS", "TINY_SETTINGS",
-           "make_divisible"]
+           "PROXYLESS_MOBILE_SETTINGS", "make_divisible"]
 
 #: MobileNetV2 (Sandler et al. 2018): (expand t, channels c, repeats n, stride s)
 PAPER_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
     (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+#: ProxylessNAS-Mobile (Cai et al. 2019), the backbone of TinyTL's Table 2, one
+#: row per block as (expand t, channels c, 1, stride s, kernel k): its searched
+#: kernels and expand ratios vary block by block, and two blocks of the 32-channel
+#: stage are zero ops (left out). Stem 32, head 1280; 4.08 M parameters with a
+#: 1000-class classifier.
+PROXYLESS_MOBILE_SETTINGS: tuple[tuple[int, ...], ...] = (
+    (1, 16, 1, 1, 3),
+    (3, 32, 1, 2, 5), (3, 32, 1, 1, 3),
+    (3, 40, 1, 2, 7), (3, 40, 1, 1, 3), (3, 40, 1, 1, 5), (3, 40, 1, 1, 5),
+    (6, 80, 1, 2, 7), (3, 80, 1, 1, 5), (3, 80, 1, 1, 5), (3, 80, 1, 1, 5),
+    (6, 96, 1, 1, 5), (3, 96, 1, 1, 5), (3, 96, 1, 1, 5), (3, 96, 1, 1, 5),
+    (6, 192, 1, 2, 7), (6, 192, 1, 1, 7), (3, 192, 1, 1, 7), (3, 192, 1, 1, 7),
+    (6, 320, 1, 1, 7))
 #: A small variant for 16-64 px inputs that trains in seconds on a CPU.
 TINY_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
     (1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 2))
@@ -33,7 +46,9 @@ def make_divisible(v: float, divisor: int = 8) -> int:
 @dataclass(frozen=True)
 class MobileNetArch:
     width_mult: float = 1.0
-    settings: tuple[tuple[int, int, int, int], ...] = PAPER_SETTINGS
+    #: rows of (expand t, channels c, repeats n, stride s) or (t, c, n, s, kernel k);
+    #: without k a row uses ``kernel_size``
+    settings: tuple[tuple[int, ...], ...] = PAPER_SETTINGS
     stem_channels: int = 32
     stem_stride: int = 2
     last_channels: int = 1280
@@ -88,10 +103,12 @@ class MobileNet(nn.Module):
         cin = make_divisible(arch.stem_channels * arch.width_mult)
         last = make_divisible(arch.last_channels * max(1.0, arch.width_mult))
         feats: list[nn.Module] = [_conv_bn_act(arch.in_channels, cin, 3, arch.stem_stride)]
-        for t, c, n, s in arch.settings:
+        for row in arch.settings:
+            t, c, n, s = row[:4]
+            k = row[4] if len(row) > 4 else arch.kernel_size
             cout = make_divisible(c * arch.width_mult)
             for i in range(n):
-                feats.append(InvertedResidual(cin, cout, s if i == 0 else 1, t, arch.kernel_size))
+                feats.append(InvertedResidual(cin, cout, s if i == 0 else 1, t, k))
                 cin = cout
         feats.append(_conv_bn_act(cin, last, 1, 1))
         self.features = nn.Sequential(*feats)

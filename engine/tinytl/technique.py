@@ -37,12 +37,12 @@ from .adaptation import (FA_METHOD, FA_TITLE, SEARCHES, SupernetTask, adapt_subn
 from .lite_residual import LiteSpec
 from .memory import analytic_memory, fits_profile, measure_training_memory
 from .methods import METHOD_TITLES, METHODS, apply_method, prepare, trainable_params
-from .mobilenet import PAPER_SETTINGS, TINY_SETTINGS, MobileNetArch
+from .mobilenet import PAPER_SETTINGS, PROXYLESS_MOBILE_SETTINGS, TINY_SETTINGS, MobileNetArch
 from .pretrain import SourceTask, WeightsError, load_weights, parse_classes, pretrained
 
 __all__ = ["Config", "run", "BACKBONES", "ALL_METHODS", "backbone_arch", "method_lr"]
 
-BACKBONES = ("mobilenetv2-tiny", "mobilenetv2")
+BACKBONES = ("mobilenetv2-tiny", "mobilenetv2", "proxylessnas-mobile")
 #: the methods on the fixed backbone, then TinyTL-L+B on a sub-net picked by feature extractor adaptation
 ALL_METHODS: tuple[str, ...] = (*METHODS, FA_METHOD)
 TITLES: dict[str, str] = {**METHOD_TITLES, FA_METHOD: FA_TITLE}
@@ -63,7 +63,8 @@ class Config(ConfigBase):
                                      choices=ALL_METHODS)
     backbone: str = param("mobilenetv2-tiny", choices=BACKBONES,
                           help="mobilenetv2-tiny: 4 stages, 256-d features, for 16-64 px; mobilenetv2: the full "
-                               "MobileNetV2 layout (slow on a CPU)")
+                               "MobileNetV2 layout; proxylessnas-mobile: the ProxylessNAS-Mobile layout of the "
+                               "paper's Table 2 (both slow on a CPU)")
     width_mult: float = param(0.5, help="Channel width multiplier of the backbone", min=0.25, max=1.5)
     resolution: int = param(32, help="Input resolution in pixels (images are resized, 3 channels)",
                             min=16, max=224)
@@ -134,6 +135,8 @@ class Config(ConfigBase):
 def backbone_arch(cfg: Config) -> MobileNetArch:
     if cfg.backbone == "mobilenetv2":
         return MobileNetArch(width_mult=cfg.width_mult, settings=PAPER_SETTINGS, last_channels=1280)
+    if cfg.backbone == "proxylessnas-mobile":
+        return MobileNetArch(width_mult=cfg.width_mult, settings=PROXYLESS_MOBILE_SETTINGS, last_channels=1280)
     return MobileNetArch(width_mult=cfg.width_mult, settings=TINY_SETTINGS, last_channels=256)
 
 
