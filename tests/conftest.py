@@ -12,6 +12,15 @@ import pytest
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_configure(config):
+    """Checkpoints and pre-trained backbones that tests write go to a folder of
+    this run, never the user's cache (var/cache), where they would become "the
+    newest" super-net of the dashboard. Worker processes inherit it."""
+    import tempfile
+
+    os.environ["FRONTIER_CACHE_DIR"] = tempfile.mkdtemp(prefix="frontier-test-cache-")
+
+
 def _reachable(url: str, default_port: int) -> bool:
     u = urlparse(url)
     try:

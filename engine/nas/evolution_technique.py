@@ -28,9 +28,15 @@ PRESETS = ("once-for-all", "hat", "custom")
 FRESH = "fresh-tiny"
 
 
+def trained_checkpoints() -> list:
+    """Super-nets trained by 'supernet' runs, newest first. The tiny one that
+    ``fresh-tiny`` retrains on each use is left out: it is never "the newest"."""
+    return [c for c in list_checkpoints() if c.name != FRESH]
+
+
 def checkpoint_options() -> list[tuple[str, str]]:
     """The checkpoints a search can start from, newest first, for a drop-down."""
-    found = list_checkpoints()
+    found = trained_checkpoints()
     newest = f"the newest ({found[0].label})" if found else "the newest (none trained yet)"
     return ([("", newest)] + [(c.name, c.label) for c in found]
             + [(FRESH, f"{FRESH} (train a tiny super-net here first, for a quick look)")])
@@ -40,7 +46,7 @@ def checkpoint_error(name: str) -> str | None:
     """A message when ``name`` is not an available checkpoint ('' = the newest)."""
     if name == FRESH:
         return None
-    available = [c.name for c in list_checkpoints()]
+    available = [c.name for c in trained_checkpoints()]
     if not available:
         return ("no super-net checkpoint yet: train one with the 'supernet' technique first "
                 f"(or enter '{FRESH}' to train a tiny one here, for a quick look)")
@@ -129,7 +135,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                      hardware, Reporter(reporter.workdir / "fresh-supernet"))
     ckpt = config.checkpoint
     if not ckpt:
-        available = list_checkpoints()
+        available = trained_checkpoints()
         if not available:  # checked when the config was parsed, but the cache may have changed since
             raise CheckpointError("no super-net checkpoint yet: train one with the 'supernet' technique first "
                                   f"(or set the checkpoint to '{FRESH}' for a quick look)")

@@ -151,3 +151,24 @@ def test_checkpoint_is_picked_from_the_trained_ones(tmp_path, monkeypatch):
     assert not posted.is_valid() and "checkpoint" in posted.errors
     posted = config_form_class("evolution")({f"{CONFIG_PREFIX}-checkpoint": "mine"}, prefix=CONFIG_PREFIX)
     assert posted.is_valid() and posted.cleaned_config()["checkpoint"] == "mine"
+
+
+def test_fresh_tiny_is_never_the_newest(tmp_path, monkeypatch):
+    import torch
+
+    from engine.nas.evolution_technique import checkpoint_error
+    from engine.spaces.mbconv import MBConvSpace
+    from engine.supernet import MBConvSuperNet, save_checkpoint
+
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    net = MBConvSuperNet(MBConvSpace(widths=(8,), strides=(1,), resolutions=(12,), stem_width=8, stem_stride=1,
+                                     head_width=16), num_classes=2, in_channels=1)
+    save_checkpoint(net, "fresh-tiny", meta={"dataset": "digits"}, root=tmp_path / "checkpoints")
+    assert "'supernet' technique first" in checkpoint_error("")  # only the throwaway exists
+    save_checkpoint(net, "mine", meta={"dataset": "digits"}, root=tmp_path / "checkpoints")
+    import os
+    os.utime(tmp_path / "checkpoints" / "mine.safetensors", (1, 1))  # older than fresh-tiny
+    choices = config_form_class("evolution")(prefix=CONFIG_PREFIX).fields["checkpoint"].choices
+    assert [v for v, _ in choices] == ["", "mine", "fresh-tiny"] and "mine" in choices[0][1]
+    assert checkpoint_error("") is None
