@@ -12,7 +12,7 @@ from .selectors import ScatterData, architecture_summary
 __all__ = ["pareto_figure", "series_figure", "compare_figure", "axis_title"]
 
 _LAYOUT = dict(paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font=dict(family="system-ui, sans-serif", size=13),
-               margin=dict(l=60, r=20, t=30, b=50), height=420,
+               margin=dict(l=76, r=20, t=30, b=56), height=420,
                legend=dict(orientation="h", y=-0.2), hovermode="closest")
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
 
