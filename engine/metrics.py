@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MetricInfo", "METRICS", "metric_info", "direction", "ESTIMATE_SOURCES", "source_key", "source_label"]
+__all__ = ["MetricInfo", "METRICS", "metric_info", "direction", "ESTIMATE_SOURCES", "source_key", "source_label",
+           "estimate_source"]
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,27 @@ def direction(name: str) -> str | None:
 ESTIMATE_SOURCES = frozenset({"roofline", "lut", "predictor"})
 
 
+_UNITS = ("_ms", "_bytes", "_mb")
+
+
 def source_key(metric: str) -> str:
-    """The metrics key that names where ``metric`` came from:
-    ``latency_ms`` -> ``latency_source``, ``accuracy`` -> ``accuracy_source``."""
-    return metric.split("_", 1)[0] + "_source"
+    """The metrics key that names where ``metric`` came from, its unit left out:
+    ``latency_ms`` -> ``latency_source``, ``predicted_latency_ms`` ->
+    ``predicted_latency_source``, ``accuracy`` -> ``accuracy_source``."""
+    for unit in _UNITS:
+        if metric.endswith(unit):
+            metric = metric[: -len(unit)]
+            break
+    return metric + "_source"
+
+
+def estimate_source(metrics: dict, key: str) -> str:
+    """Where ``metrics[key]`` came from when that is an estimate (roofline,
+    lookup table, predictor), else "" (measured, or not said)."""
+    if key.endswith("_source"):
+        return ""
+    src = str(metrics.get(source_key(key), ""))
+    return src if src in ESTIMATE_SOURCES else ""
 
 
 def source_label(source: str) -> str:

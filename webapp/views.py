@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from engine import techniques
-from engine.metrics import ESTIMATE_SOURCES, METRICS, metric_info, source_key
+from engine.metrics import ESTIMATE_SOURCES, METRICS, estimate_source, metric_info
 
 from . import charts, selectors, services
 from .errors import ApplicationError
@@ -197,7 +197,7 @@ def experiment_candidates(request: HttpRequest, pk: int) -> HttpResponse:
         ordering = "index"
         page = selectors.candidate_page(exp, page=request.GET.get("page", 1), front_only=front_only)
     cols = list((exp.metric_keys or {}).keys())
-    rows = [(c, [(c.metrics.get(k), _estimate_source(c.metrics, k)) for k in cols],
+    rows = [(c, [(c.metrics.get(k), estimate_source(c.metrics, k)) for k in cols],
              selectors.architecture_summary(c.architecture, 90)) for c in page]
     return render(request, "frontier/_candidates.html", {
         "exp": exp, "page": page, "cols": [(k, metric_info(k).label) for k in cols], "rows": rows,
@@ -249,15 +249,6 @@ def _metric_order(metrics: dict) -> list[str]:
     order), then the rest by name: PostgreSQL's jsonb keeps no key order."""
     known = [k for k in METRICS if k in metrics]
     return known + sorted(k for k in metrics if k not in METRICS)
-
-
-def _estimate_source(metrics: dict, key: str) -> str:
-    """The source of ``metrics[key]`` when it is an estimate (roofline, lookup
-    table, predictor), else ""."""
-    if key.endswith("_source"):
-        return ""
-    src = str(metrics.get(source_key(key), ""))
-    return src if src in ESTIMATE_SOURCES else ""
 
 
 @login_required

@@ -25,8 +25,7 @@ from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
 from ..train import classification_step, fit, make_optimizer
 
-__all__ = ["LATENCY_SOURCES", "search_latency", "Finalist", "finish_candidates", "finish_candidate", "export_model",
-           "arch_summary"]
+__all__ = ["LATENCY_SOURCES", "search_latency", "Finalist", "finish_candidates", "export_model", "arch_summary"]
 
 LATENCY_SOURCES = ("auto", "lut", "roofline")
 
@@ -169,16 +168,6 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, data: NasDa
         reporter.artifact("pt", ts_path, f"{f.label}: TorchScript", group="models", candidate=idx)
         out.append(metrics)
     return out
-
-
-def finish_candidate(model: nn.Module, arch: dict[str, Any], space: MBConvSpace, data: NasData, *,
-                     profile: HardwareProfile, estimator: LatencyEstimator, reporter: Reporter, epochs: int,
-                     lr: float, seed: int, label: str, extra: dict[str, Any] | None = None,
-                     progress: Any = None) -> dict[str, Any]:
-    """:func:`finish_candidates` for one architecture."""
-    return finish_candidates([Finalist(model, arch, label, dict(extra or {}))], space, data, profile=profile,
-                             estimator=estimator, reporter=reporter, epochs=epochs, lr=lr, seed=seed,
-                             progress=(lambda n: progress) if progress is not None else None)[0]
 
 
 def seeded(seed: int) -> np.random.Generator:

@@ -150,9 +150,16 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                          source=config.latency_source, reporter=reporter)
     latency = est.estimate_ms_many
 
+    checked: dict[Any, float] = {}
+
     def supernet_accuracy(arch: dict[str, Any]) -> float:
-        return evaluate_subnet(net, arch, data, split="val", bn_images=config.bn_images,
-                               limit=config.eval_images or None)
+        """Super-net accuracy (BN re-calibrated), once per network: winners are
+        often front points or the search's best, already checked."""
+        key = space.network_key(arch)
+        if key not in checked:
+            checked[key] = evaluate_subnet(net, arch, data, split="val", bn_images=config.bn_images,
+                                           limit=config.eval_images or None)
+        return checked[key]
 
     # 1. accuracy predictor from sub-nets evaluated with BN re-calibration; the
     #    held-out ones scored twice to show how repeatable the targets are
@@ -228,17 +235,17 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                               random_rng=np.random.default_rng(config.seed + 1), ref=ref,
                               limit_ms=config.latency_limit_ms or None, on_generation=on_gen)
         front = er.front(key=space.network_key)
-        checked = set()
+        spread: set[int] = set()
         if front and config.front_evaluated:
             k = min(config.front_evaluated, len(front))
-            checked = {int(round(j)) for j in np.linspace(0, len(front) - 1, k)}
+            spread = {int(round(j)) for j in np.linspace(0, len(front) - 1, k)}
         inherited: list[float] = []
         for n, i in enumerate(front):
             a = er.archs[i]
             metrics: dict[str, Any] = {"accuracy": er.acc[i], "accuracy_source": "predictor",
                                        "predicted_accuracy": er.acc[i], "latency_ms": er.lat[i],
                                        "latency_source": est.source, "search": "nsga2", "front_rank": n}
-            if n in checked:
+            if n in spread:
                 metrics["supernet_accuracy"] = supernet_accuracy(a)
                 inherited.append(metrics["supernet_accuracy"])
             reporter.candidate(arch_summary(space, a), metrics)
@@ -251,7 +258,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                           "hypervolume_nsga2": er.hypervolume[-1], "hypervolume_random": rr.hypervolume[-1],
                           "hypervolume_ratio": hv_ratio}
         if len(inherited) >= 3:  # does the super-net agree with the predictor along the front?
-            pred = [er.acc[front[j]] for j in sorted(checked)]
+            pred = [er.acc[front[j]] for j in sorted(spread)]
             search_metrics["front_supernet_spearman"] = float(stats.spearmanr(pred, inherited).statistic) \
                 if np.ptp(inherited) > 0 and np.ptp(pred) > 0 else None
     search_s = time.perf_counter() - ts

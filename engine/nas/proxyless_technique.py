@@ -17,7 +17,7 @@ from ..hardware import HardwareProfile, LookupTableLatency
 from ..reporter import Reporter, Summary
 from ..supernet import load_nas_data, recalibrate_bn, subnet_accuracy
 from ..train import StepOutput, fit, make_optimizer
-from .common import LATENCY_SOURCES, finish_candidate, search_latency
+from .common import LATENCY_SOURCES, Finalist, finish_candidates, search_latency
 from .proxyless import WEIGHT_SHARING, ArchStep, ProxylessSuperNet, block_latency_table
 from .supernet_technique import space_from_config
 
@@ -158,10 +158,11 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     recalibrate_bn(model, (x for x, _ in data.batches("train", 128, resolution=r, limit=512, shuffle_seed=0)))
     inherited = subnet_accuracy(model, data, split="val", resolution=r)
     reporter.progress(0.8, f"derived network: depths {arch['depths']}; fine-tuning")
-    m = finish_candidate(model, arch, space, data, profile=hardware, estimator=est, reporter=reporter,
-                         epochs=config.finetune_epochs, lr=config.lr, seed=config.seed, label="proxylessnas",
-                         extra={"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas",
-                                "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing})
+    extra = {"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas",
+             "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing}
+    m, = finish_candidates([Finalist(model, arch, "proxylessnas", extra)], space, data, profile=hardware,
+                           estimator=est, reporter=reporter, epochs=config.finetune_epochs, lr=config.lr,
+                           seed=config.seed)
     reporter.progress(1.0, "done")
     return Summary(f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
                    f"({m['latency_source']}), target {target:.2f} ms",

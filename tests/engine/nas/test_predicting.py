@@ -50,3 +50,14 @@ def test_front_stands_each_network_once():
     r.add(archs, np.array([0.9, 0.9, 0.95, 0.5]), np.array([1.0, 1.0, 2.0, 3.0]))
     assert r.front() == [0, 1, 2]  # the same network twice, both non-dominated
     assert r.front(key=lambda a: a["n"]) == [0, 2]
+
+
+def test_source_keys_drop_the_unit():
+    from engine.metrics import estimate_source, source_key
+
+    assert source_key("latency_ms") == "latency_source" and source_key("accuracy") == "accuracy_source"
+    assert source_key("predicted_latency_ms") == "predicted_latency_source"
+    m = {"predicted_latency_ms": 2.0, "predicted_latency_source": "lut", "latency_ms": 2.2,
+         "latency_source": "measured"}
+    assert estimate_source(m, "predicted_latency_ms") == "lut" and estimate_source(m, "latency_ms") == ""
+    assert estimate_source(m, "latency_source") == ""
