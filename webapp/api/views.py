@@ -4,7 +4,6 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from django.conf import settings
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,9 +63,7 @@ class HardwareProfileViewSet(viewsets.ModelViewSet):
             return Response(HardwareProfileSerializer(hw).data)
         f = request.FILES.get("file")
         if f is not None:
-            if f.size > settings.FRONTIER_MAX_LUT_UPLOAD:
-                raise ApplicationError("Lookup table too large.", field_errors={"file": "over the size limit"})
-            data = f.read()
+            data = f  # the service checks its size before reading it
         elif isinstance(request.data, dict) and request.data:
             data = dict(request.data)
         else:
