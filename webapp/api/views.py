@@ -30,12 +30,7 @@ class HardwareProfileViewSet(viewsets.ModelViewSet):
     @extend_schema(request=HardwareProfileInput, responses={201: HardwareProfileSerializer})
     def create(self, request, *args, **kwargs):
         data = _body(request)
-        slug = data.pop("slug", "")
-        if not isinstance(slug, str) or not slug:
-            raise ApplicationError("Invalid profile.", field_errors={"slug": "required"})
-        if len(slug) > 60 or not all(c.isalnum() or c in "-_" for c in slug):
-            raise ApplicationError("Invalid profile.", field_errors={"slug": "letters, digits, - and _ (at most 60)"})
-        hw = services.hardware_profile_create(owner=request.user, slug=slug, data=data)
+        hw = services.hardware_profile_create(owner=request.user, slug=data.pop("slug", ""), data=data)
         return Response(HardwareProfileSerializer(hw).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=HardwareProfileInput, responses=HardwareProfileSerializer)

@@ -59,8 +59,10 @@ def _validated(slug: str, data: dict[str, Any]) -> EngineProfile:
 
 @transaction.atomic
 def hardware_profile_create(*, owner: AbstractBaseUser, slug: str, data: dict[str, Any]) -> HardwareProfile:
+    if not isinstance(slug, str) or not slug:
+        raise ApplicationError("Invalid profile.", field_errors={"slug": "required"})
     # the model's SlugField is ASCII only: "café" would pass str.isalnum() and fail in full_clean()
-    if not isinstance(slug, str) or not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", slug):
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", slug):
         raise ApplicationError("Invalid profile.", field_errors={"slug": "letters, digits, - and _ (at most 60)"})
     if HardwareProfile.objects.filter(slug=slug).exists():
         raise ApplicationError("Invalid profile.", field_errors={"slug": f"a profile named {slug!r} exists"})
