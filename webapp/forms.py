@@ -99,18 +99,22 @@ class ExperimentForm(forms.Form):
         self.fields["technique"].choices = [(n, t.title) for n, t in techniques.items()]
 
 
+def _key_field(f: dataclasses.Field, key: str) -> str:
+    """The form field of one key of a per-precision mapping: ``peak_gmacs``'s
+    ``fp32`` is ``peak_fp32`` (the field name without its unit suffix)."""
+    return f"{f.name.rsplit('_', 1)[0]}_{key}"
+
+
 def _profile_field(f: dataclasses.Field, tp: Any) -> dict[str, forms.Field]:
     """The form field(s) of one field of the engine's HardwareProfile, from its
-    metadata; a per-precision mapping (``peak_gmacs``) becomes one number per
-    key, named ``peak_<key>`` (the field name without its unit suffix)."""
+    metadata; a per-precision mapping becomes one number per key."""
     m = f.metadata
     has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
     label = f"{m['label']} ({m['unit']})" if m["unit"] else m["label"]
     common: dict[str, Any] = {"label": label, "help_text": m["help"]}
     if m["keys"]:
-        prefix = f.name.rsplit("_", 1)[0]
-        return {f"{prefix}_{k}": forms.FloatField(label=f"{m['label']} {k} ({m['unit']})", min_value=m["min"],
-                                                  max_value=m["max"], required=k in m["required_keys"])
+        return {_key_field(f, k): forms.FloatField(label=f"{m['label']} {k} ({m['unit']})", min_value=m["min"],
+                                                   max_value=m["max"], required=k in m["required_keys"])
                 for k in m["keys"]}
     if m["choices"]:
         return {f.name: forms.ChoiceField(choices=[(c, c) for c in m["choices"]], initial=f.default, **common)}
@@ -142,14 +146,22 @@ class HardwareProfileForm(forms.Form):
         if editing:
             self.fields["slug"].disabled = True
 
+    def field_for(self, name: str) -> str | None:
+        """The form field showing an error on the engine profile's field
+        ``name`` (a per-precision mapping's: its first required key); None
+        when the form has none."""
+        f = next((f for f in _PROFILE_FIELDS if f.name == name and f.metadata["keys"]), None)
+        if f is not None:
+            return _key_field(f, (f.metadata["required_keys"] or f.metadata["keys"])[0])
+        return name if name in self.fields else None
+
     def profile_data(self) -> dict[str, Any]:
         """The cleaned values as the engine profile's fields (without the slug)."""
         d: dict[str, Any] = {}
         for f in _PROFILE_FIELDS:
             if f.metadata["keys"]:
-                prefix = f.name.rsplit("_", 1)[0]
-                d[f.name] = {k: self.cleaned_data[f"{prefix}_{k}"] for k in f.metadata["keys"]
-                             if self.cleaned_data.get(f"{prefix}_{k}") is not None}
+                d[f.name] = {k: self.cleaned_data[_key_field(f, k)] for k in f.metadata["keys"]
+                             if self.cleaned_data.get(_key_field(f, k)) is not None}
             else:
                 d[f.name] = self.cleaned_data[f.name]
         return d
@@ -159,8 +171,7 @@ class HardwareProfileForm(forms.Form):
         init: dict[str, Any] = {"slug": hw.slug}
         for f in _PROFILE_FIELDS:
             if f.metadata["keys"]:
-                prefix = f.name.rsplit("_", 1)[0]
-                init.update({f"{prefix}_{k}": v for k, v in (getattr(hw, f.name) or {}).items()})
+                init.update({_key_field(f, k): v for k, v in (getattr(hw, f.name) or {}).items()})
             else:
                 init[f.name] = getattr(hw, f.name)
         return init

@@ -380,12 +380,7 @@ def hardware_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse
                 return redirect("hardware", slug=hw.slug)
             except ApplicationError as e:
                 for k, v in e.field_errors.items():
-                    if k == "peak_gmacs":
-                        form.add_error("peak_fp32", v)
-                    elif k in form.fields:
-                        form.add_error(k, v)
-                    else:
-                        form.add_error(None, f"{k}: {v}")
+                    form.add_error(form.field_for(k), v if form.field_for(k) else f"{k}: {v}")
                 if not e.field_errors:
                     form.add_error(None, e.message)
     else:

@@ -148,6 +148,9 @@ def test_hardware_form_is_generated_from_the_engine_profile():
     assert form.fields["cores"].initial == EngineProfile.__dataclass_fields__["cores"].default
     kinds = EngineProfile.__dataclass_fields__["kind"].metadata["choices"]
     assert [c for c, _ in form.fields["kind"].choices] == list(kinds)
+    # a service's error on an engine field lands on the form field that shows it
+    assert form.field_for("peak_gmacs") == "peak_fp32" and form.field_for("cores") == "cores"
+    assert form.field_for("measurable") is None
 
 
 def test_checkpoint_is_picked_from_the_trained_ones(tmp_path, monkeypatch):
