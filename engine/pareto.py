@@ -65,8 +65,13 @@ def front_of(metrics: Sequence[Mapping[str, Any]], objectives: Mapping[str, str]
     (so one objective gives the single best entry, the first of equals).
     """
     keys, signs = list(objectives), [1.0 if d == "min" else -1.0 for d in objectives.values()]
-    rows = [i for i, m in enumerate(metrics) if keys and all(_finite(m.get(k)) for k in keys)]
-    pts = [tuple(s * float(metrics[i][k]) for k, s in zip(keys, signs)) for i in rows]
+    rows: list[int] = []
+    pts: list[tuple[float, ...]] = []
+    for i, m in enumerate(metrics):
+        values = [m.get(k) for k in keys]
+        if keys and all(map(_finite, values)):
+            rows.append(i)
+            pts.append(tuple([s * v for s, v in zip(signs, values)]))
     if len(keys) == 2:
         return sorted(rows[j] for j in front_2d(pts, ("min", "min")))
     kept: list[int] = []  # lexicographic order: whatever dominates (or equals) a point comes before it
