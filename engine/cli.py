@@ -15,9 +15,7 @@ Exit codes: 0 succeeded, 1 the technique failed, 2 bad usage, 130 cancelled.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import os
 import shutil
 import signal
@@ -27,88 +25,22 @@ import textwrap
 import time
 import traceback
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli_reporter import DirectoryReporter
 from .config import ConfigBase, ConfigError, FieldSpec
 from .registry import Technique, techniques
-from .reporter import Cancelled, Reporter, Summary
+from .reporter import Cancelled, Summary
+from .results import publish, write_results
 
-__all__ = ["main", "DirectoryReporter", "UsageError", "resolve_hardware", "parse_sets", "front_indices"]
+__all__ = ["main", "UsageError", "resolve_hardware", "parse_sets", "build_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
     """A bad flag; the message names it. Exit code 2."""
-
-
-# -- reporter -------------------------------------------------------------------------------------
-
-class DirectoryReporter(Reporter):
-    """Collects a run for writing into a folder: artifact files are copied into
-    ``artifacts_dir`` as soon as they are handed over; progress drives a tqdm bar.
-
-    ``request_cancel()`` (the CLI's Ctrl-C handler) makes the next reporter
-    call raise :class:`Cancelled`.
-    """
-
-    def __init__(self, artifacts_dir: str | Path, *, workdir: str | Path | None = None, progress_bar: bool = True):
-        super().__init__(workdir)
-        self.artifacts_dir = Path(artifacts_dir)
-        self.candidates: list[tuple[dict, dict]] = []
-        self.points: dict[str, list[tuple[float, float]]] = {}
-        self.artifacts: list[dict[str, Any]] = []
-        self.last_progress: tuple[float, str] = (0.0, "")
-        self._cancel = False
-        self._bar = None
-        if progress_bar:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=1000, file=sys.stderr, dynamic_ncols=True, mininterval=0.2,
-                             bar_format="{percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {desc}")
-
-    def request_cancel(self) -> None:
-        self._cancel = True
-
-    def is_cancelled(self) -> bool:
-        return self._cancel
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.last_progress = (fraction, message)
-        if self._bar is not None:
-            self._bar.n = int(round(fraction * 1000))
-            self._bar.set_description_str(f"{len(self.candidates)} candidates | {message[:70]}", refresh=False)
-            self._bar.refresh()
-
-    def _on_candidate(self, architecture: dict, metrics: dict) -> None:
-        self.candidates.append((architecture, metrics))
-
-    def _on_series(self, name: str, step: float, value: float) -> None:
-        self.points.setdefault(name, []).append((step, value))
-
-    def _on_artifact(self, kind: str, path: Path, caption: str, group: str, candidate: int | None = None) -> None:
-        folder = self.artifacts_dir / _safe_name(group) if group else self.artifacts_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / _safe_name(path.name)
-        k = 1
-        while target.exists():
-            target = folder / f"{_safe_name(path.stem)}-{k}{path.suffix}"
-            k += 1
-        shutil.copy2(path, target)
-        self.artifacts.append({"kind": kind, "path": target.relative_to(self.artifacts_dir.parent).as_posix(),
-                               "caption": caption, "group": group, "candidate": candidate})
-
-
-def _safe_name(name: str) -> str:
-    out = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
-    return out[:120] or "file"
 
 
 # -- flag parsing ---------------------------------------------------------------------------------
@@ -181,81 +113,6 @@ def _out_dir(value: str, force: bool) -> Path:
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"--out: {value} exists and is not empty (pass --force to replace it)")
     return out
-
-
-# -- results --------------------------------------------------------------------------------------
-
-def _numeric(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def front_indices(technique: Technique, candidates: Sequence[tuple[dict, dict]]) -> tuple[dict[str, str], list[int]]:
-    """The objectives this run is judged on and the indices of its non-dominated candidates."""
-    names = {k for _, m in candidates for k, v in m.items() if _numeric(v)}
-    objectives = {k: d for k, d in technique.objectives_for(names).items() if k in names}
-    if not objectives:
-        return objectives, []
-    rows = [i for i, (_, m) in enumerate(candidates) if all(_numeric(m.get(k)) for k in objectives)]
-    if not rows:
-        return objectives, []
-    import numpy as np
-
-    from .search.sorting import non_dominated_sort
-
-    f = np.array([[float(candidates[i][1][k]) * (1.0 if d == "min" else -1.0) for k, d in objectives.items()]
-                  for i in rows])
-    return objectives, sorted(rows[j] for j in non_dominated_sort(f)[0])
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=1, allow_nan=False, default=str), encoding="utf-8")
-
-
-def _write_results(staging: Path, technique: Technique, config: ConfigBase, hardware: Any,
-                   rep: DirectoryReporter, summary: Summary | None, status: str, error: str,
-                   started: float) -> dict[str, Any]:
-    objectives, front = front_indices(technique, rep.candidates)
-    on_front = set(front)
-    metric_cols: list[str] = []
-    for _, m in rep.candidates:
-        metric_cols.extend(k for k in m if k not in metric_cols)
-    with open(staging / "candidates.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["index", "architecture", *metric_cols, "on_front"])
-        for i, (arch, m) in enumerate(rep.candidates):
-            w.writerow([i, json.dumps(arch, sort_keys=True, default=str),
-                        *("" if m.get(k) is None else m[k] for k in metric_cols), i in on_front])
-    _write_json(staging / "candidates.json", [{"index": i, "architecture": a, "metrics": m, "on_front": i in on_front}
-                                              for i, (a, m) in enumerate(rep.candidates)])
-    _write_json(staging / "series.json", {k: [[s, v] for s, v in pts] for k, pts in rep.points.items()})
-    names = {k for _, m in rep.candidates for k, v in m.items() if _numeric(v)}
-    out = {
-        "technique": technique.name, "title": technique.title, "status": status,
-        "message": summary.message if summary else (error.splitlines()[-1] if error else rep.last_progress[1]),
-        "metrics": summary.metrics if summary else {}, "error": error,
-        "config": config.to_dict(), "hardware": hardware.to_dict(),
-        "candidates": len(rep.candidates), "objectives": objectives, "front": front,
-        "axes": list(technique.axes_for(names)), "series": sorted(rep.points), "artifacts": rep.artifacts,
-        "progress": rep.last_progress[0],
-        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-        "duration_s": round(time.time() - started, 3),
-    }
-    _write_json(staging / "summary.json", out)
-    return out
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Rename the finished staging folder to ``out`` (replacing an old one last)."""
-    old = None
-    if out.exists():
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        else:
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.rename(out, old)
-    os.rename(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -375,8 +232,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, previous)
         rep.close()
     try:
-        info = _write_results(staging, technique, config, hardware, rep, summary, status, error, started)
-        _publish(staging, out)
+        info = write_results(staging, technique, config, hardware, rep, summary, status, error, started)
+        publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

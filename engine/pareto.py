@@ -5,9 +5,10 @@ into minimisation.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Mapping, Sequence
 
-__all__ = ["front_2d", "hypervolume_2d"]
+__all__ = ["front_2d", "front_of", "hypervolume_2d"]
 
 
 def _as_min(points: Sequence[tuple[float, float]], directions: tuple[str, str]) -> list[tuple[float, float]]:
@@ -48,3 +49,33 @@ def hypervolume_2d(points: Sequence[tuple[float, float]], reference: tuple[float
         next_x = front[k + 1][0] if k + 1 < len(front) else rx
         area += (next_x - x) * (ry - y)
     return area
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def front_of(metrics: Sequence[Mapping[str, Any]], objectives: Mapping[str, str]) -> list[int]:
+    """Indices (ascending) of the non-dominated entries of ``metrics`` on
+    ``objectives`` (``{metric: "min" | "max"}``, any number of them). The one
+    front rule of the CLI and the dashboard.
+
+    Entries lacking a finite number for some objective are left out; with no
+    objectives the front is empty. Ties: of identical points, the first is kept
+    (so one objective gives the single best entry, the first of equals).
+    """
+    keys, signs = list(objectives), [1.0 if d == "min" else -1.0 for d in objectives.values()]
+    rows: list[int] = []
+    pts: list[tuple[float, ...]] = []
+    for i, m in enumerate(metrics):
+        values = [m.get(k) for k in keys]
+        if keys and all(map(_finite, values)):
+            rows.append(i)
+            pts.append(tuple([s * v for s, v in zip(signs, values)]))
+    if len(keys) == 2:
+        return sorted(rows[j] for j in front_2d(pts, ("min", "min")))
+    kept: list[int] = []  # lexicographic order: whatever dominates (or equals) a point comes before it
+    for j in sorted(range(len(pts)), key=lambda j: (pts[j], j)):
+        if not any(all(a <= b for a, b in zip(pts[k], pts[j])) for k in kept):
+            kept.append(j)
+    return sorted(rows[j] for j in kept)

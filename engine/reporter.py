@@ -1,9 +1,10 @@
 """The reporter a technique talks to while it runs.
 
-A technique calls ``progress``, ``candidate``, ``series`` and ``artifact`` as it
-goes; each call may raise :class:`Cancelled`, which ``run`` lets propagate.
+A technique calls ``progress``, ``candidate``, ``series``, ``artifact`` and
+``output`` (a typed result, see :mod:`engine.outputs`) as it goes; each call
+may raise :class:`Cancelled`, which ``run`` lets propagate.
 Implementations: :class:`MemoryReporter` (tests, notebooks),
-``engine.cli.DirectoryReporter`` (the CLI) and ``webapp.reporting.DbReporter``.
+``engine.cli_reporter.DirectoryReporter`` (the CLI) and ``webapp.reporting.DbReporter``.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .outputs import OUTPUT_TYPES, Output
 
 __all__ = ["Cancelled", "Reporter", "MemoryReporter", "Summary", "ARTIFACT_KINDS", "clean_metrics"]
 
@@ -92,6 +95,17 @@ class Reporter:
             raise ValueError(f"no candidate with index {candidate}")
         self._on_artifact(kind, path, str(caption)[:300], str(group)[:60], candidate)
 
+    def output(self, obj: Output) -> None:
+        """Hand over a typed result (:mod:`engine.outputs`), e.g. the latency
+        model a run built; its files must exist."""
+        self._raise_if_cancelled()
+        if not isinstance(obj, OUTPUT_TYPES):
+            raise TypeError(f"not an engine output: {type(obj).__name__}")
+        for path in obj.files().values():
+            if not path.is_file():
+                raise FileNotFoundError(path)
+        self._on_output(obj)
+
     # -- hooks ----------------------------------------------------------
     def is_cancelled(self) -> bool:
         return False
@@ -104,6 +118,7 @@ class Reporter:
     def _on_candidate(self, architecture: dict, metrics: dict) -> None: ...
     def _on_series(self, name: str, step: float, value: float) -> None: ...
     def _on_artifact(self, kind: str, path: Path, caption: str, group: str, candidate: int | None) -> None: ...
+    def _on_output(self, obj: Output) -> None: ...
 
 
 class MemoryReporter(Reporter):
@@ -115,6 +130,7 @@ class MemoryReporter(Reporter):
         self.candidates: list[tuple[dict, dict]] = []
         self.points: list[tuple[str, float, float]] = []
         self.artifacts: list[tuple[str, Path, str, str, int | None]] = []
+        self.outputs: list[Output] = []
         self.cancel_after = cancel_after
         self.calls = 0
 
@@ -133,3 +149,6 @@ class MemoryReporter(Reporter):
 
     def _on_artifact(self, kind, path, caption, group, candidate):
         self.artifacts.append((kind, path, caption, group, candidate))
+
+    def _on_output(self, obj):
+        self.outputs.append(obj)

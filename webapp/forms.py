@@ -1,13 +1,16 @@
-"""Forms. A technique's settings form is generated from its Config dataclass."""
+"""Forms. A technique's settings form is generated from its Config dataclass,
+the hardware-profile form from the engine's HardwareProfile dataclass."""
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
 
 from django import forms
 
 from engine import techniques
 from engine.config import FieldSpec
-from engine.hardware.profile import BOUNDS, KINDS, PRECISIONS
+from engine.hardware.profile import HardwareProfile as EngineProfile
 
 from .models import HardwareProfile
 
@@ -96,47 +99,79 @@ class ExperimentForm(forms.Form):
         self.fields["technique"].choices = [(n, t.title) for n, t in techniques.items()]
 
 
+def _key_field(f: dataclasses.Field, key: str) -> str:
+    """The form field of one key of a per-precision mapping: ``peak_gmacs``'s
+    ``fp32`` is ``peak_fp32`` (the field name without its unit suffix)."""
+    return f"{f.name.rsplit('_', 1)[0]}_{key}"
+
+
+def _profile_field(f: dataclasses.Field, tp: Any) -> dict[str, forms.Field]:
+    """The form field(s) of one field of the engine's HardwareProfile, from its
+    metadata; a per-precision mapping becomes one number per key."""
+    m = f.metadata
+    has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    label = f"{m['label']} ({m['unit']})" if m["unit"] else m["label"]
+    common: dict[str, Any] = {"label": label, "help_text": m["help"]}
+    if m["keys"]:
+        return {_key_field(f, k): forms.FloatField(label=f"{m['label']} {k} ({m['unit']})", min_value=m["min"],
+                                                   max_value=m["max"], required=k in m["required_keys"])
+                for k in m["keys"]}
+    if m["choices"]:
+        return {f.name: forms.ChoiceField(choices=[(c, c) for c in m["choices"]], initial=f.default, **common)}
+    if tp is bool:
+        return {f.name: forms.BooleanField(required=False, initial=f.default, **common)}
+    if tp is int:
+        return {f.name: forms.IntegerField(min_value=m["min"], max_value=m["max"], initial=f.default, **common)}
+    if tp is float:
+        return {f.name: forms.FloatField(min_value=m["min"], max_value=m["max"], initial=f.default, **common)}
+    widget = forms.Textarea(attrs={"rows": 2}) if (m["max_length"] or 0) > 200 else None
+    return {f.name: forms.CharField(max_length=m["max_length"], required=not has_default, widget=widget, **common)}
+
+
+#: the engine profile's fields a user sets, in the dataclass's order
+_PROFILE_FIELDS = [f for f in dataclasses.fields(EngineProfile) if f.metadata["editable"]]
+_PROFILE_HINTS = typing.get_type_hints(EngineProfile)
+
+
 class HardwareProfileForm(forms.Form):
+    """Generated from the engine's HardwareProfile fields (as a settings form
+    is from a Config); the slug is the webapp's name for a profile."""
+
     slug = forms.SlugField(max_length=60, help_text="Short name, e.g. my-pi-zero.")
-    title = forms.CharField(max_length=200)
-    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS])
-    memory_bandwidth_gbs = forms.FloatField(label="Memory bandwidth (GB/s)", min_value=BOUNDS["memory_bandwidth_gbs"][0],
-                                            max_value=BOUNDS["memory_bandwidth_gbs"][1])
-    onchip_memory_kb = forms.FloatField(label="On-chip memory / cache (KiB)", min_value=0,
-                                        max_value=BOUNDS["onchip_memory_kb"][1], initial=0)
-    memory_capacity_mb = forms.FloatField(label="Memory capacity (MiB)", min_value=BOUNDS["memory_capacity_mb"][0],
-                                          max_value=BOUNDS["memory_capacity_mb"][1])
-    storage_mb = forms.FloatField(label="Storage / flash (MiB)", min_value=0, max_value=BOUNDS["storage_mb"][1],
-                                  initial=0)
-    layer_overhead_us = forms.FloatField(label="Per-layer overhead (µs)", min_value=0,
-                                         max_value=BOUNDS["layer_overhead_us"][1], initial=10)
-    cores = forms.IntegerField(min_value=1, max_value=int(BOUNDS["cores"][1]), initial=1)
-    bit_flexible = forms.BooleanField(required=False, help_text="Throughput scales with weight x activation bits "
-                                                                "(BitFusion-like).")
-    source = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=4000,
-                             help_text="Where the figures come from (datasheet, measurement).")
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=4000)
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        lo, hi = BOUNDS["peak_gmacs"]
-        for p in PRECISIONS:
-            self.fields[f"peak_{p}"] = forms.FloatField(
-                label=f"Peak {p} (GMAC/s)", min_value=lo, max_value=hi, required=(p == "fp32"))
+        for f in _PROFILE_FIELDS:
+            self.fields.update(_profile_field(f, _PROFILE_HINTS[f.name]))
         if editing:
             self.fields["slug"].disabled = True
 
+    def field_for(self, name: str) -> str | None:
+        """The form field showing an error on the engine profile's field
+        ``name`` (a per-precision mapping's: its first required key); None
+        when the form has none."""
+        f = next((f for f in _PROFILE_FIELDS if f.name == name and f.metadata["keys"]), None)
+        if f is not None:
+            return _key_field(f, (f.metadata["required_keys"] or f.metadata["keys"])[0])
+        return name if name in self.fields else None
+
     def profile_data(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.cleaned_data.items() if not k.startswith("peak_") and k != "slug"}
-        d["peak_gmacs"] = {p: self.cleaned_data[f"peak_{p}"] for p in PRECISIONS
-                           if self.cleaned_data.get(f"peak_{p}") is not None}
+        """The cleaned values as the engine profile's fields (without the slug)."""
+        d: dict[str, Any] = {}
+        for f in _PROFILE_FIELDS:
+            if f.metadata["keys"]:
+                d[f.name] = {k: self.cleaned_data[_key_field(f, k)] for k in f.metadata["keys"]
+                             if self.cleaned_data.get(_key_field(f, k)) is not None}
+            else:
+                d[f.name] = self.cleaned_data[f.name]
         return d
 
     @classmethod
     def initial_from(cls, hw: HardwareProfile) -> dict[str, Any]:
-        init = {f: getattr(hw, f) for f in ("slug", "title", "kind", "memory_bandwidth_gbs", "onchip_memory_kb",
-                                            "memory_capacity_mb", "storage_mb", "layer_overhead_us", "cores",
-                                            "bit_flexible", "source", "notes")}
-        for p, v in (hw.peak_gmacs or {}).items():
-            init[f"peak_{p}"] = v
+        init: dict[str, Any] = {"slug": hw.slug}
+        for f in _PROFILE_FIELDS:
+            if f.metadata["keys"]:
+                init.update({_key_field(f, k): v for k, v in (getattr(hw, f.name) or {}).items()})
+            else:
+                init[f.name] = getattr(hw, f.name)
         return init

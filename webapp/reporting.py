@@ -2,18 +2,23 @@
 
 Candidates and series points are buffered for at most ``flush_interval``
 seconds and written in short transactions, so the web server and the worker
-can share SQLite; the cancel flag is read at most twice a second.
+can share SQLite; the cancel flag is read at most twice a second. The
+Pareto front is refreshed through the ``refresh_front`` callable the
+execution service passes in (reporting imports no service). Typed outputs are
+kept in ``outputs`` for the execution service to act on when the run succeeds.
 """
 from __future__ import annotations
 
 import shutil
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from engine.outputs import Output
 from engine.reporter import Reporter
 
 from .models import Artifact, Candidate, Experiment, SeriesPoint
@@ -22,10 +27,12 @@ __all__ = ["DbReporter"]
 
 
 class DbReporter(Reporter):
-    def __init__(self, experiment: Experiment, workdir: str | Path, *, flush_interval: float = 0.5,
-                 cancel_interval: float = 0.5, front_interval: float = 3.0):
+    def __init__(self, experiment: Experiment, workdir: str | Path, *, refresh_front: Callable[[], Any],
+                 flush_interval: float = 0.5, cancel_interval: float = 0.5, front_interval: float = 3.0):
         super().__init__(workdir)
         self.experiment_id = experiment.pk
+        self.refresh_front = refresh_front
+        self.outputs: list[Output] = []
         self.flush_interval = flush_interval
         self.cancel_interval = cancel_interval
         self.front_interval = front_interval
@@ -87,14 +94,15 @@ class DbReporter(Reporter):
             art.file.save(path.name, File(fh), save=False)
         art.save()
 
+    def _on_output(self, obj: Output) -> None:
+        self.outputs.append(obj)
+
     # -- writing ---------------------------------------------------------------
     def _maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= self.flush_interval or len(self._candidates) >= 1000:
             self.flush()
 
     def flush(self, *, final: bool = False) -> None:
-        from .services.experiments import experiment_refresh_front
-
         self._last_flush = time.monotonic()
         cands, points, prog = self._candidates, self._points, self._progress
         self._candidates, self._points, self._progress = [], [], None
@@ -110,10 +118,16 @@ class DbReporter(Reporter):
             Experiment.objects.filter(pk=self.experiment_id).update(**updates)
         if self._front_dirty and (final or time.monotonic() - self._last_front
                                   >= self.front_interval * max(1.0, self._next_index / 10000)):
-            experiment_refresh_front(experiment_id=self.experiment_id)
+            self.refresh_front()
             self._front_dirty = False
             self._last_front = time.monotonic()
 
     def close(self) -> None:
-        self.flush(final=True)
+        """The last flush, then the workdir is removed."""
+        try:
+            self.flush(final=True)
+        finally:
+            self.discard_workdir()
+
+    def discard_workdir(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.fields.json import KeyTextTransform
@@ -14,7 +13,7 @@ from django.db.models.functions import Cast
 
 from engine import techniques
 from engine.metrics import direction, metric_info, source_key, source_label
-from engine.pareto import front_2d, hypervolume_2d
+from engine.pareto import front_of, hypervolume_2d
 
 from .errors import ApplicationError
 from .models import Artifact, Candidate, Experiment, HardwareProfile, SeriesPoint
@@ -235,12 +234,13 @@ def compare_data(exps: list[Experiment], x: str, y: str, constraints: list[Const
     all_pts: list[tuple[float, float]] = []
     for exp in exps:
         pts = []
-        for index, m, arch in Candidate.objects.filter(experiment=exp).values_list("index", "metrics", "architecture"):
+        for index, m, arch in Candidate.objects.filter(experiment=exp).order_by("index").values_list(
+                "index", "metrics", "architecture"):
             vx, vy = m.get(x), m.get(y)
             if is_number(vx) and is_number(vy):
                 pts.append((float(vx), float(vy), index, arch))
         all_pts.extend((p[0], p[1]) for p in pts)
-        idx = front_2d([(p[0], p[1]) for p in pts], (dx, dy))
+        idx = front_of([{x: p[0], y: p[1]} for p in pts], {x: dx, y: dy})
         front = sorted((pts[i] for i in idx), key=lambda p: p[0])
         series.append({"experiment": exp, "front": front, "n": len(pts)})
     reference = None

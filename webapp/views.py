@@ -356,10 +356,7 @@ def hardware_lut(request: HttpRequest, slug: str) -> HttpResponse:
             f = request.FILES.get("file")
             if f is None:
                 raise ApplicationError("Choose the lut.json written by the device agent.")
-            if f.size > settings.FRONTIER_MAX_LUT_UPLOAD:
-                raise ApplicationError(f"The file is {f.size / 2**20:.1f} MB; the limit is "
-                                       f"{settings.FRONTIER_MAX_LUT_UPLOAD / 2**20:.0f} MB.")
-            services.hardware_lookup_table_attach(profile=hw, user=request.user, data=f.read())
+            services.hardware_lookup_table_attach(profile=hw, user=request.user, data=f)
             messages.success(request, "Lookup table attached: searches on this profile now use it.")
     except ApplicationError as e:
         messages.error(request, e.message + (" " + e.field_errors["file"] if "file" in e.field_errors else ""))
@@ -383,12 +380,7 @@ def hardware_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse
                 return redirect("hardware", slug=hw.slug)
             except ApplicationError as e:
                 for k, v in e.field_errors.items():
-                    if k == "peak_gmacs":
-                        form.add_error("peak_fp32", v)
-                    elif k in form.fields:
-                        form.add_error(k, v)
-                    else:
-                        form.add_error(None, f"{k}: {v}")
+                    form.add_error(form.field_for(k), v if form.field_for(k) else f"{k}: {v}")
                 if not e.field_errors:
                     form.add_error(None, e.message)
     else:
@@ -399,7 +391,6 @@ def hardware_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse
 @login_required
 def media(request: HttpRequest, path: str) -> HttpResponse:
     """Artifacts and uploads, for logged-in users only."""
-    from django.conf import settings
     from django.views.static import serve
 
     return serve(request, path, document_root=settings.MEDIA_ROOT)

@@ -40,32 +40,63 @@ class ProfileError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+def _field(default: Any = dataclasses.MISSING, *, label: str, help: str, unit: str = "",
+           bounds: tuple[float, float] | None = None, choices: tuple[str, ...] | None = None,
+           max_length: int | None = None, keys: tuple[str, ...] | None = None, required_keys: tuple[str, ...] = (),
+           editable: bool = True, attached: bool = False) -> Any:
+    """A profile field with the metadata forms and serializers are generated
+    from (as a Config's are): label, help, unit, bounds, choices, the text
+    length limit, the keys of a per-precision mapping, whether a user sets it
+    (``editable``) and whether it is attached data rather than a figure."""
+    meta = {"label": label, "help": help, "unit": unit, "min": bounds[0] if bounds else None,
+            "max": bounds[1] if bounds else None, "choices": choices, "max_length": max_length, "keys": keys,
+            "required_keys": required_keys, "editable": editable, "attached": attached}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    if attached:
+        return field(default=default, metadata=meta, compare=False, repr=False)
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class HardwareProfile:
     """A target device. Throughput figures are *peak* figures from the cited source."""
 
-    name: str
-    title: str
-    kind: str = "cpu"
+    name: str = _field(label="Name", help="Short name: letters, digits, - and _ (at most 60)", max_length=60,
+                       editable=False)
+    title: str = _field(label="Title", help="What the device is called in lists and plots", max_length=200)
+    kind: str = _field("cpu", label="Kind", help="The kind of device", choices=KINDS)
     #: peak multiply-accumulates per second, in GMAC/s, per precision
-    peak_gmacs: dict[str, float] = field(default_factory=lambda: {"fp32": 100.0})
-    memory_bandwidth_gbs: float = 10.0
-    onchip_memory_kb: float = 1024.0
-    memory_capacity_mb: float = 4096.0
-    storage_mb: float = 0.0
-    layer_overhead_us: float = 10.0
-    cores: int = 1
+    peak_gmacs: dict[str, float] = _field({"fp32": 100.0}, label="Peak", unit="GMAC/s",
+                                          help="Peak multiply-accumulates per second at each precision",
+                                          bounds=BOUNDS["peak_gmacs"], keys=PRECISIONS, required_keys=("fp32",))
+    memory_bandwidth_gbs: float = _field(10.0, label="Memory bandwidth", unit="GB/s", help="Main memory bandwidth",
+                                         bounds=BOUNDS["memory_bandwidth_gbs"])
+    onchip_memory_kb: float = _field(1024.0, label="On-chip memory / cache", unit="KiB",
+                                     help="Cache or SRAM next to the compute units", bounds=BOUNDS["onchip_memory_kb"])
+    memory_capacity_mb: float = _field(4096.0, label="Memory capacity", unit="MiB", help="Main memory",
+                                       bounds=BOUNDS["memory_capacity_mb"])
+    storage_mb: float = _field(0.0, label="Storage / flash", unit="MiB", help="Flash or disk for the weights",
+                               bounds=BOUNDS["storage_mb"])
+    layer_overhead_us: float = _field(10.0, label="Per-layer overhead", unit="µs",
+                                      help="Fixed cost of launching one layer", bounds=BOUNDS["layer_overhead_us"])
+    cores: int = _field(1, label="Cores", help="Compute cores", bounds=BOUNDS["cores"])
     #: throughput scales with weight bits x activation bits (BitFusion-like)
-    bit_flexible: bool = False
+    bit_flexible: bool = _field(False, label="Bit flexible",
+                                help="Throughput scales with weight x activation bits (BitFusion-like).")
     #: latency can be measured on the machine running the engine
-    measurable: bool = False
-    source: str = ""
-    notes: str = ""
+    measurable: bool = _field(False, label="Measurable", help="Latency can be measured on the worker running it",
+                              editable=False)
+    source: str = _field("", label="Source", help="Where the figures come from (datasheet, measurement).",
+                         max_length=4000)
+    notes: str = _field("", label="Notes", help="Anything else worth knowing", max_length=4000)
     #: a lookup table measured on the device (the agent's JSON), attached by the
     #: user; and a trained latency predictor (its JSON). Plain data, validated
     #: when used with ``validate_lut_json`` / ``validate_predictor_json``.
-    lookup_table: dict | None = field(default=None, compare=False, repr=False)
-    latency_predictor: dict | None = field(default=None, compare=False, repr=False)
+    lookup_table: dict | None = _field(None, label="Lookup table", help="Per-op latency measured on the device",
+                                       editable=False, attached=True)
+    latency_predictor: dict | None = _field(None, label="Latency predictor", help="A trained latency predictor",
+                                            editable=False, attached=True)
 
     def peak(self, precision: str = "fp32") -> float:
         """Peak GMAC/s at ``precision``, falling back to the nearest wider one."""

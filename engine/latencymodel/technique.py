@@ -2,8 +2,9 @@
 space on the worker's hardware, build the lookup table, train the predictor,
 compute the roofline for the chosen profile, and report how each source
 compares with measured latency on held-out architectures (MAPE, RMSE,
-Kendall tau). Its LUT and predictor artifacts become the profile's default
-latency model.
+Kendall tau). It hands its LUT and predictor back as a
+:class:`~engine.outputs.LatencyModelOutput`, which the dashboard makes the
+profile's default latency model.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..hardware.latency_predictor import PredictorLatency, train_predictor
 from ..hardware.latency_roofline import RooflineLatency
 from ..hardware.measure import CLOCKS, STATISTICS
 from ..hardware.profile import HardwareProfile
+from ..outputs import LatencyModelOutput
 from ..reporter import Reporter, Summary
 from ..spaces import get_space
 
@@ -141,6 +143,7 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
     reporter.artifact("safetensors", st_path, "Latency predictor weights (safetensors)", group="latency-model")
     reporter.artifact("json", metrics_path, "MAPE, RMSE and Kendall tau of each source on held-out networks",
                       group="latency-model")
+    reporter.output(LatencyModelOutput(lookup_table=lut_path, predictor=pred_path))
     out: dict[str, Any] = {"train_samples": len(train_archs), "test_samples": len(test_archs),
                            "lut_entries": len(table.entries),
                            "predictor_distilled_from_lut": int(predictor.meta.get("distilled_from_lut", 0))}

@@ -177,3 +177,20 @@ def test_ctrl_c_cancels_and_keeps_what_was_found(tmp_path):
     assert summary["status"] == "cancelled" and 1 <= summary["candidates"] < 10
     assert len(json.loads((out / "candidates.json").read_text())) == summary["candidates"]
     assert "cancelled" in stdout and not list(tmp_path.glob(".zoo.partial-*"))
+
+
+def test_directory_reporter_lists_typed_outputs_with_their_files(tmp_path):
+    from engine.cli_reporter import DirectoryReporter
+    from engine.outputs import LatencyModelOutput
+
+    rep = DirectoryReporter(tmp_path / "run" / "artifacts", workdir=tmp_path / "work", progress_bar=False)
+    lut, pred = rep.workdir / "latency-lut.json", rep.workdir / "latency-predictor.json"
+    lut.write_text('{"entries": {}}')
+    pred.write_text('{"weights": []}')
+    rep.artifact("json", lut, "the table", group="latency-model")
+    rep.output(LatencyModelOutput(lookup_table=lut, predictor=pred))
+    # the table was handed over as an artifact already: listed, not copied twice
+    assert rep.outputs == [{"kind": "latency-model", "lookup_table": "artifacts/latency-model/latency-lut.json",
+                            "predictor": "artifacts/latency-model/latency-predictor.json"}]
+    assert sorted(p.name for p in (tmp_path / "run" / "artifacts" / "latency-model").iterdir()) == [
+        "latency-lut.json", "latency-predictor.json"]

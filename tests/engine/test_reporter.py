@@ -86,3 +86,23 @@ def test_artifacts_are_checked(tmp_path):
 def test_default_workdir_is_created():
     r = MemoryReporter()
     assert r.workdir.is_dir()
+
+
+def test_typed_outputs_are_checked_and_handed_over(tmp_path):
+    from engine.outputs import LatencyModelOutput
+
+    r = MemoryReporter(tmp_path)
+    lut, pred = tmp_path / "lut.json", tmp_path / "pred.json"
+    lut.write_text("{}")
+    with pytest.raises(TypeError, match="output"):
+        r.output({"lookup_table": lut})  # a plain dict is not a typed output
+    with pytest.raises(FileNotFoundError):
+        r.output(LatencyModelOutput(lookup_table=lut, predictor=pred))
+    pred.write_text("{}")
+    out = LatencyModelOutput(lookup_table=lut, predictor=pred)
+    r.output(out)
+    assert r.outputs == [out] and out.files() == {"lookup_table": lut, "predictor": pred}
+    stopped = MemoryReporter(tmp_path, cancel_after=0)
+    with pytest.raises(Cancelled):
+        stopped.output(out)
+    assert stopped.outputs == []

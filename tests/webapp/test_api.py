@@ -135,6 +135,35 @@ class TestHardwareApi:
         assert HardwareProfile.objects.get(slug="mine").title == "My board"
 
 
+def test_hardware_serializers_are_generated_from_the_engine_profile():
+    import dataclasses
+
+    from engine.hardware.profile import HardwareProfile as EngineProfile
+    from webapp.api.serializers import HardwareProfileInput, HardwareProfileSerializer
+
+    editable = [f.name for f in dataclasses.fields(EngineProfile) if f.metadata["editable"]]
+    fields = HardwareProfileInput().fields
+    assert list(fields) == ["slug", *editable]
+    assert fields["title"].required and not fields["memory_bandwidth_gbs"].required  # the engine has a default
+    assert fields["notes"].max_length == EngineProfile.__dataclass_fields__["notes"].metadata["max_length"]
+    assert set(editable) | {"slug", "measurable"} <= set(HardwareProfileSerializer.Meta.fields)
+    assert "lookup_table" not in HardwareProfileSerializer.Meta.fields
+
+
+def test_lookup_table_size_is_checked_once_by_the_service(api, client, user, profiles, settings):
+    import io
+
+    services.hardware_profile_create(owner=user, slug="tiny", data=GOOD_HW)
+    settings.FRONTIER_MAX_LUT_UPLOAD = 10
+    big = b'{"entries": {"a": 1}, "meta": {}}'
+    r = api.post("/api/hardware/tiny/lookup-table/", {"file": io.BytesIO(big)}, format="multipart")
+    assert r.status_code == 400 and "over the 0 MB limit" in r.json()["errors"]["file"]
+    client.force_login(user)
+    page = client.post("/hardware/tiny/lookup-table/", {"file": io.BytesIO(big)}, follow=True)
+    assert b"Lookup table too large." in page.content
+    assert HardwareProfile.objects.get(slug="tiny").lookup_table is None
+
+
 # --- experiments ----------------------------------------------------------------
 
 GOOD_EXP = {"technique": "model-zoo", "hardware": "local-cpu", "config": SMOKE_ZOO, "name": "api run"}

@@ -129,6 +129,30 @@ class TestHardwareForm:
         assert form.cleaned_data["slug"] == "jetson-nano"
 
 
+def test_hardware_form_is_generated_from_the_engine_profile():
+    """One field per user-set field of engine.hardware.HardwareProfile (a
+    number per precision for the peaks), labels and bounds from its metadata."""
+    import dataclasses
+
+    from engine.hardware.profile import BOUNDS, PRECISIONS
+    from engine.hardware.profile import HardwareProfile as EngineProfile
+
+    form = HardwareProfileForm()
+    editable = [f.name for f in dataclasses.fields(EngineProfile) if f.metadata["editable"]]
+    expected = ["slug", *[n for n in editable if n != "peak_gmacs"], *[f"peak_{p}" for p in PRECISIONS]]
+    assert sorted(form.fields) == sorted(expected)
+    assert "measurable" not in form.fields and "lookup_table" not in form.fields
+    bw = form.fields["memory_bandwidth_gbs"]
+    assert bw.label == "Memory bandwidth (GB/s)" and (bw.min_value, bw.max_value) == BOUNDS["memory_bandwidth_gbs"]
+    assert form.fields["peak_fp32"].required and not form.fields["peak_int8"].required
+    assert form.fields["cores"].initial == EngineProfile.__dataclass_fields__["cores"].default
+    kinds = EngineProfile.__dataclass_fields__["kind"].metadata["choices"]
+    assert [c for c, _ in form.fields["kind"].choices] == list(kinds)
+    # a service's error on an engine field lands on the form field that shows it
+    assert form.field_for("peak_gmacs") == "peak_fp32" and form.field_for("cores") == "cores"
+    assert form.field_for("measurable") is None
+
+
 def test_checkpoint_is_picked_from_the_trained_ones(tmp_path, monkeypatch):
     """The evolution form lists the super-nets in the cache (newest first), the
     newest by default, and refuses a name that is not there."""

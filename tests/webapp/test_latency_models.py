@@ -81,3 +81,35 @@ def test_measure_on_device_routes_to_the_device_queue_and_measures_there(profile
     assert plain.queue == "frontier"
     plain = services.experiment_execute(experiment_id=plain.pk)
     assert plain.candidates.first().metrics["latency_source"] == "roofline"
+
+
+def test_only_a_typed_output_is_adopted_not_a_file_name(profiles, user, no_queue, media_root):
+    """A run whose artifacts merely look like a latency model (the old file-name
+    rule) leaves the profile alone: adoption follows reporter.output()."""
+    from dataclasses import dataclass
+    from pathlib import Path
+
+    from engine import ConfigBase, Summary, Technique, register_technique
+
+    @dataclass(frozen=True)
+    class Cfg(ConfigBase):
+        pass
+
+    def run(config, hardware, reporter):
+        for name in ("latency-lut.json", "latency-predictor.json"):
+            path = Path(reporter.workdir) / name
+            path.write_text("{}")
+            reporter.artifact("json", path, group="latency-model")
+        return Summary(message="files only")
+
+    techniques.names()
+    register_technique(Technique(name="lookalike", title="Look-alike", summary="Test double.", config_cls=Cfg,
+                                 run=run))
+    try:
+        exp = services.experiment_launch(owner=user, technique="lookalike", hardware="local-cpu")
+        exp = services.experiment_execute(experiment_id=exp.pk)
+    finally:
+        techniques._items.pop("lookalike", None)
+    assert exp.status == "succeeded" and exp.message == "files only"
+    hw = HardwareProfile.objects.get(slug="local-cpu")
+    assert hw.lookup_table is None and hw.latency_model is None

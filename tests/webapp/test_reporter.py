@@ -5,6 +5,7 @@ import pytest
 
 from engine import Cancelled
 from tests.webapp.test_services import fast_hashing, make_exp  # noqa: F401  (fixture)
+from webapp import services
 from webapp.models import Candidate, Experiment, SeriesPoint
 from webapp.reporting import DbReporter
 
@@ -21,7 +22,8 @@ def _reporter(exp, tmp_path, **kw):
     kw.setdefault("flush_interval", 3600)
     kw.setdefault("cancel_interval", 3600)
     kw.setdefault("front_interval", 3600)
-    return DbReporter(exp, tmp_path / "work", **kw)
+    return DbReporter(exp, tmp_path / "work", refresh_front=lambda: services.experiment_refresh_front(
+        experiment_id=exp.pk), **kw)
 
 
 def test_candidates_and_series_are_buffered_then_flushed(running, tmp_path):

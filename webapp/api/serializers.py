@@ -1,10 +1,45 @@
 """Output serializers, plus input shapes for the schema. Validation of input
-happens in the services (one place for forms, the API and the CLI)."""
+happens in the services (one place for forms, the API and the CLI). The
+hardware profile's fields are generated from the engine's HardwareProfile."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
 from rest_framework import serializers
 
-from engine.hardware.profile import KINDS
+from engine.hardware.profile import HardwareProfile as EngineProfile
 
 from ..models import Artifact, Candidate, Experiment, HardwareProfile
+
+__all__ = ["HardwareProfileSerializer", "HardwareProfileInput", "ExperimentSerializer", "ExperimentInput",
+           "CandidateSerializer", "ArtifactSerializer", "TechniqueSerializer"]
+
+_PROFILE_HINTS = typing.get_type_hints(EngineProfile)
+#: the engine profile's figures the webapp stores and shows (not its name, which is the slug, nor attached data)
+_SHOWN = tuple(f.name for f in dataclasses.fields(EngineProfile) if f.name != "name" and not f.metadata["attached"])
+
+
+def _input_field(f: dataclasses.Field) -> serializers.Field:
+    """The schema of one user-set field of the engine's HardwareProfile, from its metadata."""
+    m, tp = f.metadata, _PROFILE_HINTS[f.name]
+    has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    common: dict[str, Any] = {"required": not has_default,
+                              "help_text": m["help"] + (f" ({m['unit']})" if m["unit"] else "")}
+    bounds = {"min_value": m["min"], "max_value": m["max"]}
+    if m["keys"]:
+        return serializers.DictField(child=serializers.FloatField(**bounds), **{
+            **common, "help_text": f"{m['unit']} per precision ({', '.join(m['keys'])}): {m['help']}"})
+    if m["choices"]:
+        return serializers.ChoiceField(choices=m["choices"], **common)
+    if tp is bool:
+        return serializers.BooleanField(**common)
+    if tp is int:
+        return serializers.IntegerField(**bounds, **common)
+    if tp is float:
+        return serializers.FloatField(**bounds, **common)
+    return serializers.CharField(max_length=m["max_length"], allow_blank=has_default, **common)
 
 
 class HardwareProfileSerializer(serializers.ModelSerializer):
@@ -15,10 +50,8 @@ class HardwareProfileSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = HardwareProfile
-        fields = ("slug", "title", "kind", "peak_gmacs", "memory_bandwidth_gbs", "onchip_memory_kb",
-                  "memory_capacity_mb", "storage_mb", "layer_overhead_us", "cores", "bit_flexible", "measurable",
-                  "source", "notes", "builtin", "owner", "has_lookup_table", "lookup_table_info", "has_latency_predictor",
-                  "latency_model_experiment", "created_at", "updated_at")
+        fields = ("slug", *_SHOWN, "builtin", "owner", "has_lookup_table", "lookup_table_info",
+                  "has_latency_predictor", "latency_model_experiment", "created_at", "updated_at")
         read_only_fields = fields
 
     def get_has_lookup_table(self, obj) -> bool:
@@ -34,19 +67,14 @@ class HardwareProfileSerializer(serializers.ModelSerializer):
 
 
 class HardwareProfileInput(serializers.Serializer):
+    """A hardware profile as the API takes it, for the schema (the service
+    validates): the slug, then every user-set field of the engine's profile."""
+
     slug = serializers.SlugField(max_length=60)
-    title = serializers.CharField(max_length=200)
-    kind = serializers.ChoiceField(choices=KINDS, required=False)
-    peak_gmacs = serializers.DictField(child=serializers.FloatField(), help_text="GMAC/s per precision")
-    memory_bandwidth_gbs = serializers.FloatField()
-    onchip_memory_kb = serializers.FloatField(required=False)
-    memory_capacity_mb = serializers.FloatField()
-    storage_mb = serializers.FloatField(required=False)
-    layer_overhead_us = serializers.FloatField(required=False)
-    cores = serializers.IntegerField(required=False)
-    bit_flexible = serializers.BooleanField(required=False)
-    source = serializers.CharField(required=False, allow_blank=True)
-    notes = serializers.CharField(required=False, allow_blank=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {**super().get_fields(), **{f.name: _input_field(f) for f in dataclasses.fields(EngineProfile)
+                                           if f.metadata["editable"]}}
 
 
 class ExperimentSerializer(serializers.ModelSerializer):

@@ -4,7 +4,6 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from django.conf import settings
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,12 +30,7 @@ class HardwareProfileViewSet(viewsets.ModelViewSet):
     @extend_schema(request=HardwareProfileInput, responses={201: HardwareProfileSerializer})
     def create(self, request, *args, **kwargs):
         data = _body(request)
-        slug = data.pop("slug", "")
-        if not isinstance(slug, str) or not slug:
-            raise ApplicationError("Invalid profile.", field_errors={"slug": "required"})
-        if len(slug) > 60 or not all(c.isalnum() or c in "-_" for c in slug):
-            raise ApplicationError("Invalid profile.", field_errors={"slug": "letters, digits, - and _ (at most 60)"})
-        hw = services.hardware_profile_create(owner=request.user, slug=slug, data=data)
+        hw = services.hardware_profile_create(owner=request.user, slug=data.pop("slug", ""), data=data)
         return Response(HardwareProfileSerializer(hw).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=HardwareProfileInput, responses=HardwareProfileSerializer)
@@ -64,9 +58,7 @@ class HardwareProfileViewSet(viewsets.ModelViewSet):
             return Response(HardwareProfileSerializer(hw).data)
         f = request.FILES.get("file")
         if f is not None:
-            if f.size > settings.FRONTIER_MAX_LUT_UPLOAD:
-                raise ApplicationError("Lookup table too large.", field_errors={"file": "over the size limit"})
-            data = f.read()
+            data = f  # the service checks its size before reading it
         elif isinstance(request.data, dict) and request.data:
             data = dict(request.data)
         else:

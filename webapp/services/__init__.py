@@ -1,13 +1,22 @@
-"""Every write goes through a service: keyword-only, typed, one transaction."""
+"""Every write goes through a service: keyword-only, typed, one transaction.
+
+By topic: ``experiments`` (launch, cancel, delete), ``execution`` (running one
+in a worker), ``fronts`` (the stored Pareto front), ``heartbeat`` (worker
+liveness), ``hardware`` (profiles and their latency models), ``uploads`` and
+``accounts``.
+"""
 from .accounts import admin_ensure
-from .experiments import (experiment_cancel, experiment_delete, experiment_execute, experiment_launch,
-                          experiment_recover_orphans, experiment_refresh_front)
-from .uploads import upload_resolve, upload_save
+from .execution import experiment_execute
+from .experiments import experiment_cancel, experiment_delete, experiment_launch
+from .fronts import experiment_refresh_front
 from .hardware import (hardware_latency_predictor_attach, hardware_lookup_table_attach, hardware_lookup_table_remove,
                        hardware_profile_create, hardware_profile_delete, hardware_profile_update,
                        hardware_profiles_sync_builtin)
+from .heartbeat import experiment_recover_orphans
+from .uploads import upload_resolve, upload_save
 
 __all__ = ["admin_ensure", "experiment_cancel", "experiment_delete", "experiment_execute", "experiment_launch",
            "experiment_recover_orphans", "experiment_refresh_front", "hardware_profile_create",
-           "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save", "upload_resolve",
-           "hardware_lookup_table_attach", "hardware_lookup_table_remove", "hardware_latency_predictor_attach"]
+           "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save",
+           "upload_resolve", "hardware_lookup_table_attach", "hardware_lookup_table_remove",
+           "hardware_latency_predictor_attach"]

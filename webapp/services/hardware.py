@@ -1,10 +1,12 @@
 """Hardware profile writes."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from engine.hardware.profile import HardwareProfile as EngineProfile
@@ -12,14 +14,14 @@ from engine.hardware.profile import ProfileError, builtin_profiles
 
 from ..errors import ApplicationError
 from ..models import HardwareProfile
+from .uploads import upload_read
 
 __all__ = ["hardware_profile_create", "hardware_profile_update", "hardware_profile_delete",
            "hardware_profiles_sync_builtin", "profile_to_engine", "PROFILE_FIELDS", "hardware_lookup_table_attach",
            "hardware_lookup_table_remove", "hardware_latency_predictor_attach", "lookup_table_info"]
 
-#: fields a user may set on a profile, in form order
-PROFILE_FIELDS = ("title", "kind", "peak_gmacs", "memory_bandwidth_gbs", "onchip_memory_kb", "memory_capacity_mb",
-                  "storage_mb", "layer_overhead_us", "cores", "bit_flexible", "source", "notes")
+#: fields a user may set on a profile, in form order (the engine profile's editable fields)
+PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(EngineProfile) if f.metadata["editable"])
 
 
 def profile_to_engine(hw: HardwareProfile, *, with_models: bool = False) -> EngineProfile:
@@ -57,8 +59,10 @@ def _validated(slug: str, data: dict[str, Any]) -> EngineProfile:
 
 @transaction.atomic
 def hardware_profile_create(*, owner: AbstractBaseUser, slug: str, data: dict[str, Any]) -> HardwareProfile:
+    if not isinstance(slug, str) or not slug:
+        raise ApplicationError("Invalid profile.", field_errors={"slug": "required"})
     # the model's SlugField is ASCII only: "café" would pass str.isalnum() and fail in full_clean()
-    if not isinstance(slug, str) or not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", slug):
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", slug):
         raise ApplicationError("Invalid profile.", field_errors={"slug": "letters, digits, - and _ (at most 60)"})
     if HardwareProfile.objects.filter(slug=slug).exists():
         raise ApplicationError("Invalid profile.", field_errors={"slug": f"a profile named {slug!r} exists"})
@@ -126,10 +130,11 @@ def hardware_profiles_sync_builtin() -> int:
 
 @transaction.atomic
 def hardware_lookup_table_attach(*, profile: HardwareProfile, user: AbstractBaseUser | None,
-                                 data: bytes | str | dict) -> HardwareProfile:
+                                 data: UploadedFile | bytes | str | dict) -> HardwareProfile:
     """Validate a lookup table (the device agent's JSON, or a once-for-all /
-    ProxylessNAS table) and attach it to ``profile``; ``user`` None means the
-    system (a latency-model experiment)."""
+    ProxylessNAS table; an uploaded file is size-checked before it is read)
+    and attach it to ``profile``; ``user`` None means the system (a
+    latency-model experiment)."""
     from django.conf import settings
     from django.utils import timezone
 
@@ -137,9 +142,7 @@ def hardware_lookup_table_attach(*, profile: HardwareProfile, user: AbstractBase
 
     if user is not None:
         _check_owner(profile, user)
-    if isinstance(data, (bytes, str)) and len(data) > settings.FRONTIER_MAX_LUT_UPLOAD:
-        raise ApplicationError("Lookup table too large.", field_errors={
-            "file": f"{len(data) / 2**20:.1f} MB is over the {settings.FRONTIER_MAX_LUT_UPLOAD / 2**20:.0f} MB limit"})
+    data = upload_read(data, limit=settings.FRONTIER_MAX_LUT_UPLOAD, message="Lookup table too large.")
     try:
         table = validate_lut_json(data)
     except LutError as e:

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from ..errors import ApplicationError
 
-__all__ = ["upload_save", "upload_resolve", "UPLOAD_RULES"]
+__all__ = ["upload_save", "upload_resolve", "upload_read", "UPLOAD_RULES"]
 
 #: kind -> (allowed extensions, size limit setting)
 UPLOAD_RULES = {
@@ -43,6 +43,27 @@ def _validate(kind: str, path: Path) -> None:
                 "file": f"not a readable .safetensors file ({str(e)[:200]})"}) from None
 
 
+def _check_size(size: int | None, limit: int, message: str) -> None:
+    """The one size check of every upload (forms, the API and pages leave it to the services)."""
+    if size is not None and size > limit:
+        raise ApplicationError(message, field_errors={
+            "file": f"{size / 2**20:.1f} MB is over the {limit / 2**20:.0f} MB limit"})
+
+
+def upload_read(data: UploadedFile | bytes | str | dict, *, limit: int, message: str = "File too large."
+                ) -> bytes | str | dict:
+    """An uploaded JSON document's content, size-checked first: an uploaded
+    file is read only when it is within ``limit`` bytes; bytes or text are
+    measured; a parsed JSON body (already bounded by Django's request limit)
+    passes through."""
+    if isinstance(data, UploadedFile):
+        _check_size(data.size, limit, message)
+        return data.read()
+    if isinstance(data, (bytes, str)):
+        _check_size(len(data), limit, message)
+    return data
+
+
 def upload_save(*, owner: AbstractBaseUser, uploaded: UploadedFile, kind: str) -> str:
     """Validate and store a user's file; returns its path relative to the uploads folder."""
     if kind not in UPLOAD_RULES:
@@ -55,9 +76,7 @@ def upload_save(*, owner: AbstractBaseUser, uploaded: UploadedFile, kind: str) -
         raise ApplicationError("Bad file.", field_errors={"file": f"must be a {', '.join(exts)} file, not {name!r}"})
     if uploaded.size is None or uploaded.size == 0:
         raise ApplicationError("Bad file.", field_errors={"file": "the file is empty"})
-    if uploaded.size > limit:
-        raise ApplicationError("Bad file.", field_errors={
-            "file": f"{uploaded.size / 2**20:.1f} MB is over the {limit / 2**20:.0f} MB limit"})
+    _check_size(uploaded.size, limit, "Bad file.")
     folder = Path(settings.UPLOADS_DIR) / str(owner.pk)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{uuid.uuid4().hex}{ext}"

@@ -1,0 +1,35 @@
+"""The stored Pareto front of an experiment (``Candidate.on_front``)."""
+from __future__ import annotations
+
+from django.db import transaction
+
+from engine import techniques
+from engine.pareto import front_of
+
+from ..models import Candidate, Experiment
+
+__all__ = ["experiment_refresh_front"]
+
+
+def experiment_refresh_front(*, experiment_id: int) -> list[int]:
+    """Compute the Pareto front (``engine.pareto.front_of``, the CLI's rule) on
+    the technique's first two objectives that the candidates report, and store
+    it as ``on_front``; returns the candidates' primary keys."""
+    exp = Experiment.objects.get(pk=experiment_id)
+    objectives = _front_objectives(exp)
+    rows = list(Candidate.objects.filter(experiment_id=experiment_id).order_by("index").values_list("pk", "metrics"))
+    front_pks = [rows[i][0] for i in front_of([m for _, m in rows], dict(objectives))]
+    with transaction.atomic():
+        Candidate.objects.filter(experiment_id=experiment_id, on_front=True).exclude(pk__in=front_pks) \
+            .update(on_front=False)
+        Candidate.objects.filter(pk__in=front_pks).update(on_front=True)
+        Experiment.objects.filter(pk=experiment_id).update(front_objectives=[list(o) for o in objectives])
+    return front_pks
+
+
+def _front_objectives(exp: Experiment) -> list[tuple[str, str]]:
+    numeric = {k for k, v in (exp.metric_keys or {}).items() if v == "number"}
+    if exp.technique not in techniques:
+        return []
+    objs = [(m, d) for m, d in techniques.get(exp.technique).objectives_for(numeric).items() if m in numeric]
+    return objs[:2]
