@@ -200,7 +200,7 @@ def front_indices(technique: Technique, candidates: Sequence[tuple[dict, dict]])
         return objectives, []
     import numpy as np
 
-    from .search.sorting import non_dominated_sort
+    from .search.pareto import non_dominated_sort
 
     f = np.array([[float(candidates[i][1][k]) * (1.0 if d == "min" else -1.0) for k, d in objectives.items()]
                   for i in rows])

@@ -110,29 +110,13 @@ def artifacts_for(exp: Experiment) -> dict[str, list[Artifact]]:
     return dict(sorted(groups.items(), key=rank))
 
 
-def _num(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def architecture_summary(arch: dict[str, Any], limit: int = 160) -> str:
-    """One line per architecture. A network of MBConv blocks reads as its
-    resolution, then kernel and expand ratio per block (``k7e4``), stages
-    separated by ``|``; anything else as key=value pairs."""
-    blocks = arch.get("blocks") if isinstance(arch, dict) else None
-    if isinstance(blocks, list) and blocks and all(isinstance(b, dict) and "kernel" in b and "expand" in b
-                                                   for b in blocks):
-        stages: dict[Any, list[str]] = {}
-        for b in blocks:
-            stages.setdefault(b.get("stage", 0), []).append(f"k{_num(b['kernel'])}e{_num(b['expand'])}")
-        s = (f"{_num(arch['resolution'])}px " if "resolution" in arch else "") + \
-            " | ".join(" ".join(v) for v in stages.values())
-        return s if len(s) <= limit else s[: limit - 1] + "…"
-    parts = []
-    for k, v in arch.items():
-        if isinstance(v, list):
-            v = "[" + ",".join(map(str, v[:12])) + (",…" if len(v) > 12 else "") + "]"
-        parts.append(f"{k}={v}")
-    s = " ".join(parts)
+    """One line per architecture, by the space that made it (``space.describe``:
+    an MBConv network reads as its resolution, then kernel and expand ratio per
+    block, ``k7e4``, stages separated by ``|``); anything else as key=value pairs."""
+    from engine.spaces import describe_arch
+
+    s = describe_arch(arch)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
