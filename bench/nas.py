@@ -151,7 +151,7 @@ def main() -> None:
         inherited.append(heldout_accuracy(net.extract(a), a, data, recalibrate=True))
         standalone.append(train_standalone(space, a, data, epochs=sa_epochs, seed=i))
         macs.append(profile_model(space.build(a, 10, 1), space.input_shape(a, 1)).macs)
-        print(f"  sub-net {i + 1}: res {a['resolution']:2d} depths {a['depths']} {macs[-1] / 1e6:6.2f} MMACs  "
+        print(f"  sub-net {i + 1}: {space.describe(a)}  {macs[-1] / 1e6:6.2f} MMACs  "
               f"inherited {inherited[-1]:.4f}  standalone {standalone[-1]:.4f}")
     out["standalone_train_s"] = time.perf_counter() - t
     n_eval = len(data.y["val"]) + len(data.y["test"])

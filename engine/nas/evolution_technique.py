@@ -185,7 +185,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                       + (f" (the evaluation repeats with Spearman {rho_ceiling:.2f})" if rho_ceiling else ""))
 
     # 2. search, with random search beside it at equal evaluations
-    limit = config.latency_limit_ms or float(np.median(latency([space.sample(rng) for _ in range(200)])))
+    limit = config.latency_limit_ms or float(np.median(latency(space.sample_many(rng, 200))))
     settings = config.settings()
     gens = settings.generations
     constrained = config.mode == "constrained"

@@ -19,7 +19,7 @@ def reference_point(space: MBConvSpace, accuracy: Scorer, latency: Scorer, rng: 
                     n: int = 1000) -> tuple[float, float]:
     """A hypervolume reference (latency, accuracy) worse than nearly all of the
     space: 1.1 x the largest latency and the lowest accuracy of ``n`` samples."""
-    archs = [space.sample(rng) for _ in range(n)]
+    archs = space.sample_many(rng, n)
     return float(np.max(latency(archs)) * 1.1), float(np.min(accuracy(archs)))
 
 

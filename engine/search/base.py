@@ -106,7 +106,8 @@ class Searcher(ABC):
             values = np.asarray(objectives, dtype=np.float64)
             if values.ndim == 1 and len(names) == 1:
                 values = values[:, None]
-        values = values.reshape(len(values), -1) if values.size == 0 else values
+        if values.size == 0:
+            values = values.reshape(0, len(names))
         if values.ndim != 2 or values.shape != (len(archs), len(names)):
             raise ValueError(f"objectives must give {names} for each of the {len(archs)} architectures")
         return values
