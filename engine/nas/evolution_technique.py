@@ -14,7 +14,7 @@ from scipy import stats
 from ..config import ConfigBase, param
 from ..hardware import HardwareProfile
 from ..reporter import Reporter, Summary
-from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, SearchRun
+from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, SearchRun, comparison
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
 from .common import LATENCY_SOURCES, Finalist, finish_candidates, search_latency
 from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets
@@ -253,10 +253,9 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         take = np.linspace(0, len(front) - 1, min(config.finetune, len(front))).round().astype(int) if front else []
         picks = [(er.archs[front[j]], "nsga2") for j in sorted(set(int(t) for t in take))]
         picks_random = []
-        hv_ratio = er.hypervolume[-1] / rr.hypervolume[-1] if rr.hypervolume and rr.hypervolume[-1] > 0 else None
         search_metrics = {"front_size": len(front), "front_evaluated": len(inherited),
                           "hypervolume_nsga2": er.hypervolume[-1], "hypervolume_random": rr.hypervolume[-1],
-                          "hypervolume_ratio": hv_ratio}
+                          "hypervolume_ratio": comparison(er, rr)["hypervolume_ratio"]}
         if len(inherited) >= 3:  # does the super-net agree with the predictor along the front?
             pred = [er.fitness[front[j]] for j in sorted(spread)]
             search_metrics["front_supernet_spearman"] = float(stats.spearmanr(pred, inherited).statistic) \
