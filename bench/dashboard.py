@@ -60,7 +60,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
-    from engine.pareto import front_2d
+    from engine.search.pareto import front_2d
     from webapp import services
     from webapp.models import Candidate, Experiment
 

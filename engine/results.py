@@ -15,7 +15,7 @@ from typing import Any
 
 from .cli_reporter import DirectoryReporter
 from .config import ConfigBase
-from .pareto import front_of
+from .search.pareto import front_indices
 from .registry import Technique
 from .reporter import Summary
 
@@ -35,7 +35,7 @@ def write_results(staging: Path, technique: Technique, config: ConfigBase, hardw
     """Write what ``rep`` collected into ``staging``; returns the summary written."""
     names = {k for _, m in rep.candidates for k, v in m.items() if _numeric(v)}
     objectives = {k: d for k, d in technique.objectives_for(names).items() if k in names}
-    front = front_of([m for _, m in rep.candidates], objectives)
+    front = front_indices([m for _, m in rep.candidates], objectives)
     on_front = set(front)
     metric_cols: list[str] = []
     for _, m in rep.candidates:

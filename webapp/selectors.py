@@ -13,7 +13,7 @@ from django.db.models.functions import Cast
 
 from engine import techniques
 from engine.metrics import direction, metric_info, source_key, source_label
-from engine.pareto import front_of, hypervolume_2d
+from engine.search.pareto import front_indices, hypervolume_2d
 
 from .errors import ApplicationError
 from .models import Artifact, Candidate, Experiment, HardwareProfile, SeriesPoint
@@ -109,29 +109,13 @@ def artifacts_for(exp: Experiment) -> dict[str, list[Artifact]]:
     return dict(sorted(groups.items(), key=rank))
 
 
-def _num(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def architecture_summary(arch: dict[str, Any], limit: int = 160) -> str:
-    """One line per architecture. A network of MBConv blocks reads as its
-    resolution, then kernel and expand ratio per block (``k7e4``), stages
-    separated by ``|``; anything else as key=value pairs."""
-    blocks = arch.get("blocks") if isinstance(arch, dict) else None
-    if isinstance(blocks, list) and blocks and all(isinstance(b, dict) and "kernel" in b and "expand" in b
-                                                   for b in blocks):
-        stages: dict[Any, list[str]] = {}
-        for b in blocks:
-            stages.setdefault(b.get("stage", 0), []).append(f"k{_num(b['kernel'])}e{_num(b['expand'])}")
-        s = (f"{_num(arch['resolution'])}px " if "resolution" in arch else "") + \
-            " | ".join(" ".join(v) for v in stages.values())
-        return s if len(s) <= limit else s[: limit - 1] + "…"
-    parts = []
-    for k, v in arch.items():
-        if isinstance(v, list):
-            v = "[" + ",".join(map(str, v[:12])) + (",…" if len(v) > 12 else "") + "]"
-        parts.append(f"{k}={v}")
-    s = " ".join(parts)
+    """One line per architecture, by the space that made it (``space.describe``:
+    an MBConv network reads as its resolution, then kernel and expand ratio per
+    block, ``k7e4``, stages separated by ``|``); anything else as key=value pairs."""
+    from engine.spaces import describe_arch
+
+    s = describe_arch(arch)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -240,7 +224,7 @@ def compare_data(exps: list[Experiment], x: str, y: str, constraints: list[Const
             if is_number(vx) and is_number(vy):
                 pts.append((float(vx), float(vy), index, arch))
         all_pts.extend((p[0], p[1]) for p in pts)
-        idx = front_of([{x: p[0], y: p[1]} for p in pts], {x: dx, y: dy})
+        idx = front_indices([{x: p[0], y: p[1]} for p in pts], {x: dx, y: dy})
         front = sorted((pts[i] for i in idx), key=lambda p: p[0])
         series.append({"experiment": exp, "front": front, "n": len(pts)})
     reference = None

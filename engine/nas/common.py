@@ -25,7 +25,7 @@ from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
 from ..train import classification_step, fit, make_optimizer
 
-__all__ = ["LATENCY_SOURCES", "search_latency", "Finalist", "finish_candidates", "export_model", "arch_summary"]
+__all__ = ["LATENCY_SOURCES", "search_latency", "Finalist", "finish_candidates", "export_model"]
 
 LATENCY_SOURCES = ("auto", "lut", "roofline")
 
@@ -78,17 +78,6 @@ def search_latency(profile: HardwareProfile, space: MBConvSpace, *, num_classes:
             raise ValueError(f"no lookup table for profile {profile.name!r} (it cannot be measured here); "
                              "use latency source 'roofline' or attach a table from the device agent")
     return RooflineLatency(profile, space, num_classes=num_classes, in_channels=in_channels)
-
-
-def arch_summary(space: MBConvSpace, arch: dict[str, Any]) -> dict[str, Any]:
-    """The architecture with per-block details for drawing it block by block."""
-    blocks = []
-    for i, d in enumerate(arch["depths"]):
-        for j in range(d):
-            s = i * space.max_depth + j
-            blocks.append({"stage": i + 1, "kernel": arch["kernels"][s], "expand": arch["expands"][s],
-                           "width": space.widths[i], "stride": space.strides[i] if j == 0 else 1})
-    return {**arch, "blocks": blocks, "space": "mbconv"}
 
 
 def export_model(model: nn.Module, input_shape: tuple[int, ...], folder: Path, stem: str) -> tuple[Path, Path]:
@@ -162,7 +151,7 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, data: NasDa
     out = []
     for f, (shape, metrics) in zip(finalists, rows):
         metrics.update(f.extra)
-        idx = reporter.candidate(arch_summary(space, f.arch), metrics)
+        idx = reporter.candidate(space.structure(f.arch), metrics)
         onnx_path, ts_path = export_model(f.model, shape, reporter.workdir, f.label)
         reporter.artifact("onnx", onnx_path, f"{f.label}: ONNX", group="models", candidate=idx)
         reporter.artifact("pt", ts_path, f"{f.label}: TorchScript", group="models", candidate=idx)

@@ -14,11 +14,11 @@ from scipy import stats
 from ..config import ConfigBase, param
 from ..hardware import HardwareProfile
 from ..reporter import Reporter, Summary
-from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings
+from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, SearchRun, comparison
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
-from .common import LATENCY_SOURCES, Finalist, arch_summary, finish_candidates, search_latency
+from .common import LATENCY_SOURCES, Finalist, finish_candidates, search_latency
 from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets
-from .searching import SearchRun, compare_constrained, constrained_search, front_search, reference_point
+from .searching import compare_constrained, constrained_search, front_search, reference_point
 from .supernet_technique import SupernetConfig, run_supernet
 
 __all__ = ["EvolutionConfig", "run_evolution", "checkpoint_error", "fit_accuracy_predictor"]
@@ -185,7 +185,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                       + (f" (the evaluation repeats with Spearman {rho_ceiling:.2f})" if rho_ceiling else ""))
 
     # 2. search, with random search beside it at equal evaluations
-    limit = config.latency_limit_ms or float(np.median(latency([space.sample(rng) for _ in range(200)])))
+    limit = config.latency_limit_ms or float(np.median(latency(space.sample_many(rng, 200))))
     settings = config.settings()
     gens = settings.generations
     constrained = config.mode == "constrained"
@@ -214,7 +214,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         er, rr = constrained_search(space, accuracy, latency, limit_ms=limit, settings=settings, rng=rng,
                                     random_rng=np.random.default_rng(config.seed + 1), on_generation=on_gen)
         search_metrics = compare_constrained(er, rr)
-        order = np.argsort(-np.asarray(er.acc), kind="stable")
+        order = np.argsort(-np.asarray(er.fitness), kind="stable")
         winners, seen = [], set()
         for i in order:
             k = space.network_key(er.archs[i])  # genomes differing only in skipped slots are one network
@@ -224,7 +224,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
             if len(winners) >= max(1, config.finetune):
                 break
         picks = [(er.archs[i], "evolution") for i in winners]
-        rbest = int(np.argmax(rr.acc))
+        rbest = int(np.argmax(rr.fitness))
         picks_random = [(rr.archs[rbest], "random")]
         # the search's claim checked on the super-net: its best against random search's best
         search_metrics["evolution_best_supernet_accuracy"] = supernet_accuracy(picks[0][0])
@@ -242,23 +242,22 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         inherited: list[float] = []
         for n, i in enumerate(front):
             a = er.archs[i]
-            metrics: dict[str, Any] = {"accuracy": er.acc[i], "accuracy_source": "predictor",
-                                       "predicted_accuracy": er.acc[i], "latency_ms": er.lat[i],
+            metrics: dict[str, Any] = {"accuracy": er.fitness[i], "accuracy_source": "predictor",
+                                       "predicted_accuracy": er.fitness[i], "latency_ms": er.cost[i],
                                        "latency_source": est.source, "search": "nsga2", "front_rank": n}
             if n in spread:
                 metrics["supernet_accuracy"] = supernet_accuracy(a)
                 inherited.append(metrics["supernet_accuracy"])
-            reporter.candidate(arch_summary(space, a), metrics)
+            reporter.candidate(space.structure(a), metrics)
             reporter.progress(0.75 + 0.05 * (n + 1) / len(front), f"front point {n + 1}/{len(front)}")
         take = np.linspace(0, len(front) - 1, min(config.finetune, len(front))).round().astype(int) if front else []
         picks = [(er.archs[front[j]], "nsga2") for j in sorted(set(int(t) for t in take))]
         picks_random = []
-        hv_ratio = er.hypervolume[-1] / rr.hypervolume[-1] if rr.hypervolume and rr.hypervolume[-1] > 0 else None
         search_metrics = {"front_size": len(front), "front_evaluated": len(inherited),
                           "hypervolume_nsga2": er.hypervolume[-1], "hypervolume_random": rr.hypervolume[-1],
-                          "hypervolume_ratio": hv_ratio}
+                          "hypervolume_ratio": comparison(er, rr)["hypervolume_ratio"]}
         if len(inherited) >= 3:  # does the super-net agree with the predictor along the front?
-            pred = [er.acc[front[j]] for j in sorted(spread)]
+            pred = [er.fitness[front[j]] for j in sorted(spread)]
             search_metrics["front_supernet_spearman"] = float(stats.spearmanr(pred, inherited).statistic) \
                 if np.ptp(inherited) > 0 and np.ptp(pred) > 0 else None
     search_s = time.perf_counter() - ts

@@ -116,7 +116,7 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
         op_ms = lambda key: est._op_ms(ops[key])  # type: ignore[attr-defined]  # noqa: E731
     table, fixed = block_latency_table(space, net, op_ms, num_classes=data.num_classes,
                                        in_channels=config.in_channels)
-    target = config.target_ms or float(np.median(est.estimate_ms_many([space.sample(rng) for _ in range(200)])))
+    target = config.target_ms or float(np.median(est.estimate_ms_many(space.sample_many(rng, 200))))
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=config.arch_lr, betas=(0.0, 0.999), eps=1e-8)
     arch_step = ArchStep(net, arch_opt, table, fixed, target, rng, mode=config.latency_loss, beta=config.beta,
                          lam=config.lam)
@@ -157,7 +157,7 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     r = config.resolution
     recalibrate_bn(model, (x for x, _ in data.batches("train", 128, resolution=r, limit=512, shuffle_seed=0)))
     inherited = subnet_accuracy(model, data, split="val", resolution=r)
-    reporter.progress(0.8, f"derived network: depths {arch['depths']}; fine-tuning")
+    reporter.progress(0.8, f"derived network: {space.describe(arch)}; fine-tuning")
     extra = {"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas",
              "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing}
     m, = finish_candidates([Finalist(model, arch, "proxylessnas", extra)], space, data, profile=hardware,

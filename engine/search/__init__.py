@@ -1,18 +1,25 @@
-"""Searches built from injected parts: evolution under a constraint, NSGA-II
-fronts, random search, hypervolume and the accuracy predictor.
+"""The one search layer: a ``Searcher`` base (ask / tell with declared
+directions / state_dict) implemented by evolution under a constraint, NSGA-II
+fronts and random search; the DDPG agent AMC and HAQ share
+(:mod:`engine.search.agents`); the one Pareto module; the "search beside
+random search at equal evaluations" harness; the accuracy predictor.
 
-Every search takes its sampler / mutator / crossover, constraint and a seeded
-``numpy.random.Generator`` from the caller and exposes ``ask()``/``tell()``.
+Every search takes a space (its operators), a seeded
+``numpy.random.Generator`` and its constraint from the caller.
 """
-from ..pareto import front_2d, hypervolume_2d
-from ._types import Arch, arch_key
-from .evolution import HAT_SETTINGS, OFA_SETTINGS, ConstraintError, EvolutionSearch, EvolutionSettings
+from ._types import Arch, Feasible, Operators, arch_key
+from .base import ConstraintError, Objectives, Searcher
+from .compare import OnGeneration, Scorer, SearchRun, compare_with_random, comparison, run_search
+from .evolution import HAT_SETTINGS, OFA_SETTINGS, EvolutionSearch, EvolutionSettings
 from .nsga2 import NSGA2Search, select_survivors
+from .pareto import (crowding_distance, dominates, front_2d, front_indices, front_of_values, hypervolume_2d,
+                     non_dominated_sort, pareto_ranks)
 from .predictor import AccuracyPredictor, PredictorReport, rank_metrics
 from .random_search import RandomSearch
-from .sorting import crowding_distance, dominates, non_dominated_sort, pareto_ranks
 
-__all__ = ["Arch", "arch_key", "EvolutionSearch", "EvolutionSettings", "OFA_SETTINGS", "HAT_SETTINGS",
-           "ConstraintError", "NSGA2Search", "select_survivors", "RandomSearch", "AccuracyPredictor",
-           "PredictorReport", "rank_metrics", "non_dominated_sort", "pareto_ranks", "crowding_distance",
-           "dominates", "front_2d", "hypervolume_2d"]
+__all__ = ["Arch", "Feasible", "Operators", "arch_key", "Searcher", "Objectives", "ConstraintError",
+           "EvolutionSearch", "EvolutionSettings", "OFA_SETTINGS", "HAT_SETTINGS", "NSGA2Search",
+           "select_survivors", "RandomSearch", "Scorer", "SearchRun", "OnGeneration", "run_search",
+           "compare_with_random", "comparison", "AccuracyPredictor", "PredictorReport", "rank_metrics",
+           "non_dominated_sort", "pareto_ranks", "crowding_distance", "dominates", "front_indices", "front_of_values",
+           "front_2d", "hypervolume_2d"]

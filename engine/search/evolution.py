@@ -1,4 +1,4 @@
-"""Evolutionary search for the best architecture under a constraint, with ask/tell.
+"""Evolutionary search for the best architecture under a constraint (a ``Searcher``).
 
 The loop follows the once-for-all evolution finder (Cai et al., 2020): a
 population of feasible architectures; each generation keeps the best
@@ -10,7 +10,7 @@ with population 125, 25 parents, 50 mutations and 50 crossovers.
 The caller owns the loop, so fitness may come from a predictor, a super-net or
 real training::
 
-    search = EvolutionSearch(sample=..., mutate=..., crossover=..., rng=np.random.default_rng(0),
+    search = EvolutionSearch(space, rng=np.random.default_rng(0), directions={"accuracy": "max"},
                              feasible=lambda archs: latency(archs) <= 20.0)
     for _ in range(generations):
         archs = search.ask()
@@ -20,18 +20,14 @@ real training::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
-from ._types import Arch, Crossover, Feasible, Mutator, Sampler
+from ._types import Arch, Feasible, Operators, crossover_batch, mutate_batch, sample_batch
+from .base import ConstraintError, Searcher, draw_feasible, floats_from_json, floats_to_json
 
-__all__ = ["EvolutionSearch", "EvolutionSettings", "OFA_SETTINGS", "HAT_SETTINGS", "ConstraintError",
-           "draw_feasible"]
-
-
-class ConstraintError(RuntimeError):
-    """No architecture satisfying the constraint could be drawn."""
+__all__ = ["EvolutionSearch", "EvolutionSettings", "OFA_SETTINGS", "HAT_SETTINGS"]
 
 
 @dataclass(frozen=True)
@@ -56,84 +52,77 @@ OFA_SETTINGS = EvolutionSettings(100, 0.25, 0.5, 0.1, 500)
 HAT_SETTINGS = EvolutionSettings(125, 0.2, 0.4, 0.3, 30)
 
 
-def draw_feasible(make: "callable", n: int, feasible: Feasible | None, *, max_rounds: int = 50) -> list[Arch]:
-    """Call ``make(k)`` (returning k architectures) until ``n`` feasible ones are
-    collected; each round redraws only the missing ones."""
-    out: list[Arch] = []
-    for _ in range(max_rounds):
-        need = n - len(out)
-        if need <= 0:
-            break
-        batch = make(max(need, 8) if feasible is not None else need)
-        if feasible is not None:
-            ok = np.asarray(feasible(batch), dtype=bool)
-            batch = [a for a, good in zip(batch, ok) if good]
-        out.extend(batch[:need])
-    return out
+class EvolutionSearch(Searcher):
+    """Optimise one objective (``directions``, by default ``{"fitness": "max"}``)
+    under a constraint. ``best_fitness`` and ``history`` are in the objective's
+    own units (the lowest value for a "min" objective)."""
 
-
-class EvolutionSearch:
-    """Maximise a fitness under a constraint. ``ask()`` returns architectures
-    to evaluate, ``tell(archs, fitness)`` reports their fitness (higher is better)."""
-
-    def __init__(self, *, sample: Sampler, mutate: Mutator, crossover: Crossover, rng: np.random.Generator,
-                 feasible: Feasible | None = None, settings: EvolutionSettings = OFA_SETTINGS,
-                 max_rounds: int = 50):
+    def __init__(self, space: Operators, *, rng: np.random.Generator,
+                 directions: Mapping[str, str] | None = None, feasible: Feasible | None = None,
+                 settings: EvolutionSettings = OFA_SETTINGS, max_rounds: int = 50):
+        super().__init__(space, rng=rng, directions=directions or {"fitness": "max"}, feasible=feasible,
+                         max_rounds=max_rounds)
+        if len(self.directions) != 1:
+            raise ValueError("evolution optimises one objective; use NSGA2Search for several")
         if settings.population_size < 2:
             raise ValueError("population_size must be at least 2")
-        self.sample, self.mutate, self.crossover = sample, mutate, crossover
-        self.rng = rng
-        self.feasible = feasible
         self.settings = settings
-        self.max_rounds = max_rounds
+        self._sign = 1.0 if next(iter(self.directions.values())) == "max" else -1.0
         self.population: list[Arch] = []
-        self.fitness = np.empty(0)
+        #: the population's scores (higher is better: the objective times its sign), best first
+        self.scores = np.empty(0)
         self.generation = 0
-        self.evaluations = 0
         self.best_arch: Arch | None = None
-        self.best_fitness = -np.inf
-        #: best fitness seen after each generation
+        self.best_fitness = -self._sign * np.inf
+        #: best value seen after each generation
         self.history: list[float] = []
-        self._pending: list[Arch] | None = None
 
-    # -- the ask/tell loop ------------------------------------------------
-    def ask(self) -> list[Arch]:
-        if self._pending is not None:
-            raise RuntimeError("tell() the previous batch before asking again")
-        if not self.population:
-            batch = self._initial()
-        else:
-            batch = self._children()
-        self._pending = batch
-        return list(batch)
+    def best(self) -> tuple[Arch, float] | None:
+        return (self.best_arch, self.best_fitness) if self.best_arch is not None else None
 
-    def tell(self, archs: Sequence[Arch], fitness: Sequence[float]) -> None:
-        if self._pending is None:
-            raise RuntimeError("ask() before tell()")
-        fit = np.asarray(fitness, dtype=np.float64)
-        if len(archs) != len(fit):
-            raise ValueError("one fitness per architecture")
-        self._pending = None
-        self.evaluations += len(archs)
+    # -- Searcher -------------------------------------------------------------
+    def _propose(self, n: int | None) -> list[Arch]:
+        size = self.settings.population_size if not self.population else sum(self.settings.counts()[1:])
+        if n is not None and n != size:
+            raise ValueError(f"this generation has {size} architectures, not {n}")
+        return self._initial() if not self.population else self._children()
+
+    def _record(self, archs: list[Arch], values: np.ndarray) -> None:
+        score = self._sign * values[:, 0]
         if self.population:
             parents, _, _ = self.settings.counts()
-            pool = self.population[:parents] + list(archs)
-            pool_fit = np.concatenate([self.fitness[:parents], fit])
+            pool = self.population[:parents] + archs
+            pool_score = np.concatenate([self.scores[:parents], score])
         else:
-            pool, pool_fit = list(archs), fit
-        order = np.argsort(-pool_fit, kind="stable")
+            pool, pool_score = archs, score
+        order = np.argsort(-pool_score, kind="stable")
         self.population = [pool[i] for i in order]
-        self.fitness = pool_fit[order]
-        if len(self.fitness) and self.fitness[0] > self.best_fitness:
-            self.best_fitness = float(self.fitness[0])
+        self.scores = pool_score[order]
+        if len(self.scores) and self.scores[0] > self._sign * self.best_fitness:
+            self.best_fitness = float(self._sign * self.scores[0])
             self.best_arch = self.population[0]
         self.generation += 1
         self.history.append(self.best_fitness)
 
-    # -- internals ----------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"population": self.population, "scores": floats_to_json(self.scores),
+                "generation": self.generation, "best_arch": self.best_arch,
+                "best_fitness": self.best_fitness if np.isfinite(self.best_fitness) else None,
+                "history": floats_to_json(self.history)}
+
+    def _load(self, state: Mapping[str, Any]) -> None:
+        self.population = [dict(a) for a in state["population"]]
+        self.scores = floats_from_json(state["scores"], -np.inf)
+        self.generation = int(state["generation"])
+        self.best_arch = dict(state["best_arch"]) if state["best_arch"] is not None else None
+        bf = state["best_fitness"]
+        self.best_fitness = float(bf) if bf is not None else -self._sign * np.inf
+        self.history = floats_from_json(state["history"], -self._sign * np.inf).tolist()
+
+    # -- breeding -------------------------------------------------------------
     def _initial(self) -> list[Arch]:
         n = self.settings.population_size
-        out = draw_feasible(lambda k: [self.sample(self.rng) for _ in range(k)], n, self.feasible,
+        out = draw_feasible(lambda k: sample_batch(self.space, self.rng, k), n, self.feasible,
                             max_rounds=self.max_rounds)
         if not out:
             raise ConstraintError("no architecture satisfying the constraint was found in "
@@ -149,12 +138,12 @@ class EvolutionSearch:
 
         def mutants(k: int) -> list[Arch]:
             idx = rng.integers(len(parents), size=k)
-            return [self.mutate(parents[i], rng, prob) for i in idx]
+            return mutate_batch(self.space, [parents[i] for i in idx], rng, prob)
 
         def crosses(k: int) -> list[Arch]:
             a = rng.integers(len(parents), size=k)
             b = rng.integers(len(parents), size=k)
-            return [self.crossover(parents[i], parents[j], rng) for i, j in zip(a, b)]
+            return crossover_batch(self.space, [parents[i] for i in a], [parents[j] for j in b], rng)
 
         out = draw_feasible(mutants, n_mut, self.feasible, max_rounds=self.max_rounds)
         out += draw_feasible(crosses, n_cross, self.feasible, max_rounds=self.max_rounds)

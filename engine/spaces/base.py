@@ -10,7 +10,17 @@ from typing import Any, Iterable
 import numpy as np
 from torch import nn
 
-__all__ = ["SearchSpace", "OpSpec", "ArchError"]
+__all__ = ["SearchSpace", "OpSpec", "ArchError", "describe_pairs"]
+
+
+def describe_pairs(arch: dict[str, Any], max_items: int = 12) -> str:
+    """``key=value`` pairs, a list shown by its first ``max_items`` values."""
+    parts = []
+    for k, v in arch.items():
+        if isinstance(v, list):
+            v = "[" + ",".join(map(str, v[:max_items])) + (",…" if len(v) > max_items else "") + "]"
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
 
 
 class ArchError(ValueError):
@@ -72,6 +82,16 @@ class SearchSpace(ABC):
                 if len(out) == n:
                     break
         return out
+
+    def structure(self, arch: dict[str, Any]) -> dict[str, Any]:
+        """The architecture as a candidate reports it (a space may add per-block
+        details); by default the architecture and the space's name."""
+        return {**arch, "space": self.name}
+
+    def describe(self, arch: dict[str, Any]) -> str:
+        """The architecture as one line of text (the one renderer: CLI, dashboard,
+        summaries); by default its key=value pairs."""
+        return describe_pairs(arch)
 
     @abstractmethod
     def build(self, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3) -> nn.Module: ...

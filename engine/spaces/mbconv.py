@@ -18,7 +18,7 @@ Op keys follow the once-for-all / ProxylessNAS lookup-table naming
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -29,6 +29,40 @@ from ..nn.mbconv import ClassifierHead, ConvBNAct, MBConvBlock, make_divisible
 from .base import ArchError, OpSpec, SearchSpace
 
 __all__ = ["MBConvSpace", "MBConvNet"]
+
+
+def _num(v: Any) -> str:
+    """6.0 -> "6", 6 -> "6", 0.5 -> "0.5"."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class _Genome:
+    """An MBConv space's genes as choice indices, and back."""
+
+    def __init__(self, space: "MBConvSpace"):
+        self.n_stages, self.n_slots = space.n_stages, space.n_slots
+        self.n_genes = 1 + self.n_stages + 2 * self.n_slots
+        self.res, self.depths = np.asarray(space.resolutions), np.asarray(space.depth_choices)
+        self.kernels, self.expands = np.asarray(space.kernel_choices), np.asarray(space.expand_choices)
+        self.sizes = np.asarray([len(self.res)] + [len(self.depths)] * self.n_stages
+                                + [len(self.kernels)] * self.n_slots + [len(self.expands)] * self.n_slots)
+        self.index = {key: {int(v): i for i, v in enumerate(vals)}
+                      for key, vals in (("r", self.res), ("d", self.depths), ("k", self.kernels), ("e", self.expands))}
+
+    def genes(self, archs: Sequence[dict[str, Any]]) -> np.ndarray:
+        """(n, n_genes) choice indices; an inactive slot's 0 / None is -1."""
+        ri, di, ki, ei = (self.index[k] for k in "rdke")
+        return np.asarray([[ri[a["resolution"]]] + [di[d] for d in a["depths"]]
+                           + [ki.get(v, -1) for v in a["kernels"]] + [ei.get(v, -1) for v in a["expands"]]
+                           for a in archs], dtype=np.int64).reshape(len(archs), self.n_genes)
+
+    def archs(self, genes: np.ndarray) -> list[dict[str, Any]]:
+        s, n = self.n_stages, self.n_slots
+        res = self.res[genes[:, 0]].tolist()
+        dep = self.depths[genes[:, 1:1 + s]].tolist()
+        ker = self.kernels[genes[:, 1 + s:1 + s + n]].tolist()
+        exp = self.expands[genes[:, 1 + s + n:]].tolist()
+        return [{"resolution": r, "depths": d, "kernels": k, "expands": e} for r, d, k, e in zip(res, dep, ker, exp)]
 
 
 def _conv_out(size: int, stride: int) -> int:
@@ -167,50 +201,85 @@ class MBConvSpace(SearchSpace):
                 tuple(int(arch["kernels"][i]) for i in active), tuple(float(arch["expands"][i]) for i in active))
 
     # -- evolution --------------------------------------------------------
+    # One implementation of each operator, on a matrix of gene choice indices
+    # (resolution, each stage's depth, each slot's kernel, each slot's expand;
+    # -1 for an inactive slot's 0 / None): every gene uniform over its choices,
+    # drawn with one vectorised call per batch. The one-architecture methods
+    # are the batch of one (and validate their input); searches call the
+    # ``*_many`` forms on parents they already hold.
+    @cached_property
+    def _genome(self) -> _Genome:
+        return _Genome(self)
+
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        return {
-            "resolution": int(rng.choice(self.resolutions)),
-            "depths": [int(rng.choice(self.depth_choices)) for _ in range(self.n_stages)],
-            "kernels": [int(rng.choice(self.kernel_choices)) for _ in range(self.n_slots)],
-            "expands": [int(rng.choice(self.expand_choices)) for _ in range(self.n_slots)],
-        }
+        return self.sample_many(rng, 1)[0]
 
     def sample_many(self, rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
-        """``n`` uniform random architectures in a few vectorised draws (same
-        distribution as :meth:`sample`, a different random stream)."""
-        res = np.asarray(self.resolutions)[rng.integers(0, len(self.resolutions), n)]
-        dep = np.asarray(self.depth_choices)[rng.integers(0, len(self.depth_choices), (n, self.n_stages))]
-        ker = np.asarray(self.kernel_choices)[rng.integers(0, len(self.kernel_choices), (n, self.n_slots))]
-        exp = np.asarray(self.expand_choices)[rng.integers(0, len(self.expand_choices), (n, self.n_slots))]
-        return [{"resolution": int(r), "depths": d.tolist(), "kernels": k.tolist(), "expands": e.tolist()}
-                for r, d, k, e in zip(res, dep, ker, exp)]
+        """``n`` uniform random architectures in one vectorised draw (``n`` calls
+        of :meth:`sample` give the same architectures)."""
+        g = self._genome
+        return g.archs((rng.random((n, g.n_genes)) * g.sizes).astype(np.int64))
 
     def mutate(self, arch: dict[str, Any], rng: np.random.Generator, prob: float = 0.1) -> dict[str, Any]:
         """Resample each gene (resolution, each depth, each slot's kernel and
-        expand) with probability ``prob``."""
-        a = self.validate(arch)
-        if rng.random() < prob:
-            a["resolution"] = int(rng.choice(self.resolutions))
-        for i in range(self.n_stages):
-            if rng.random() < prob:
-                a["depths"][i] = int(rng.choice(self.depth_choices))
-        for key, choices in (("kernels", self.kernel_choices), ("expands", self.expand_choices)):
-            for s in range(self.n_slots):
-                if rng.random() < prob or a[key][s] == 0:
-                    a[key][s] = int(rng.choice(choices))
-        return a
+        expand) with probability ``prob``; an inactive slot's 0 gets a real value."""
+        return self.mutate_many([self.validate(arch)], rng, prob)[0]
+
+    def mutate_many(self, archs: Sequence[dict[str, Any]], rng: np.random.Generator,
+                    prob: float = 0.1) -> list[dict[str, Any]]:
+        """:meth:`mutate` of each of ``archs`` (valid architectures: not re-validated)."""
+        g = self._genome
+        genes = g.genes(archs)
+        fresh = (rng.random(genes.shape) * g.sizes).astype(np.int64)
+        flip = (rng.random(genes.shape) < prob) | (genes < 0)
+        return g.archs(np.where(flip, fresh, genes))
 
     def crossover(self, a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        """Uniform crossover: each gene from either parent with probability 1/2."""
-        a, b = self.validate(a), self.validate(b)
-        pick = lambda x, y: x if rng.random() < 0.5 else y  # noqa: E731
-        child = {"resolution": pick(a["resolution"], b["resolution"]),
-                 "depths": [pick(x, y) for x, y in zip(a["depths"], b["depths"])],
-                 "kernels": [pick(x, y) for x, y in zip(a["kernels"], b["kernels"])],
-                 "expands": [pick(x, y) for x, y in zip(a["expands"], b["expands"])]}
-        for key, choices in (("kernels", self.kernel_choices), ("expands", self.expand_choices)):
-            child[key] = [v if v else int(rng.choice(choices)) for v in child[key]]
-        return child
+        """Uniform crossover: each gene from either parent with probability 1/2
+        (a gene that is an inactive slot's 0 gets a real value)."""
+        return self.crossover_many([self.validate(a)], [self.validate(b)], rng)[0]
+
+    def crossover_many(self, a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]],
+                       rng: np.random.Generator) -> list[dict[str, Any]]:
+        """:meth:`crossover` of each pair ``(a[i], b[i])`` (valid architectures)."""
+        g = self._genome
+        ga, gb = g.genes(a), g.genes(b)
+        child = np.where(rng.random(ga.shape) < 0.5, ga, gb)
+        fresh = (rng.random(ga.shape) * g.sizes).astype(np.int64)
+        return g.archs(np.where(child < 0, fresh, child))
+
+    # -- rendering ----------------------------------------------------------
+    def structure(self, arch: dict[str, Any]) -> dict[str, Any]:
+        """The architecture with per-block details (stage, kernel, expand,
+        width, stride) for drawing it block by block: what a candidate reports."""
+        blocks = []
+        for i, d in enumerate(arch["depths"]):
+            for j in range(d):
+                s = i * self.max_depth + j
+                blocks.append({"stage": i + 1, "kernel": arch["kernels"][s], "expand": arch["expands"][s],
+                               "width": self.widths[i], "stride": self.strides[i] if j == 0 else 1})
+        return {**arch, "blocks": blocks, "space": self.name}
+
+    def describe(self, arch: dict[str, Any]) -> str:
+        """One line: the resolution, then kernel and expand ratio per active
+        block (``k7e4``), stages separated by ``|`` -- e.g. ``28px k7e4 k5e6 | k3e3``.
+
+        Takes an architecture or its :meth:`structure` (a reported candidate,
+        whose ``blocks`` are used as they are); the slots per stage are read from
+        the architecture itself, so any MBConv space describes any MBConv
+        architecture."""
+        blocks = arch.get("blocks")
+        if not (isinstance(blocks, list) and blocks and all(isinstance(b, dict) and "kernel" in b and "expand" in b
+                                                            for b in blocks)):
+            per_stage = len(arch["kernels"]) // max(1, len(arch["depths"]))
+            blocks = [{"stage": i + 1, "kernel": arch["kernels"][i * per_stage + j],
+                       "expand": arch["expands"][i * per_stage + j]}
+                      for i, d in enumerate(arch["depths"]) for j in range(int(d))]
+        stages: dict[Any, list[str]] = {}
+        for blk in blocks:
+            stages.setdefault(blk.get("stage", 0), []).append(f"k{_num(blk['kernel'])}e{_num(blk['expand'])}")
+        head = f"{_num(arch['resolution'])}px " if "resolution" in arch else ""
+        return head + " | ".join(" ".join(v) for v in stages.values())
 
     # -- encoding ---------------------------------------------------------
     @property

@@ -40,7 +40,8 @@ import torch
 from torch import nn
 
 from engine.data import load_dataset
-from engine.search import ConstraintError, EvolutionSearch, EvolutionSettings, RandomSearch, arch_key
+from engine.search import (ConstraintError, EvolutionSearch, EvolutionSettings, RandomSearch, Searcher, arch_key,
+                           run_search)
 from engine.spaces.mbconv import MBConvNet, MBConvSpace
 from engine.supernet import (MBConvSuperNet, NasData, evaluate_subnet, largest_arch, load_checkpoint,
                              recalibrate_bn, save_checkpoint, smallest_arch, train_supernet)
@@ -51,8 +52,7 @@ from .methods import apply_method, classifier_of
 from .pretrain import cache_dir, parse_classes
 
 __all__ = ["FA_METHOD", "FA_TITLE", "SEARCHES", "SupernetTask", "fa_space", "pretrained_supernet", "adapt_subnet",
-           "frozen_features", "ridge_cv_accuracy", "tinytl_lb_memory", "SubnetTrial", "Selection", "select_subnet",
-           "arch_text"]
+           "frozen_features", "ridge_cv_accuracy", "tinytl_lb_memory", "SubnetTrial", "Selection", "select_subnet"]
 
 FA_METHOD = "tinytl-lb-fa"
 FA_TITLE = "TinyTL-L+B+FA: lite residuals and biases on a sub-net picked for the target data"
@@ -287,7 +287,7 @@ def select_subnet(net: MBConvSuperNet, images: torch.Tensor, labels: torch.Tenso
         raise ValueError(f"search must be one of {SEARCHES}")
     t0 = time.perf_counter()
     space = net.space
-    counted: dict[tuple, tuple[float, bool, str]] = {}
+    counted: dict[str, tuple[float, bool, str]] = {}
 
     def memory(arch: dict[str, Any]) -> tuple[float, bool, str]:
         k = arch_key(arch)
@@ -304,37 +304,43 @@ def select_subnet(net: MBConvSuperNet, images: torch.Tensor, labels: torch.Tenso
         return np.array([memory(a)[0] <= budget_bytes and memory(a)[1] for a in archs], dtype=bool)
 
     pop = _population(evaluations)
+    directions = {"score": "max"}
     if search == "evolution":
-        finder: Any = EvolutionSearch(sample=space.sample, mutate=space.mutate, crossover=space.crossover, rng=rng,
-                                      feasible=feasible, max_rounds=_DRAW_ROUNDS,
-                                      settings=EvolutionSettings(pop, 0.25, 0.5, 0.2, 1 << 30))
+        finder: Searcher = EvolutionSearch(space, rng=rng, directions=directions, feasible=feasible,
+                                           max_rounds=_DRAW_ROUNDS,
+                                           settings=EvolutionSettings(pop, 0.25, 0.5, 0.2, 1 << 30))
     else:
-        finder = RandomSearch(sample=space.sample, rng=rng, feasible=feasible, batch_size=pop, max_rounds=_DRAW_ROUNDS)
-    scores: dict[tuple, SubnetTrial] = {}
+        finder = RandomSearch(space, rng=rng, directions=directions, feasible=feasible, batch_size=pop,
+                              max_rounds=_DRAW_ROUNDS)
+    scores: dict[str, SubnetTrial] = {}
     trials: list[SubnetTrial] = []
+
+    def score(archs: list[dict[str, Any]]) -> np.ndarray:
+        """Each distinct sub-net scored once, until ``evaluations`` are; the rest get -1."""
+        fitness = []
+        for a in archs:
+            k = arch_key(a)
+            if k not in scores and len(trials) < evaluations:
+                sub = adapt_subnet(net, a, images[:bn_images])
+                value = ridge_cv_accuracy(frozen_features(sub, images), labels, num_classes, folds=folds, seed=seed)
+                mem, fits, why = memory(a)
+                scores[k] = SubnetTrial(dict(a), value, mem, fits, why)
+                trials.append(scores[k])
+                if on_trial is not None:
+                    on_trial(scores[k], len(trials))
+            fitness.append(scores[k].score if k in scores else -1.0)
+        return np.asarray(fitness)
+
+    def memory_bytes(archs: list[dict[str, Any]]) -> np.ndarray:
+        return np.asarray([memory(a)[0] for a in archs])
+
     max_rounds = 4 * math.ceil(evaluations / pop) + 4  # repeats cost nothing; stop in a small space
     with torch.no_grad():
-        for _ in range(max_rounds):
-            if len(trials) >= evaluations:
-                break
-            try:
-                archs = finder.ask()
-            except ConstraintError:  # no sub-net within the budget and the device's memory
-                break
-            fitness = []
-            for a in archs:
-                k = arch_key(a)
-                if k not in scores and len(trials) < evaluations:
-                    sub = adapt_subnet(net, a, images[:bn_images])
-                    score = ridge_cv_accuracy(frozen_features(sub, images), labels, num_classes, folds=folds,
-                                              seed=seed)
-                    mem, fits, why = memory(a)
-                    scores[k] = SubnetTrial(dict(a), score, mem, fits, why)
-                    trials.append(scores[k])
-                    if on_trial is not None:
-                        on_trial(scores[k], len(trials))
-                fitness.append(scores[k].score if k in scores else -1.0)
-            finder.tell(archs, fitness)
+        try:
+            run_search(finder, {"score": score, "memory_bytes": memory_bytes}, fitness="score", cost="memory_bytes",
+                       generations=max_rounds, stop=lambda run: len(trials) >= evaluations)
+        except ConstraintError:  # no sub-net within the budget and the device's memory
+            pass
     best = None
     if trials:
         top = max(t.score for t in trials)
@@ -344,10 +350,3 @@ def select_subnet(net: MBConvSuperNet, images: torch.Tensor, labels: torch.Tenso
     rejected = sum(1 for m, fits, _ in counted.values() if not (m <= budget_bytes and fits))
     return Selection(best, trials, rejected, budget_bytes, search, time.perf_counter() - t0)
 
-
-def arch_text(space: MBConvSpace, arch: dict[str, Any]) -> str:
-    """A compact description: ``d=[2,1,3] k=[3,5|7|3,3,5] e=[...]`` (active blocks per stage)."""
-    def per_stage(key: str) -> str:
-        return "|".join(",".join(str(arch[key][i * space.max_depth + j]) for j in range(d))
-                        for i, d in enumerate(arch["depths"]))
-    return f"{arch['resolution']}px d={arch['depths']} k={per_stage('kernels')} e={per_stage('expands')}"

@@ -32,7 +32,7 @@ from engine.reporter import Reporter, Summary
 from engine.supernet import recalibrate_bn
 from engine.train import classification_step, evaluate, fit, make_optimizer
 
-from .adaptation import (FA_METHOD, FA_TITLE, SEARCHES, SupernetTask, adapt_subnet, arch_text, frozen_features,
+from .adaptation import (FA_METHOD, FA_TITLE, SEARCHES, SupernetTask, adapt_subnet, frozen_features,
                          pretrained_supernet, ridge_cv_accuracy, select_subnet)
 from .lite_residual import LiteSpec
 from .memory import analytic_memory, fits_profile, measure_training_memory
@@ -311,7 +311,7 @@ def _adapted_extractor(t: _Target, base: torch.nn.Module, *, lo: float, span: fl
     info["metrics"] = {"fa_score": chosen.score, "fa_backbone_score": backbone_score,
                        "fa_subnets_scored": len(sel.trials), "fa_subnets_rejected": sel.rejected,
                        "fa_budget_bytes": budget, "fa_selection_s": sel.seconds, "fa_search": sel.search,
-                       "subnet": arch_text(net.space, chosen.arch),
+                       "subnet": net.space.describe(chosen.arch),
                        "supernet_largest_source_accuracy": sn_info.get("largest_accuracy"),
                        "supernet_smallest_source_accuracy": sn_info.get("smallest_accuracy")}
     return sub, info

@@ -1,5 +1,5 @@
 """The dashboard's stored front and the CLI's results folder use one rule
-(engine.pareto.front_of), ties included."""
+(engine.search.pareto.front_indices), ties included."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pytest
 from engine import techniques
 from engine.cli_reporter import DirectoryReporter
 from engine.hardware import get_profile
-from engine.pareto import front_of
+from engine.search.pareto import front_indices
 from engine.results import write_results
 from tests.webapp.test_services import fast_hashing, make_exp  # noqa: F401  (fixture)
 
@@ -24,7 +24,7 @@ METRICS = [{"latency_ms": 2.0, "accuracy": 0.7}, {"latency_ms": 1.0, "accuracy":
 def test_cli_and_dashboard_agree_on_ties(profiles, user, tmp_path):
     exp = make_exp(user, profiles["local-cpu"], METRICS, technique="model-zoo")
     stored = sorted(exp.candidates.filter(on_front=True).values_list("index", flat=True))
-    assert stored == front_of(METRICS, {"latency_ms": "min", "accuracy": "max"}) == [0, 4, 5]
+    assert stored == front_indices(METRICS, {"latency_ms": "min", "accuracy": "max"}) == [0, 4, 5]
 
     tech = techniques.get("model-zoo")
     rep = DirectoryReporter(tmp_path / "run" / "artifacts", workdir=tmp_path / "work", progress_bar=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from engine import techniques
-from engine.pareto import front_of
+from engine.search.pareto import front_indices
 
 from ..models import Candidate, Experiment
 
@@ -12,13 +12,13 @@ __all__ = ["experiment_refresh_front"]
 
 
 def experiment_refresh_front(*, experiment_id: int) -> list[int]:
-    """Compute the Pareto front (``engine.pareto.front_of``, the CLI's rule) on
+    """Compute the Pareto front (``engine.search.pareto.front_indices``, the CLI's rule) on
     the technique's first two objectives that the candidates report, and store
     it as ``on_front``; returns the candidates' primary keys."""
     exp = Experiment.objects.get(pk=experiment_id)
     objectives = _front_objectives(exp)
     rows = list(Candidate.objects.filter(experiment_id=experiment_id).order_by("index").values_list("pk", "metrics"))
-    front_pks = [rows[i][0] for i in front_of([m for _, m in rows], dict(objectives))]
+    front_pks = [rows[i][0] for i in front_indices([m for _, m in rows], dict(objectives))]
     with transaction.atomic():
         Candidate.objects.filter(experiment_id=experiment_id, on_front=True).exclude(pk__in=front_pks) \
             .update(on_front=False)

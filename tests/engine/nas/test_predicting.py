@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from engine.nas.predicting import repeatability
-from engine.nas.searching import SearchRun, compare_constrained
+from engine.nas.searching import compare_constrained
+from engine.search import SearchRun
 
 
 def test_repeatability_of_identical_scorings_is_perfect():

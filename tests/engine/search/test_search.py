@@ -28,6 +28,17 @@ def crossover(a, b, rng):
     return {"genes": [x if rng.random() < 0.5 else y for x, y in zip(a["genes"], b["genes"])]}
 
 
+class Toy:
+    """The toy space's operators (no vectorised forms: searches fall back to these)."""
+    sample = staticmethod(sample)
+    mutate = staticmethod(mutate)
+    crossover = staticmethod(crossover)
+
+
+TOY = Toy()
+MIN2 = {"cost": "min", "neg_score": "min"}
+
+
 def cost(archs):
     return np.array([sum(a["genes"]) for a in archs], dtype=float)
 
@@ -57,7 +68,7 @@ def test_non_dominated_sort_fronts(m):
 
 
 def test_two_objective_sort_matches_general():
-    from engine.search.sorting import _sort_general
+    from engine.search.pareto import _sort_general
     rng = np.random.default_rng(2)
     f = rng.normal(size=(150, 2)).round(1)
     a = [sorted(x.tolist()) for x in non_dominated_sort(f)]
@@ -85,8 +96,7 @@ def test_evolution_respects_constraint_and_improves():
     rng = np.random.default_rng(0)
     budget = 15.0
     feasible = lambda archs: cost(archs) <= budget  # noqa: E731
-    search = EvolutionSearch(sample=sample, mutate=mutate, crossover=crossover, rng=rng, feasible=feasible,
-                             settings=EvolutionSettings(40, 0.25, 0.5, 0.2, 20))
+    search = EvolutionSearch(TOY, rng=rng, feasible=feasible, settings=EvolutionSettings(40, 0.25, 0.5, 0.2, 20))
     first = None
     for _ in range(20):
         archs = search.ask()
@@ -103,8 +113,7 @@ def test_evolution_respects_constraint_and_improves():
 
 def test_evolution_is_seeded():
     def run(seed):
-        s = EvolutionSearch(sample=sample, mutate=mutate, crossover=crossover, rng=np.random.default_rng(seed),
-                            settings=EvolutionSettings(20, 0.25, 0.5, 0.1, 5))
+        s = EvolutionSearch(TOY, rng=np.random.default_rng(seed), settings=EvolutionSettings(20, 0.25, 0.5, 0.1, 5))
         for _ in range(5):
             a = s.ask()
             s.tell(a, score(a))
@@ -114,9 +123,8 @@ def test_evolution_is_seeded():
 
 def test_nsga2_front_beats_random_hypervolume():
     objs = lambda archs: np.stack([cost(archs), -score(archs)], 1)  # noqa: E731
-    nsga = NSGA2Search(sample=sample, mutate=mutate, crossover=crossover, rng=np.random.default_rng(0),
-                       population_size=40, mutate_prob=0.2)
-    rand = RandomSearch(sample=sample, rng=np.random.default_rng(0), batch_size=40)
+    nsga = NSGA2Search(TOY, rng=np.random.default_rng(0), directions=MIN2, population_size=40, mutate_prob=0.2)
+    rand = RandomSearch(TOY, rng=np.random.default_rng(0), directions=MIN2, batch_size=40)
     for _ in range(15):
         a = nsga.ask()
         nsga.tell(a, objs(a))
@@ -132,8 +140,7 @@ def test_nsga2_front_beats_random_hypervolume():
 
 
 def test_ask_tell_order_enforced():
-    s = EvolutionSearch(sample=sample, mutate=mutate, crossover=crossover, rng=np.random.default_rng(0),
-                        settings=EvolutionSettings(8, 0.25, 0.5, 0.1, 1))
+    s = EvolutionSearch(TOY, rng=np.random.default_rng(0), settings=EvolutionSettings(8, 0.25, 0.5, 0.1, 1))
     with pytest.raises(RuntimeError):
         s.tell([], [])
     a = s.ask()
@@ -144,7 +151,7 @@ def test_ask_tell_order_enforced():
 
 def test_infeasible_constraint_raises():
     from engine.search import ConstraintError
-    s = EvolutionSearch(sample=sample, mutate=mutate, crossover=crossover, rng=np.random.default_rng(0),
-                        feasible=lambda archs: np.zeros(len(archs), bool), max_rounds=3)
+    s = EvolutionSearch(TOY, rng=np.random.default_rng(0), feasible=lambda archs: np.zeros(len(archs), bool),
+                        max_rounds=3)
     with pytest.raises(ConstraintError):
         s.ask()
