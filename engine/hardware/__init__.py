@@ -7,7 +7,7 @@ from .latency import (DEFAULT_ORDER, SOURCES, LatencyEstimate, LatencyEstimator,
                       latency_of_model)
 from .latency_lut import LookupTable, LookupTableLatency, LutMissError, build_lut, import_ofa_yaml
 from .latency_measured import MeasuredLatency
-from .latency_predictor import (LatencyPredictor, PredictorError, PredictorLatency, train_predictor,
+from .latency.predictor import (LatencyPredictor, PredictorError, PredictorLatency, train_predictor,
                                 validate_predictor_json)
 from .latency_roofline import RooflineLatency
 from .lut_schema import LutError, validate_lut_json

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import yaml
 
-from .latency import LatencyEstimate, LatencyEstimator
+from .latency.base import LatencyEstimate, LatencyEstimator
 from .measure import measure_many
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import torch
 from torch import nn
 
-from .latency import LatencyEstimate, LatencyEstimator
+from .latency.base import LatencyEstimate, LatencyEstimator
 from .measure import CLOCKS, STATISTICS, Measurement, measure_many
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from torch import nn
 
 from .cost import LayerCost, ModelCost, profile_model
-from .latency import LatencyEstimate, LatencyEstimator
+from .latency.base import LatencyEstimate, LatencyEstimator
 from .profile import HardwareProfile
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,7 +18,7 @@ from ..config import ConfigBase, param
 from ..hardware.cost import profile_model
 from ..hardware.latency_eval import latency_errors
 from ..hardware.latency_lut import LookupTableLatency, build_lut
-from ..hardware.latency_predictor import PredictorLatency, train_predictor
+from ..hardware.latency.predictor import PredictorLatency, train_predictor
 from ..hardware.latency_roofline import RooflineLatency
 from ..hardware.measure import CLOCKS, STATISTICS
 from ..hardware.profile import HardwareProfile

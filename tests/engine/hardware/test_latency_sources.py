@@ -14,7 +14,7 @@ from engine.hardware import (LookupTable, LookupTableLatency, LutError, LutMissE
                              validate_lut_json, validate_predictor_json)
 from engine.hardware.latency_eval import kendall_tau, latency_errors
 from engine.hardware.latency_lut import LutEntry
-from engine.hardware.latency_predictor import LatencyPredictor
+from engine.hardware.latency.predictor import LatencyPredictor
 from engine.spaces import MBConvSpace
 
 SMALL = dict(widths=(8, 16), strides=(2, 2), resolutions=(16, 24), stem_width=8, head_width=32, depths=(1, 2))

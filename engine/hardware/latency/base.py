@@ -26,11 +26,11 @@ import numpy as np
 from torch import nn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..spaces.base import SearchSpace
-    from .cost import ModelCost
-    from .latency_lut import LookupTable
-    from .latency_predictor import LatencyPredictor
-    from .profile import HardwareProfile
+    from ...spaces.base import SearchSpace
+    from ..cost import ModelCost
+    from ..latency_lut import LookupTable
+    from .predictor import LatencyPredictor
+    from ..profile import HardwareProfile
 
 __all__ = ["LatencyEstimate", "LatencyEstimator", "SOURCES", "DEFAULT_ORDER", "estimator_for",
            "latency_of_model", "available_sources"]
@@ -137,20 +137,20 @@ def estimator_for(profile: "HardwareProfile", space: "SearchSpace | None" = None
         if src not in ok:
             continue
         if src == "measured":
-            from .latency_measured import MeasuredLatency
+            from ..latency_measured import MeasuredLatency
             return MeasuredLatency(profile, space, **(measure or {}))
         if src == "lut":
-            from .latency_lut import LookupTableLatency
+            from ..latency_lut import LookupTableLatency
             assert lut is not None
             return LookupTableLatency(lut, space, profile)
         if src == "predictor":
-            from .latency_predictor import PredictorLatency
+            from .predictor import PredictorLatency
             assert predictor is not None
             return PredictorLatency(predictor, space, profile)
         if src == "roofline":
-            from .latency_roofline import RooflineLatency
+            from ..latency_roofline import RooflineLatency
             return RooflineLatency(profile, space)
-    from .latency_roofline import RooflineLatency
+    from ..latency_roofline import RooflineLatency
     return RooflineLatency(profile, space)
 
 
@@ -167,15 +167,15 @@ def latency_of_model(model: nn.Module, input_shape: Sequence[int], profile: "Har
     """
     input_shape = tuple(int(s) for s in input_shape)
     if profile.measurable:
-        from .latency_measured import MeasuredLatency
+        from ..latency_measured import MeasuredLatency
         return MeasuredLatency(profile, threads=threads, warmup=warmup, repeats=repeats, clock=clock).estimate_model(
             model, input_shape)
     arch, space = getattr(model, "arch", None), getattr(model, "space", None)
     if lut is not None and arch is not None and space is not None and lut.covers(space):
-        from .latency_lut import LookupTableLatency, LutMissError
+        from ..latency_lut import LookupTableLatency, LutMissError
         try:
             return LookupTableLatency(lut, space, profile).estimate_arch(arch)
         except LutMissError:  # e.g. a classifier width the table was not built for
             pass
-    from .latency_roofline import RooflineLatency
+    from ..latency_roofline import RooflineLatency
     return RooflineLatency(profile).estimate_model(model, input_shape, cost=cost)

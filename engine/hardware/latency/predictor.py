@@ -31,14 +31,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train import StepOutput, fit, make_optimizer
-from .latency import LatencyEstimate, LatencyEstimator
-from .measure import fixed_threads
+from ...train import StepOutput, fit, make_optimizer
+from .base import LatencyEstimate, LatencyEstimator
+from ..measure import fixed_threads
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..spaces.base import SearchSpace
-    from .latency_lut import LookupTable
-    from .profile import HardwareProfile
+    from ...spaces.base import SearchSpace
+    from ..latency_lut import LookupTable
+    from ..profile import HardwareProfile
 
 __all__ = ["LatencyPredictor", "PredictorLatency", "PredictorError", "train_predictor", "validate_predictor_json",
            "PREDICTOR_FORMAT", "MAX_PREDICTOR_BYTES"]
@@ -227,7 +227,7 @@ def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measu
     info: dict[str, Any] = {"samples": int(len(y)), "epochs": epochs, "seed": seed}
     distil: tuple[torch.Tensor, np.ndarray] | None = None
     if lut is not None and lut_samples > 0:
-        from .latency_lut import fit_calibration
+        from ..latency_lut import fit_calibration
         nc, ic = lut.num_classes, lut.in_channels
 
         def sums(batch: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
