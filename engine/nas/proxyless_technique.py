@@ -113,8 +113,9 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     # per-op costs for the expected latency: the table's (or roofline's) own; a
     # predictor scores whole networks only, so its ops are priced by the roofline
     per_op = est if est.prices_ops else latency_for(hardware, space=space, problem=problem, source="roofline")
-    ops = {op.key: op for op in space.all_ops(problem)}
-    table, fixed = block_latency_table(space, net, lambda key: per_op.op_ms(ops[key]), problem=problem)
+    priced = per_op.problem or problem  # an attached table built for another head prices with its own keys
+    ops = {op.key: op for op in space.all_ops(priced)}
+    table, fixed = block_latency_table(space, net, lambda key: per_op.op_ms(ops[key]), problem=priced)
     target = config.target_ms or float(np.median(est.estimate_ms_many([space.sample(rng) for _ in range(200)])))
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=config.arch_lr, betas=(0.0, 0.999), eps=1e-8)
     arch_step = ArchStep(net, arch_opt, table, fixed, target, rng, mode=config.latency_loss, beta=config.beta,
