@@ -38,9 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.hardware import LookupTableLatency, PredictorLatency, RooflineLatency, build_lut, local_cpu_profile  # noqa: E402
+from engine.hardware import local_cpu_profile  # noqa: E402
+from engine.hardware.latency import LookupTableLatency, PredictorLatency, RooflineLatency, train_predictor  # noqa: E402
 from engine.hardware.latency_eval import kendall_tau, latency_errors  # noqa: E402
-from engine.hardware.latency_predictor import train_predictor  # noqa: E402
+from engine.hardware.lut import build_lut  # noqa: E402
+from engine.problems import ImageClassification  # noqa: E402
 from engine.spaces import MBConvSpace  # noqa: E402
 
 
@@ -80,11 +82,12 @@ def main() -> None:
     cpu_start = time.process_time()
     load_start = os.getloadavg()[0]
     space = MBConvSpace()
+    problem = ImageClassification()
     profile = local_cpu_profile()
     rng = np.random.default_rng(args.seed)
     archs = space.sample_distinct(rng, n_train + args.test)
     train, test = archs[:n_train], archs[n_train:]
-    ops = space.all_ops()
+    ops = space.all_ops(problem)
     res, cnt = np.unique([a["resolution"] for a in test], return_counts=True)
     blocks = [sum(a["depths"]) for a in test]
     print(f"space mbconv: {len(ops)} distinct ops, resolutions {list(space.resolutions)}; held-out networks by "
@@ -93,7 +96,7 @@ def main() -> None:
           f"({repeats} runs each in {rounds} interleaved passes, 1 thread, {args.clock} clock, median); "
           f"load average {load_start:.1f} on {os.cpu_count()} CPUs", flush=True)
     t0 = time.perf_counter()
-    table = build_lut(space, threads=1, warmup=2, repeats=repeats, rounds=rounds, ops=ops,
+    table = build_lut(space, problem, threads=1, warmup=2, repeats=repeats, rounds=rounds, ops=ops,
                       archs=train + test * copies, clock=args.clock, seed=args.seed)
     t_measure = time.perf_counter() - t0
     ms = np.array([s["ms"] for s in table.samples])
@@ -117,7 +120,7 @@ def main() -> None:
     plain = train_predictor(space, train, y_train, hidden=(128, 128), epochs=plain_epochs, seed=args.seed)
     t_plain = time.perf_counter() - t0
     p_plain = PredictorLatency(plain, space).estimate_ms_many(test)
-    roof = RooflineLatency(profile, space).estimate_ms_many(test)
+    roof = RooflineLatency(profile, space, problem).estimate_ms_many(test)
     # throughput: score 20,000 fresh architectures (encoding + MLP), best of 3
     many = [space.sample(rng) for _ in range(20000)]
     best = float("inf")

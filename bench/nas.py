@@ -45,6 +45,7 @@ from scipy import stats  # noqa: E402
 
 from engine.hardware import LookupTableLatency, build_lut, get_profile, profile_model  # noqa: E402
 from engine.nas.memory import peak_allocated_bytes  # noqa: E402
+from engine.problems import ImageClassification  # noqa: E402
 from engine.nas.proxyless import ArchStep, ProxylessSuperNet  # noqa: E402
 from engine.nas.searching import compare_constrained, constrained_search, front_search, reference_point  # noqa: E402
 from engine.nas.supernet_technique import space_from_config  # noqa: E402
@@ -52,6 +53,9 @@ from engine.search import OFA_SETTINGS, AccuracyPredictor, EvolutionSearch, Evol
 from engine.supernet import (MBConvSuperNet, evaluate_subnet, load_nas_data, recalibrate_bn,  # noqa: E402
                              subnet_accuracy, train_supernet)
 from engine.train import classification_step, fit, make_optimizer  # noqa: E402
+
+#: what the bench's networks eat and emit: grey digits, 10 classes
+MNIST = ImageClassification(channels=1, size=28, classes=10)
 
 
 def ladder(space, n: int, rng: np.random.Generator) -> list[dict]:
@@ -88,7 +92,7 @@ def train_standalone(space, arch, data, *, epochs: int, seed: int) -> float:
     """Train ``arch`` from scratch (SGD + Nesterov, cosine, the shared loop); held-out accuracy."""
     torch.manual_seed(seed)
     r = int(arch["resolution"])
-    model = space.build(arch, 10, 1).to(memory_format=torch.channels_last)
+    model = space.build(arch, MNIST).to(memory_format=torch.channels_last)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data.images("train", r), data.y["train"]),
                                          batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(seed))
     fit(model, classification_step, loader, epochs=epochs,
@@ -150,7 +154,7 @@ def main() -> None:
     for i, a in enumerate(archs):
         inherited.append(heldout_accuracy(net.extract(a), a, data, recalibrate=True))
         standalone.append(train_standalone(space, a, data, epochs=sa_epochs, seed=i))
-        macs.append(profile_model(space.build(a, 10, 1), space.input_shape(a, 1)).macs)
+        macs.append(profile_model(space.build(a, MNIST), space.example_inputs(a, MNIST)).macs)
         print(f"  sub-net {i + 1}: {space.describe(a)}  {macs[-1] / 1e6:6.2f} MMACs  "
               f"inherited {inherited[-1]:.4f}  standalone {standalone[-1]:.4f}")
     out["standalone_train_s"] = time.perf_counter() - t
@@ -169,7 +173,7 @@ def main() -> None:
     samples = [space.sample(rng) for _ in range(40 if q else 150)]
     acc = np.array([evaluate_subnet(net, a, data, split="val", bn_images=128, limit=300) for a in samples])
     pred = AccuracyPredictor(space.encoding_size).fit_data(space.encode_many(samples), acc, epochs=100, seed=0)
-    table = build_lut(space, threads=1, warmup=1, repeats=5, num_classes=10, in_channels=1, profile="local-cpu")
+    table = build_lut(space, MNIST, threads=1, warmup=1, repeats=5, profile="local-cpu")
     est = LookupTableLatency(table, space, get_profile("local-cpu"))
     accuracy = lambda a: pred.predict(space.encode_many(a))  # noqa: E731
     latency = est.estimate_ms_many

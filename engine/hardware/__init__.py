@@ -1,22 +1,20 @@
-"""Hardware profiles, the cost model and latency sources.
+"""Hardware profiles, the cost model, measurement, lookup tables and latency sources.
 
-    from engine.hardware import get_profile, estimator_for, latency_of_model, validate_lut_json
+    from engine.hardware import get_profile, latency_for, profile_model, validate_lut_json
+    est = latency_for(get_profile("raspberry-pi-4"), space=space, problem=problem)
 """
 from .cost import LayerCost, ModelCost, profile_model
-from .latency import (DEFAULT_ORDER, SOURCES, LatencyEstimate, LatencyEstimator, available_sources, estimator_for,
-                      latency_of_model)
-from .latency_lut import LookupTable, LookupTableLatency, LutMissError, build_lut, import_ofa_yaml
-from .latency_measured import MeasuredLatency
-from .latency_predictor import (LatencyPredictor, PredictorError, PredictorLatency, train_predictor,
-                                validate_predictor_json)
-from .latency_roofline import RooflineLatency
-from .lut_schema import LutError, validate_lut_json
+from .latency import (SEARCH_SOURCES, SOURCES, LatencyEstimate, LatencyEstimator, LatencyPredictor,
+                      LookupTableLatency, MeasuredLatency, PredictorError, PredictorLatency, RooflineLatency,
+                      latency_for, train_predictor, validate_predictor_json)
+from .lut import (LookupTable, LutEntry, LutError, LutMissError, build_lut, import_ofa_yaml, key_with_bits, load_lut,
+                  validate_lut_json)
 from .measure import Measurement, measure_latency, measure_many
 from .profile import HardwareProfile, ProfileError, builtin_profiles, get_profile, local_cpu_profile
 
 __all__ = ["HardwareProfile", "ProfileError", "builtin_profiles", "get_profile", "local_cpu_profile",
            "LayerCost", "ModelCost", "profile_model", "Measurement", "measure_latency", "measure_many",
-           "LatencyEstimate", "LatencyEstimator", "SOURCES", "DEFAULT_ORDER", "available_sources", "estimator_for",
-           "latency_of_model", "MeasuredLatency", "RooflineLatency", "LookupTable", "LookupTableLatency",
-           "LutMissError", "build_lut", "import_ofa_yaml", "LutError", "validate_lut_json", "LatencyPredictor",
+           "LatencyEstimate", "LatencyEstimator", "SOURCES", "SEARCH_SOURCES", "latency_for", "MeasuredLatency",
+           "RooflineLatency", "LookupTable", "LutEntry", "LookupTableLatency", "LutMissError", "build_lut",
+           "import_ofa_yaml", "key_with_bits", "load_lut", "LutError", "validate_lut_json", "LatencyPredictor",
            "PredictorLatency", "PredictorError", "train_predictor", "validate_predictor_json"]

@@ -14,7 +14,7 @@ Measurement protocol (the README copies this):
 
 1. **Threads fixed**: ``torch.set_num_threads(--threads)`` for the whole run;
    the count is recorded in the table.
-2. **Inputs**: batch 1, random normal input of the op's or network's shape;
+2. **Inputs**: batch 1, the problem's seeded example inputs at the op's or network's shape;
    modules in eval mode under ``torch.inference_mode``; garbage collection paused
    while timing.
 3. **Warm-up**: ``--warmup`` untimed runs of each module before its first timed
@@ -47,7 +47,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .latency_lut import build_lut
+from ..problems import ImageClassification, Problem
+from .lut.build import build_lut
 from .measure import CLOCKS, STATISTICS
 
 __all__ = ["main", "run_agent"]
@@ -66,13 +67,12 @@ def _bar(total: int, desc: str, quiet: bool):
 
 def run_agent(*, space_name: str = "mbconv", samples: int = 100, threads: int = 1, repeats: int = 20,
               warmup: int = 5, rounds: int = 4, device: str = "cpu", seed: int = 0, statistic: str = "median",
-              clock: str = "wall",
-              num_classes: int = 10, in_channels: int = 3, space_params: dict | None = None,
+              clock: str = "wall", problem: Problem = ImageClassification(), space_params: dict | None = None,
               quiet: bool = False) -> dict:
-    """Build the table and the measured samples; returns the JSON document."""
+    """Build the table and the measured samples for ``problem``; returns the JSON document."""
     from ..spaces import get_space
     space = get_space(space_name, **(space_params or {}))
-    ops = space.all_ops(num_classes, in_channels)
+    ops = space.all_ops(problem)
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(samples)]
     t0 = time.perf_counter()
@@ -83,8 +83,8 @@ def run_agent(*, space_name: str = "mbconv", samples: int = 100, threads: int = 
         bar.update(done - last[0])
         last[0] = done
 
-    table = build_lut(space, device=device, threads=threads, warmup=warmup, repeats=repeats, rounds=rounds,
-                      num_classes=num_classes, in_channels=in_channels, ops=ops, archs=archs, seed=seed,
+    table = build_lut(space, problem, device=device, threads=threads, warmup=warmup, repeats=repeats, rounds=rounds,
+                      ops=ops, archs=archs, seed=seed,
                       statistic=statistic, clock=clock, progress=tick)
     bar.close()
     if len(table.samples) >= 3:
@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--clock", default="wall", choices=CLOCKS,
                     help="wall time (default) or, with --threads 1 on a shared CPU, the thread's CPU time")
     ap.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default 10)")
+    ap.add_argument("--channels", type=int, default=3, help="input image channels (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sampled architectures")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
@@ -121,9 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--clock thread needs --threads 1 and --device cpu")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda asked but CUDA is not available")
+    try:
+        problem = ImageClassification(channels=args.channels, classes=args.num_classes)
+    except ValueError as e:
+        ap.error(str(e))
     doc = run_agent(space_name=args.space, samples=args.samples, threads=args.threads, repeats=args.repeats,
                     warmup=args.warmup, rounds=args.rounds, device=args.device, seed=args.seed,
-                    statistic=args.statistic, clock=args.clock, num_classes=args.num_classes, quiet=args.quiet)
+                    statistic=args.statistic, clock=args.clock, problem=problem, quiet=args.quiet)
     out = Path(args.out)
     out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     cal = doc["meta"].get("calibration")

@@ -2,8 +2,9 @@
 activation bytes at a given precision, and peak memory for inference and for
 training.
 
-Counts come from one forward pass with hooks on the leaf modules, so they hold
-for any network built from standard layers. Depthwise and grouped convolutions
+Counts come from one forward pass, ``model(*example_inputs)`` (a problem's or
+a space's example inputs), with hooks on the leaf modules, so they hold for
+any network built from standard layers. Depthwise and grouped convolutions
 count ``out_elems x cin/groups x k x k`` MACs.
 
 Memory, for one batch:
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -90,6 +92,7 @@ class TrainingMemory:
 @dataclass
 class ModelCost:
     layers: list[LayerCost]
+    #: shape of the (first) input, batch included
     input_shape: tuple[int, ...]
     params: int
     macs: int
@@ -97,6 +100,8 @@ class ModelCost:
     peak_activation_bytes: float
     #: activations that training keeps for backward (bytes, fp32): every layer's input
     training_activation_bytes: float
+    #: shapes of every input of the forward pass
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
     def summary(self) -> dict[str, float]:
         return {"params": self.params, "macs": self.macs,
@@ -169,11 +174,13 @@ def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor, args: tuple =
 
 
 @torch.no_grad()
-def profile_model(model: nn.Module, input_shape: tuple[int, ...], *, dtype: torch.dtype | None = None) -> ModelCost:
-    """Run one forward pass on zeros of ``input_shape`` (batch included).
-
-    ``dtype`` of the input defaults to float32 (pass ``torch.long`` for token ids).
-    """
+def profile_model(model: nn.Module, example_inputs: Sequence[torch.Tensor] | torch.Tensor) -> ModelCost:
+    """Run ``model(*example_inputs)`` once (e.g. ``problem.example_inputs()``,
+    ``space.example_inputs(arch, problem)``; a single tensor is one input) and
+    count each leaf layer. The inputs are moved to the model's device."""
+    inputs = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
+    if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise ValueError("example_inputs must be a tensor or a non-empty sequence of tensors")
     layers: list[LayerCost] = []
     hooks = []
     names = {m: n for n, m in model.named_modules()}
@@ -197,7 +204,7 @@ def profile_model(model: nn.Module, input_shape: tuple[int, ...], *, dtype: torc
     try:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
-        model(torch.zeros(input_shape, device=device, dtype=dtype or torch.float32))
+        model(*(t.to(device) for t in inputs))
     finally:
         for h in hooks:
             h.remove()
@@ -208,4 +215,5 @@ def profile_model(model: nn.Module, input_shape: tuple[int, ...], *, dtype: torc
     params = sum(p.numel() for p in model.parameters())
     peak = max((lc.activation_bytes() for lc in layers if not lc.is_free), default=0.0)
     train_act = sum(lc.input_elems * 4.0 for lc in layers if not lc.is_free)
-    return ModelCost(layers, tuple(input_shape), int(params), int(sum(lc.macs for lc in layers)), peak, train_act)
+    shapes = tuple(tuple(t.shape) for t in inputs)
+    return ModelCost(layers, shapes[0], int(params), int(sum(lc.macs for lc in layers)), peak, train_act, shapes)

@@ -1,5 +1,9 @@
 """Latency measured on the machine running the engine.
 
+Each item is a module and its example inputs (``problem.example_inputs()``,
+``space.example_inputs(arch, problem)``, ``op.example_inputs()``), run as
+``model(*inputs)``.
+
 Protocol: fixed thread count, ``warmup`` untimed runs, then ``repeats`` timed
 runs (``clock``: wall time, or the thread's CPU time on a shared machine) (CUDA synchronised before and after each; garbage collection paused);
 the result is the median with the inter-quartile spread (mean and standard
@@ -61,16 +65,16 @@ def fixed_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def _time_runs(model: nn.Module, x: torch.Tensor, warmup: int, repeats: int, cuda: bool,
+def _time_runs(model: nn.Module, x: tuple[torch.Tensor, ...], warmup: int, repeats: int, cuda: bool,
                clock: Callable[[], float] = time.perf_counter) -> list[float]:
     for _ in range(warmup):
-        model(x)
+        model(*x)
     times = []
     for _ in range(repeats):
         if cuda:
             torch.cuda.synchronize()
         t0 = clock()
-        model(x)
+        model(*x)
         if cuda:
             torch.cuda.synchronize()
         times.append((clock() - t0) * 1e3)
@@ -96,14 +100,15 @@ def summarize(times: list[float], threads: int, device: str) -> Measurement:
 
 
 @torch.inference_mode()
-def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, warmup: int = 3, repeats: int = 10,
+def measure_latency(model: nn.Module, example_inputs: Sequence[torch.Tensor], *, warmup: int = 3, repeats: int = 10,
                     threads: int | None = None, device: str = "cpu", clock: str = "wall") -> Measurement:
-    return measure_many([(model, input_shape)], warmup=warmup, repeats=repeats, threads=threads, device=device,
+    """One module's latency on ``model(*example_inputs)``."""
+    return measure_many([(model, example_inputs)], warmup=warmup, repeats=repeats, threads=threads, device=device,
                         clock=clock)[0]
 
 
 @torch.inference_mode()
-def measure_many(items: Sequence[tuple[nn.Module, tuple[int, ...]]], *, warmup: int = 3, repeats: int = 10,
+def measure_many(items: Sequence[tuple[nn.Module, Sequence[torch.Tensor]]], *, warmup: int = 3, repeats: int = 10,
                  rounds: int = 1, threads: int | None = None, device: str = "cpu", clock: str = "wall",
                  progress: Callable[[int, int], None] | None = None) -> list[Measurement]:
     """Measure several models, interleaved: ``rounds`` passes over all of them,
@@ -115,8 +120,10 @@ def measure_many(items: Sequence[tuple[nn.Module, tuple[int, ...]]], *, warmup: 
         raise ValueError("repeats and rounds must be >= 1 and warmup >= 0")
     cuda = device.startswith("cuda")
     timer = _clock(clock, threads, device)
-    gen = torch.Generator(device=device).manual_seed(0)
-    prepared = [(m.to(device).eval(), torch.randn(tuple(shape), device=device, generator=gen)) for m, shape in items]
+    for _, inputs in items:
+        if isinstance(inputs, torch.Tensor) or not all(isinstance(t, torch.Tensor) for t in inputs):
+            raise ValueError("each item is (module, example inputs): a tuple of tensors, e.g. problem.example_inputs()")
+    prepared = [(m.to(device).eval(), tuple(t.to(device) for t in inputs)) for m, inputs in items]
     per_round = -(-repeats // rounds)
     times: list[list[float]] = [[] for _ in prepared]
     gc_was = gc.isenabled()

@@ -17,13 +17,13 @@ import numpy as np
 
 from ..config import ConfigBase, param
 from ..hardware.cost import profile_model
+from ..hardware.latency import LookupTableLatency, PredictorLatency, RooflineLatency, train_predictor
 from ..hardware.latency_eval import latency_errors
-from ..hardware.latency_lut import LookupTableLatency, build_lut
-from ..hardware.latency_predictor import PredictorLatency, train_predictor
-from ..hardware.latency_roofline import RooflineLatency
+from ..hardware.lut.build import build_lut
 from ..hardware.measure import CLOCKS, STATISTICS
 from ..hardware.profile import HardwareProfile
 from ..outputs import LatencyModelOutput
+from ..problems import ImageClassification
 from ..reporter import Reporter, Summary
 from ..spaces import get_space
 
@@ -66,14 +66,15 @@ class Config(ConfigBase):
 
 def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summary:
     space = get_space(config.space)
+    problem = ImageClassification(classes=config.num_classes)
     rng = np.random.default_rng(config.seed)
     archs = space.sample_distinct(rng, config.samples)
     n_test = int(round(len(archs) * config.holdout))
     train_archs, test_archs = archs[:-n_test], archs[-n_test:]
     if config.lut_ops == "all":
-        ops = space.all_ops(config.num_classes)
+        ops = space.all_ops(problem)
     else:
-        ops = list({op.key: op for a in archs for op in space.ops(a, config.num_classes)}.values())
+        ops = list({op.key: op for a in archs for op in space.ops(a, problem)}.values())
     reporter.progress(0.0, f"measuring {len(ops)} ops and {len(archs)} architectures "
                            f"({config.rounds} interleaved passes, {config.threads} thread, {config.clock} clock)")
 
@@ -81,8 +82,8 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
         if done % 10 == 0 or done == total:
             reporter.progress(0.7 * done / total, f"measured {done}/{total} modules")
 
-    table = build_lut(space, threads=config.threads, warmup=config.warmup, repeats=config.repeats,
-                      rounds=config.rounds, num_classes=config.num_classes, ops=ops, archs=archs, seed=config.seed,
+    table = build_lut(space, problem, threads=config.threads, warmup=config.warmup, repeats=config.repeats,
+                      rounds=config.rounds, ops=ops, archs=archs, seed=config.seed,
                       profile=hardware.name, statistic=config.statistic, clock=config.clock, progress=tick)
     measured = np.array([s["ms"] for s in table.samples])
     y_train, y_test = measured[:-n_test], measured[-n_test:]
@@ -107,7 +108,7 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
                                 meta={"device": table.meta["device"], "threads": table.meta["threads"],
                                       "clock": config.clock, "profile": hardware.name})
     pred_ms = PredictorLatency(predictor, space, hardware).estimate_ms_many(test_archs)
-    roof = RooflineLatency(hardware, space, num_classes=config.num_classes)
+    roof = RooflineLatency(hardware, space, problem)
     roof_ms = roof.estimate_ms_many(test_archs)
     errors = {"lut": latency_errors(lut_ms, y_test), "lut_uncalibrated": latency_errors(raw_lut, y_test),
               "predictor": latency_errors(pred_ms, y_test), "roofline": latency_errors(roof_ms, y_test)}
@@ -116,7 +117,7 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
 
     reporter.progress(0.92, f"reporting {len(test_archs)} held-out architectures")
     for i, a in enumerate(test_archs):
-        cost = profile_model(space.build(a, config.num_classes), space.input_shape(a))
+        cost = profile_model(space.build(a, problem), space.example_inputs(a, problem))
         reporter.candidate(a, {"latency_ms": float(y_test[i]), "latency_source": "measured",
                                "measured_ms": float(y_test[i]), "lut_ms": float(lut_ms[i]),
                                "predictor_ms": float(pred_ms[i]), "roofline_ms": float(roof_ms[i]),

@@ -6,7 +6,7 @@ training from scratch.
 The pieces work without a reporter (from a notebook):
 
     model = build_model("mobilenet_v2", width=0.5, num_classes=10)
-    cost = profile_model(model, (1, 3, 64, 64))
+    cost = profile_model(model, ImageClassification(size=64).example_inputs())
     latency_metrics(model, 64, hardware=local_cpu_profile())
 """
 from __future__ import annotations
@@ -24,9 +24,10 @@ from torch import nn
 
 from ..data import ImageData, load_dataset, make_loaders
 from ..hardware.cost import ModelCost, profile_model
-from ..hardware.latency import latency_of_model
-from ..hardware.latency_lut import LookupTable
+from ..hardware.latency import latency_for
+from ..hardware.lut.table import LookupTable
 from ..hardware.profile import HardwareProfile
+from ..problems import ImageClassification
 from ..reporter import Reporter, Summary
 from ..supernet.bn import recalibrate_bn
 from ..train import StepOutput, classification_step, evaluate, fit, make_optimizer
@@ -86,13 +87,16 @@ def cost_metrics(cost: ModelCost, hardware: HardwareProfile) -> dict[str, Any]:
 def latency_metrics(model: nn.Module, resolution: int, *, hardware: HardwareProfile, repeats: int = 10,
                     warmup: int = 3, threads: int | None = 1, clock: str = "wall",
                     lut: LookupTable | None = None, cost: ModelCost | None = None) -> dict[str, Any]:
-    """Latency of one image (batch 1) on ``hardware``, with its source, from the
-    engine's one entry point (:func:`engine.hardware.latency_of_model`):
+    """Latency of one RGB image at ``resolution`` (batch 1) on ``hardware``, with
+    its source, from the engine's one entry point
+    (:func:`engine.hardware.latency.latency_for`, ``purpose="final"``):
     measured here when the profile is this machine (``measurable``), else the
     profile's lookup table when given and applicable, else the roofline estimate.
     """
-    e = latency_of_model(model, (1, 3, resolution, resolution), hardware, lut=lut, threads=threads or None,
-                         warmup=warmup, repeats=repeats, cost=cost, clock=clock)
+    problem = ImageClassification(size=resolution)
+    est = latency_for(hardware, problem=problem, purpose="final", lut=lut,
+                      measure={"threads": threads or None, "warmup": warmup, "repeats": repeats, "clock": clock})
+    e = est.estimate_model(model, problem.example_inputs(), cost=cost)
     out = {**e.as_metrics(), "latency_profile": hardware.name}
     if e.source == "measured":
         out.update(latency_threads=e.detail["threads"], latency_clock=clock)
@@ -198,7 +202,7 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = build_model(cand.model, width=cand.width, num_classes=num_classes)
-        cost = profile_model(model, (1, 3, cand.resolution, cand.resolution))
+        cost = profile_model(model, ImageClassification(size=cand.resolution).example_inputs())
         metrics = cost_metrics(cost, hardware)
         reporter.progress(base + span * 0.1, f"[{i + 1}/{n}] {cand.key}: latency on {hardware.name}")
         metrics.update(latency_metrics(model, cand.resolution, hardware=hardware, repeats=config.latency_repeats,

@@ -1,23 +1,22 @@
-"""Pieces the NAS techniques share: the search latency source, and finishing
-a chosen architecture (fine-tune, real accuracy, measured latency, ONNX and
-TorchScript export)."""
+"""Pieces the NAS techniques share: where a search's latency tables are kept
+and how their measurement is reported (for the engine's one entry point,
+:func:`engine.hardware.latency.latency_for`), and finishing a chosen architecture (fine-tune, real accuracy,
+measured latency, ONNX and TorchScript export)."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..hardware import (HardwareProfile, LookupTable, LookupTableLatency, PredictorLatency, RooflineLatency, build_lut,
-                        validate_lut_json, validate_predictor_json)
+from ..hardware import HardwareProfile
 from ..hardware.cost import profile_model
 from ..hardware.latency import LatencyEstimator
 from ..hardware.measure import measure_many
+from ..problems import Problem
 from ..reporter import Reporter
 from ..spaces.mbconv import MBConvSpace
 from ..supernet.checkpoint import cache_dir
@@ -25,68 +24,32 @@ from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
 from ..train import classification_step, fit, make_optimizer
 
-__all__ = ["LATENCY_SOURCES", "search_latency", "Finalist", "finish_candidates", "export_model"]
-
-LATENCY_SOURCES = ("auto", "lut", "roofline")
+__all__ = ["lut_progress", "lut_cache_dir", "Finalist", "finish_candidates", "export_model"]
 
 
-def _lut_path(profile: HardwareProfile, space: MBConvSpace, num_classes: int, in_channels: int) -> Path:
-    sig = json.dumps([space.params(), num_classes, in_channels], sort_keys=True)
-    h = hashlib.sha1(sig.encode()).hexdigest()[:12]
-    return cache_dir() / "luts" / f"{profile.name}-{h}.json"
+def lut_progress(reporter: Reporter) -> Callable[[int, int], None]:
+    """``progress`` for :func:`engine.hardware.latency.latency_for` while a
+    search's lookup table is measured (every 20 ops)."""
+    def tick(done: int, total: int) -> None:
+        if done % 20 == 0:
+            reporter.progress(0.0, f"measuring the latency lookup table: {done}/{total} ops")
+    return tick
 
 
-def search_latency(profile: HardwareProfile, space: MBConvSpace, *, num_classes: int, in_channels: int,
-                   source: str = "auto", reporter: Reporter | None = None, repeats: int = 10
-                   ) -> LatencyEstimator:
-    """The latency source a search scores thousands of candidates with.
-
-    A lookup table is the best source a search can afford: one measured on
-    the device and attached to the profile comes first; on a profile that
-    can be measured (this machine) every op of the space is timed once and the
-    table kept in ``$FRONTIER_CACHE_DIR/luts``; a table already there for the
-    profile is reused (also one placed there from a device agent). Then the
-    profile's trained latency predictor; otherwise the roofline estimate from
-    the profile's figures (labelled so).
-    """
-    if source not in LATENCY_SOURCES:
-        raise ValueError(f"latency source must be one of {LATENCY_SOURCES}")
-    path = _lut_path(profile, space, num_classes, in_channels)
-    if source in ("auto", "lut"):
-        table = None
-        if profile.lookup_table is not None:  # measured on the device and attached to the profile
-            attached = validate_lut_json(profile.lookup_table)
-            if attached.covers(space):
-                table = attached
-        if table is None and path.is_file():
-            table = LookupTable.load(path)
-        elif profile.measurable:
-            def tick(done: int, total: int) -> None:
-                if reporter is not None and done % 20 == 0:
-                    reporter.progress(0.0, f"measuring the latency lookup table: {done}/{total} ops")
-            table = build_lut(space, threads=1, warmup=2, repeats=repeats, num_classes=num_classes,
-                              in_channels=in_channels, profile=profile.name, progress=tick)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            table.save(path)
-        if table is not None and table.covers(space):
-            return LookupTableLatency(table, space, profile)
-        if source == "auto" and profile.latency_predictor is not None:
-            predictor = validate_predictor_json(profile.latency_predictor)
-            if predictor.matches(space):
-                return PredictorLatency(predictor, space, profile)
-        if source == "lut":
-            raise ValueError(f"no lookup table for profile {profile.name!r} (it cannot be measured here); "
-                             "use latency source 'roofline' or attach a table from the device agent")
-    return RooflineLatency(profile, space, num_classes=num_classes, in_channels=in_channels)
+def lut_cache_dir() -> Path:
+    """Where tables measured for searches are kept (``$FRONTIER_CACHE_DIR/luts``)."""
+    return cache_dir() / "luts"
 
 
-def export_model(model: nn.Module, input_shape: tuple[int, ...], folder: Path, stem: str) -> tuple[Path, Path]:
-    """ONNX (legacy exporter, no onnxscript needed) and TorchScript files."""
+def export_model(model: nn.Module, example_inputs: Sequence[torch.Tensor], folder: Path, stem: str
+                 ) -> tuple[Path, Path]:
+    """ONNX (legacy exporter, no onnxscript needed) and TorchScript files of an
+    image classifier traced on its example inputs."""
     model = model.eval()
-    x = torch.randn(input_shape)
+    x = tuple(example_inputs)
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / f"{stem}.onnx"
-    torch.onnx.export(model, (x,), str(onnx_path), input_names=["image"], output_names=["logits"],
+    torch.onnx.export(model, x, str(onnx_path), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
                       dynamo=False)
     ts_path = folder / f"{stem}.pt"
@@ -103,7 +66,8 @@ class Finalist:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def finish_candidates(finalists: list[Finalist], space: MBConvSpace, data: NasData, *, profile: HardwareProfile,
+def finish_candidates(finalists: list[Finalist], space: MBConvSpace, problem: Problem, data: NasData, *,
+                      profile: HardwareProfile,
                       estimator: LatencyEstimator, reporter: Reporter, epochs: int, lr: float, seed: int,
                       progress: Any = None, measure_rounds: int = 5, measure_repeats: int = 25) -> list[dict[str, Any]]:
     """Fine-tune each finalist (inherited weights) on the train split and take
@@ -129,15 +93,15 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, data: NasDa
             finally:
                 f.model.to(memory_format=torch.contiguous_format)
         acc = subnet_accuracy(f.model, data, split="test", resolution=r)
-        shape = space.input_shape(f.arch, data.in_channels)
-        cost = profile_model(f.model, shape)
+        inputs = space.example_inputs(f.arch, problem)
+        cost = profile_model(f.model, inputs)
         pred = estimator.estimate_arch(f.arch)
-        rows.append((shape, {"accuracy": acc, "accuracy_source": "fine-tuned" if epochs else "inherited",
+        rows.append((inputs, {"accuracy": acc, "accuracy_source": "fine-tuned" if epochs else "inherited",
                              "predicted_latency_ms": pred.ms, "predicted_latency_source": pred.source,
                              "params": cost.params, "macs": cost.macs,
                              "peak_memory_bytes": cost.peak_activation_bytes, "finetune_epochs": epochs}))
     if profile.measurable and finalists:
-        measured = measure_many([(f.model, shape) for f, (shape, _) in zip(finalists, rows)], warmup=3,
+        measured = measure_many([(f.model, inputs) for f, (inputs, _) in zip(finalists, rows)], warmup=3,
                                 repeats=measure_repeats, rounds=measure_rounds, threads=1)
         for (_, metrics), m in zip(rows, measured):
             pred_ms = metrics["predicted_latency_ms"]
@@ -149,10 +113,10 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, data: NasDa
             metrics.update(latency_ms=metrics["predicted_latency_ms"],
                            latency_source=metrics["predicted_latency_source"])
     out = []
-    for f, (shape, metrics) in zip(finalists, rows):
+    for f, (inputs, metrics) in zip(finalists, rows):
         metrics.update(f.extra)
         idx = reporter.candidate(space.structure(f.arch), metrics)
-        onnx_path, ts_path = export_model(f.model, shape, reporter.workdir, f.label)
+        onnx_path, ts_path = export_model(f.model, inputs, reporter.workdir, f.label)
         reporter.artifact("onnx", onnx_path, f"{f.label}: ONNX", group="models", candidate=idx)
         reporter.artifact("pt", ts_path, f"{f.label}: TorchScript", group="models", candidate=idx)
         out.append(metrics)

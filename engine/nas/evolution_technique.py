@@ -13,10 +13,11 @@ from scipy import stats
 
 from ..config import ConfigBase, param
 from ..hardware import HardwareProfile
+from ..hardware.latency import SEARCH_SOURCES, latency_for
 from ..reporter import Reporter, Summary
 from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, SearchRun, comparison
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
-from .common import LATENCY_SOURCES, Finalist, finish_candidates, search_latency
+from .common import Finalist, finish_candidates, lut_cache_dir, lut_progress
 from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets
 from .searching import compare_constrained, constrained_search, front_search, reference_point
 from .supernet_technique import SupernetConfig, run_supernet
@@ -65,7 +66,7 @@ class EvolutionConfig(ConfigBase):
     latency_limit_ms: float = param(0.0, help="Latency constraint in ms (0 = the median of random sub-nets)",
                                     min=0.0, max=1e5)
     latency_source: str = param("auto", help="auto: the profile's best source a search can afford (a measured "
-                                "lookup table on this machine, else the roofline)", choices=LATENCY_SOURCES)
+                                "lookup table on this machine, else the roofline)", choices=SEARCH_SOURCES)
     preset: str = param("once-for-all", help="once-for-all: population 100, parent ratio 0.25, mutation ratio "
                         "0.5, gene probability 0.1; hat: population 125, 25 parents, 50 mutations, 50 crossovers, "
                         "gene probability 0.3, 30 generations; custom: the fields below", choices=PRESETS)
@@ -146,8 +147,9 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
     data = load_nas_data(meta.get("dataset", "mnist-5k"), resolution=int(meta.get("resolution",
                          max(space.resolutions))), in_channels=net.in_channels,
                          train_limit=meta.get("train_limit") or None, seed=int(meta.get("seed", 0)))
-    est = search_latency(hardware, space, num_classes=net.num_classes, in_channels=net.in_channels,
-                         source=config.latency_source, reporter=reporter)
+    problem = net.problem
+    est = latency_for(hardware, space=space, problem=problem, source=config.latency_source,
+                      cache_dir=lut_cache_dir(), progress=lut_progress(reporter))
     latency = est.estimate_ms_many
 
     checked: dict[Any, float] = {}
@@ -275,7 +277,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                               f"fine-tuning winner {n + 1}/{len(finalists)}: {msg}")
         progress(0.0, "starting")
         return progress
-    results = finish_candidates(finalists, space, data, profile=hardware, estimator=est, reporter=reporter,
+    results = finish_candidates(finalists, space, problem, data, profile=hardware, estimator=est, reporter=reporter,
                                 epochs=config.finetune_epochs, lr=0.01, seed=config.seed, progress=finetune_progress)
     metrics: dict[str, Any] = {**pred_report, **ceiling, **search_metrics, "latency_limit_ms": limit,
                                "latency_source": est.source, "evaluations": len(er.archs),

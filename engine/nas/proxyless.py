@@ -19,6 +19,7 @@ from torch import nn
 
 from ..nn.elastic_mixed import MixedOp, SharedMixedOp, Zero
 from ..nn.mbconv import ClassifierHead, ConvBNAct, MBConvBlock
+from ..problems import ImageClassification, Problem
 from ..spaces.mbconv import MBConvNet, MBConvSpace
 
 __all__ = ["WEIGHT_SHARING", "ProxylessSuperNet", "LatencyTable", "block_latency_table", "latency_loss", "ArchStep"]
@@ -102,6 +103,11 @@ class ProxylessSuperNet(nn.Module):
         k, e = self.choices[index]
         return f"k{k}-e{e}"
 
+    @property
+    def problem(self) -> ImageClassification:
+        """What the super-net eats and emits (the derived network's problem)."""
+        return ImageClassification(channels=self.in_channels, size=self.resolution, classes=self.num_classes)
+
     def derived_arch(self, indices: list[int] | None = None) -> dict[str, Any]:
         """The most likely op per slot (or ``indices``) as a space architecture."""
         sp = self.space
@@ -126,7 +132,7 @@ class ProxylessSuperNet(nn.Module):
         """The derived architecture and its static network with the chosen ops' weights."""
         idx = indices if indices is not None else [int(torch.argmax(m.alpha)) for m in self.mixed]
         arch = self.derived_arch(idx)
-        net = self.space.build(arch, self.num_classes, self.in_channels)
+        net = self.space.build(arch, self.problem)
         net.stem.load_state_dict(self.stem.state_dict())
         net.first_block.load_state_dict(self.first_block.state_dict())
         chosen = [self.mixed[s].static_op(c) for s, c in enumerate(idx) if c < len(self.choices)]
@@ -138,8 +144,7 @@ class ProxylessSuperNet(nn.Module):
 
 
 def block_latency_table(space: MBConvSpace, net: ProxylessSuperNet,
-                        op_ms: Callable[[str], float], *, num_classes: int, in_channels: int
-                        ) -> tuple[LatencyTable, float]:
+                        op_ms: Callable[[str], float], *, problem: Problem) -> tuple[LatencyTable, float]:
     """Per slot, the latency of each candidate from ``op_ms(op_key)`` (a lookup
     table), and the fixed part (stem, first block, head)."""
     table: LatencyTable = [[0.0] * m.n for m in net.mixed]
@@ -147,7 +152,7 @@ def block_latency_table(space: MBConvSpace, net: ProxylessSuperNet,
     for c, (k, e) in enumerate(net.choices):
         arch = {"resolution": net.resolution, "depths": [space.max_depth] * space.n_stages,
                 "kernels": [k] * space.n_slots, "expands": [e] * space.n_slots}
-        keys = space.op_keys(arch, num_classes, in_channels)
+        keys = space.op_keys(arch, problem)
         block_keys = keys[2:2 + space.n_slots]
         for s, key in enumerate(block_keys):
             table[s][c] = float(op_ms(key))

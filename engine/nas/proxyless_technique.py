@@ -13,11 +13,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..config import ConfigBase, param
 from ..data import DATASETS
-from ..hardware import HardwareProfile, LookupTableLatency
+from ..hardware import HardwareProfile
+from ..hardware.latency import SEARCH_SOURCES, latency_for
 from ..reporter import Reporter, Summary
 from ..supernet import load_nas_data, recalibrate_bn, subnet_accuracy
 from ..train import StepOutput, fit, make_optimizer
-from .common import LATENCY_SOURCES, Finalist, finish_candidates, search_latency
+from .common import Finalist, finish_candidates, lut_cache_dir, lut_progress
 from .proxyless import WEIGHT_SHARING, ArchStep, ProxylessSuperNet, block_latency_table
 from .supernet_technique import space_from_config
 
@@ -53,7 +54,7 @@ class ProxylessConfig(ConfigBase):
     target_ms: float = param(0.0, help="Latency target T in ms (0 = the median of random sub-nets)", min=0.0,
                              max=1e5)
     latency_source: str = param("auto", help="Lookup table for the expected latency (auto: measured on this "
-                                "machine, else the roofline per op)", choices=LATENCY_SOURCES)
+                                "machine, else the roofline per op)", choices=SEARCH_SOURCES)
     batch_size: int = param(32, help="Batch size", min=8, max=1024)
     train_limit: int = param(2000, help="Training images (0 = all)", min=0, max=1_000_000)
     finetune_epochs: int = param(3, help="Fine-tuning epochs of the derived network", min=0, max=100)
@@ -106,16 +107,15 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
                          train_limit=config.train_limit or None, seed=config.seed)
     net = ProxylessSuperNet(space, config.resolution, data.num_classes, config.in_channels,
                             weight_sharing=config.weight_sharing)
-    est = search_latency(hardware, space, num_classes=data.num_classes, in_channels=config.in_channels,
-                         source=config.latency_source, reporter=reporter)
-    if isinstance(est, LookupTableLatency):
-        table_est = est
-        op_ms = lambda key: table_est.table.entry_ms(key) * table_est.scale  # noqa: E731
-    else:
-        ops = {op.key: op for op in space.all_ops(data.num_classes, config.in_channels)}
-        op_ms = lambda key: est._op_ms(ops[key])  # type: ignore[attr-defined]  # noqa: E731
-    table, fixed = block_latency_table(space, net, op_ms, num_classes=data.num_classes,
-                                       in_channels=config.in_channels)
+    problem = net.problem
+    est = latency_for(hardware, space=space, problem=problem, source=config.latency_source,
+                      cache_dir=lut_cache_dir(), progress=lut_progress(reporter))
+    # per-op costs for the expected latency: the table's (or roofline's) own; a
+    # predictor scores whole networks only, so its ops are priced by the roofline
+    per_op = est if est.prices_ops else latency_for(hardware, space=space, problem=problem, source="roofline")
+    priced = per_op.problem or problem  # an attached table built for another head prices with its own keys
+    ops = {op.key: op for op in space.all_ops(priced)}
+    table, fixed = block_latency_table(space, net, lambda key: per_op.op_ms(ops[key]), problem=priced)
     target = config.target_ms or float(np.median(est.estimate_ms_many(space.sample_many(rng, 200))))
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=config.arch_lr, betas=(0.0, 0.999), eps=1e-8)
     arch_step = ArchStep(net, arch_opt, table, fixed, target, rng, mode=config.latency_loss, beta=config.beta,
@@ -160,7 +160,7 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     reporter.progress(0.8, f"derived network: {space.describe(arch)}; fine-tuning")
     extra = {"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas",
              "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing}
-    m, = finish_candidates([Finalist(model, arch, "proxylessnas", extra)], space, data, profile=hardware,
+    m, = finish_candidates([Finalist(model, arch, "proxylessnas", extra)], space, problem, data, profile=hardware,
                            estimator=est, reporter=reporter, epochs=config.finetune_epochs, lr=config.lr,
                            seed=config.seed)
     reporter.progress(1.0, "done")

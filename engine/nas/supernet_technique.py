@@ -11,8 +11,9 @@ import torch
 
 from ..config import ConfigBase, param
 from ..data import DATASETS
-from ..hardware import HardwareProfile, latency_of_model
+from ..hardware import HardwareProfile
 from ..hardware.cost import profile_model
+from ..hardware.latency import latency_for
 from ..reporter import Reporter, Summary
 from ..spaces.mbconv import MBConvSpace
 from ..supernet import (SAMPLING, MBConvSuperNet, evaluate_subnet, largest_arch, load_nas_data, save_checkpoint,
@@ -108,13 +109,15 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
     if local.resolve() != path.resolve():
         local.write_bytes(path.read_bytes())
     reporter.artifact("safetensors", local, f"Super-net checkpoint '{name}' (pick it in evolution / later searches)")
+    problem = net.problem
+    final = latency_for(hardware, space=space, problem=problem, purpose="final", measure={"repeats": 10, "warmup": 3})
     for label, arch in probes.items():
         # each probe's cost and latency on the chosen profile (measured here, else the profile's
         # table or the roofline estimate), so the page can place it on the accuracy-latency plane
-        sub = space.build(arch, num_classes=data.num_classes, in_channels=config.in_channels)
-        shape = (1, config.in_channels, arch["resolution"], arch["resolution"])
-        cost = profile_model(sub, shape)
-        lat = latency_of_model(sub, shape, hardware, cost=cost, repeats=10, warmup=3)
+        sub = space.build(arch, problem)
+        inputs = space.example_inputs(arch, problem)
+        cost = profile_model(sub, inputs)
+        lat = final.estimate_model(sub, inputs, cost=cost)
         reporter.candidate(dict(arch), {"accuracy": scores[label], "accuracy_source": "supernet",
                                         "subnet": label, "params": cost.params, "macs": cost.macs,
                                         **lat.as_metrics()})

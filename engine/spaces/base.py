@@ -1,6 +1,11 @@
 """The interface every search space offers: sample, mutate, crossover, encode,
-build (a static module), validate, and the distinct op configurations a
-latency lookup table needs (``ops``)."""
+build (a static module for a problem), validate, and the distinct op
+configurations a latency lookup table needs (``ops``).
+
+Whatever depends on what the model eats and emits takes a
+:class:`engine.problems.Problem`: ``build(arch, problem)``, ``ops(arch, problem)``,
+``all_ops(problem)``, ``example_inputs(arch, problem)``. A space refuses a
+problem it cannot serve (``check_problem``) with a clear ValueError."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -8,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
+import torch
 from torch import nn
+
+from ..problems import InputSpec, Problem, make_inputs
 
 __all__ = ["SearchSpace", "OpSpec", "ArchError", "describe_pairs"]
 
@@ -30,12 +38,16 @@ class ArchError(ValueError):
 @dataclass(frozen=True)
 class OpSpec:
     """One distinct op configuration: a lookup-table key and what is needed to
-    build and run it on its own (``input_shape`` includes the batch of 1)."""
+    build and run it on its own (``inputs``: its input tensors as data, batch of 1;
+    ``example_inputs()`` makes them, seeded)."""
 
     key: str
     kind: str
-    input_shape: tuple[int, ...]
+    inputs: tuple[InputSpec, ...]
     attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def example_inputs(self, *, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        return make_inputs(self.inputs, seed=seed)
 
 
 class SearchSpace(ABC):
@@ -43,6 +55,17 @@ class SearchSpace(ABC):
 
     name: str = ""
     title: str = ""
+    #: the problem kinds the space can build networks for
+    problem_kinds: tuple[str, ...] = ()
+
+    def check_problem(self, problem: Problem) -> Problem:
+        """``problem`` if the space serves it, else a ValueError saying which it serves."""
+        if not isinstance(problem, Problem):
+            raise ValueError(f"the {self.name} space needs a Problem (engine.problems), not {type(problem).__name__}")
+        if problem.kind not in self.problem_kinds:
+            raise ValueError(f"the {self.name} space builds networks for {' / '.join(self.problem_kinds)}, "
+                             f"not {problem.kind}")
+        return problem
 
     @abstractmethod
     def sample(self, rng: np.random.Generator) -> dict[str, Any]: ...
@@ -94,21 +117,30 @@ class SearchSpace(ABC):
         return describe_pairs(arch)
 
     @abstractmethod
-    def build(self, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3) -> nn.Module: ...
+    def build(self, arch: dict[str, Any], problem: Problem) -> nn.Module: ...
 
     @abstractmethod
     def validate(self, arch: dict[str, Any]) -> dict[str, Any]:
         """Return a normalised copy of ``arch`` or raise :class:`ArchError`."""
 
     @abstractmethod
-    def input_shape(self, arch: dict[str, Any], in_channels: int = 3) -> tuple[int, ...]:
-        """The input (batch of 1) the architecture is measured at."""
+    def input_specs(self, arch: dict[str, Any], problem: Problem, batch: int = 1) -> tuple[InputSpec, ...]:
+        """The inputs (as data) the architecture's network takes for ``problem``."""
+
+    def example_inputs(self, arch: dict[str, Any], problem: Problem, *, batch: int = 1,
+                       seed: int = 0) -> tuple[torch.Tensor, ...]:
+        """Seeded example inputs of the architecture's network: ``net(*inputs)``."""
+        return make_inputs(self.input_specs(arch, problem, batch), seed=seed)
 
     @abstractmethod
-    def ops(self, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3) -> list[OpSpec]: ...
+    def ops(self, arch: dict[str, Any], problem: Problem) -> list[OpSpec]: ...
+
+    def op_keys(self, arch: dict[str, Any], problem: Problem) -> list[str]:
+        """The lookup-table keys of ``arch``'s ops (spaces override it with a fast path)."""
+        return [op.key for op in self.ops(arch, problem)]
 
     @abstractmethod
-    def all_ops(self, num_classes: int = 10, in_channels: int = 3) -> list[OpSpec]:
+    def all_ops(self, problem: Problem) -> list[OpSpec]:
         """Every distinct op configuration any architecture of the space uses."""
 
     @abstractmethod

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..nn.mbconv import ClassifierHead, ConvBNAct, MBConvBlock, make_divisible
+from ..problems import ImageClassification, InputSpec, Problem
 from .base import ArchError, OpSpec, SearchSpace
 
 __all__ = ["MBConvSpace", "MBConvNet"]
@@ -94,6 +95,7 @@ class MBConvSpace(SearchSpace):
 
     name = "mbconv"
     title = "MBConv (ProxylessNAS / once-for-all) for small images"
+    problem_kinds = (ImageClassification.kind,)
 
     def __init__(self, *, widths: Sequence[int] = (24, 32, 64, 96, 160), strides: Sequence[int] = (2, 2, 2, 1, 2),
                  kernels: Sequence[int] = (3, 5, 7), expands: Sequence[int] = (3, 4, 6),
@@ -312,8 +314,14 @@ class MBConvSpace(SearchSpace):
         return out
 
     # -- building ---------------------------------------------------------
-    def input_shape(self, arch: dict[str, Any], in_channels: int = 3) -> tuple[int, ...]:
-        return (1, in_channels, int(arch["resolution"]), int(arch["resolution"]))
+    def _image(self, problem: Problem) -> ImageClassification:
+        self.check_problem(problem)
+        assert isinstance(problem, ImageClassification)
+        return problem
+
+    def input_specs(self, arch: dict[str, Any], problem: Problem, batch: int = 1) -> tuple[InputSpec, ...]:
+        """One image batch at the architecture's resolution (the problem's ``size`` is not used)."""
+        return self._image(problem).input_specs(batch, resolution=int(arch["resolution"]))
 
     def _layout(self, arch: dict[str, Any]) -> list[tuple[int, int, int, int, int]]:
         """Active blocks as (cin, cout, stride, kernel, expand)."""
@@ -327,26 +335,29 @@ class MBConvSpace(SearchSpace):
                 cin = self.widths[i]
         return blocks
 
-    def build(self, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3) -> MBConvNet:
+    def build(self, arch: dict[str, Any], problem: Problem) -> MBConvNet:
+        image = self._image(problem)
         arch = self.validate(arch)
         blocks = [MBConvBlock(ci, co, kernel=k, expand=e, stride=st) for ci, co, st, k, e in self._layout(arch)]
         return MBConvNet(
-            stem=ConvBNAct(in_channels, self.stem_width, 3, self.stem_stride),
+            stem=ConvBNAct(image.channels, self.stem_width, 3, self.stem_stride),
             first_block=MBConvBlock(self.stem_width, self.stem_width, kernel=3, expand=1, stride=1),
             blocks=blocks,
             feature_mix=ConvBNAct(self.widths[-1], self.head_width, 1),
-            head=ClassifierHead(self.head_width, num_classes),
+            head=ClassifierHead(self.head_width, image.classes),
             resolution=arch["resolution"], arch=arch, space=self,
         )
 
     # -- ops for lookup tables -------------------------------------------
-    def ops(self, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3) -> list[OpSpec]:
+    def ops(self, arch: dict[str, Any], problem: Problem) -> list[OpSpec]:
+        image = self._image(problem)
         arch = self.validate(arch)
-        return [self._op(*sig) for sig in self._op_sigs(arch, num_classes, in_channels)]
+        return [self._op(*sig) for sig in self._op_sigs(arch, image.classes, image.channels)]
 
-    def op_keys(self, arch: dict[str, Any], num_classes: int = 10, in_channels: int = 3) -> list[str]:
+    def op_keys(self, arch: dict[str, Any], problem: Problem) -> list[str]:
         """The lookup-table keys of ``arch`` (fast path, no validation)."""
-        return [_key(*sig) for sig in self._op_sigs(arch, num_classes, in_channels)]
+        image = self._image(problem)
+        return [_key(*sig) for sig in self._op_sigs(arch, image.classes, image.channels)]
 
     def _op_sigs(self, arch: dict[str, Any], num_classes: int, in_channels: int) -> list[tuple]:
         r = int(arch["resolution"])
@@ -365,16 +376,16 @@ class MBConvSpace(SearchSpace):
     def _op(kind: str, hin: int, cin: int, hout: int, cout: int, k: int, s: int, e: int) -> OpSpec:
         attrs = {"kind": kind, "in_size": hin, "cin": cin, "out_size": hout, "cout": cout, "kernel": k,
                  "stride": s, "expand": e}
-        return OpSpec(_key(kind, hin, cin, hout, cout, k, s, e), kind, (1, cin, hin, hin), attrs)
+        return OpSpec(_key(kind, hin, cin, hout, cout, k, s, e), kind, (InputSpec((1, cin, hin, hin)),), attrs)
 
-    def all_ops(self, num_classes: int = 10, in_channels: int = 3) -> list[OpSpec]:
+    def all_ops(self, problem: Problem) -> list[OpSpec]:
         seen: dict[str, OpSpec] = {}
         for r in self.resolutions:
             for kk in self.kernel_choices:
                 for ee in self.expand_choices:
                     arch = {"resolution": r, "depths": [self.max_depth] * self.n_stages,
                             "kernels": [kk] * self.n_slots, "expands": [ee] * self.n_slots}
-                    for op in self.ops(arch, num_classes, in_channels):
+                    for op in self.ops(arch, problem):
                         seen.setdefault(op.key, op)
         return list(seen.values())
 

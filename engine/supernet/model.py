@@ -17,6 +17,7 @@ from torch import nn
 
 from ..nn.elastic import ElasticMBConv
 from ..nn.mbconv import ClassifierHead, ConvBNAct, MBConvBlock
+from ..problems import ImageClassification
 from ..spaces.mbconv import MBConvNet, MBConvSpace
 
 __all__ = ["MBConvSuperNet", "largest_arch", "smallest_arch"]
@@ -56,6 +57,12 @@ class MBConvSuperNet(nn.Module):
         self.head = ClassifierHead(space.head_width, num_classes)
         self.active: dict[str, Any] = largest_arch(space)
         self.set_active(self.active)
+
+    @property
+    def problem(self) -> ImageClassification:
+        """What its sub-nets eat and emit (images at the space's largest resolution)."""
+        return ImageClassification(channels=self.in_channels, size=max(self.space.resolutions),
+                                   classes=self.num_classes)
 
     # -- choosing a sub-net ----------------------------------------------------
     def set_active(self, arch: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from torch import nn
 from engine.data import load_dataset
 from engine.search import (ConstraintError, EvolutionSearch, EvolutionSettings, RandomSearch, Searcher, arch_key,
                            run_search)
+from engine.problems import ImageClassification
 from engine.spaces.mbconv import MBConvNet, MBConvSpace
 from engine.supernet import (MBConvSuperNet, NasData, evaluate_subnet, largest_arch, load_checkpoint,
                              recalibrate_bn, save_checkpoint, smallest_arch, train_supernet)
@@ -220,7 +221,7 @@ def tinytl_lb_memory(space: MBConvSpace, arch: dict[str, Any], *, num_classes: i
                      lite: LiteSpec = LiteSpec(), batch_size: int = 8) -> AnalyticMemory:
     """TinyTL-L+B's training memory on ``arch`` by the paper's count. It depends
     on shapes only, so it is counted on a freshly built network."""
-    net = space.build(arch, num_classes=num_classes, in_channels=in_channels)
+    net = space.build(arch, ImageClassification(channels=in_channels, classes=num_classes))
     shape = (in_channels, int(arch["resolution"]), int(arch["resolution"]))
     counted = apply_method(net, "tinytl-lb", lite=lite, input_shape=shape, inplace=True,
                            generator=torch.Generator().manual_seed(0))

@@ -177,7 +177,7 @@ def analytic_memory(model: nn.Module, input_shape: tuple[int, int, int], *, batc
                     frozen_bits: int = 8, act_bytes: int = 4) -> AnalyticMemory:
     """The paper's count for a model built from stock layers with ``requires_grad``
     set for a method (``apply_method``'s output, before ``make_efficient``)."""
-    cost = profile_model(model, (1, *input_shape))
+    cost = profile_model(model, (torch.zeros((1, *input_shape)),))
     modules = dict(model.named_modules())
     layers: list[dict[str, Any]] = []
     stored = 0.0

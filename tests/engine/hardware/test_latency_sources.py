@@ -9,15 +9,17 @@ import torch
 from torch import nn
 
 from engine.hardware import (LookupTable, LookupTableLatency, LutError, LutMissError, PredictorLatency,
-                             RooflineLatency, build_lut, builtin_profiles, estimator_for, get_profile,
-                             import_ofa_yaml, latency_of_model, local_cpu_profile, measure_many, train_predictor,
-                             validate_lut_json, validate_predictor_json)
+                             RooflineLatency, build_lut, builtin_profiles, get_profile, import_ofa_yaml, latency_for,
+                             load_lut, local_cpu_profile, measure_many, train_predictor, validate_lut_json,
+                             validate_predictor_json)
+from engine.hardware.latency.predictor import LatencyPredictor
 from engine.hardware.latency_eval import kendall_tau, latency_errors
-from engine.hardware.latency_lut import LutEntry
-from engine.hardware.latency_predictor import LatencyPredictor
+from engine.hardware.lut import LutEntry
+from engine.problems import ImageClassification
 from engine.spaces import MBConvSpace
 
 SMALL = dict(widths=(8, 16), strides=(2, 2), resolutions=(16, 24), stem_width=8, head_width=32, depths=(1, 2))
+IMAGES = ImageClassification()
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +28,18 @@ def space():
 
 
 def _fake_table(space, ms_of=lambda op: 0.1 + op.attrs["kernel"] * 0.01):
-    entries = {op.key: LutEntry(mean=ms_of(op), std=0.01, count=5, median=ms_of(op)) for op in space.all_ops()}
+    entries = {op.key: LutEntry(mean=ms_of(op), std=0.01, count=5, median=ms_of(op)) for op in space.all_ops(IMAGES)}
     return LookupTable(entries, {"space": space.name, "space_params": space.params(), "num_classes": 10})
 
 
 def test_roofline_monotone_in_macs_and_bits():
     prof = get_profile("bitfusion")
     roof = RooflineLatency(prof)
-    small = roof.estimate(nn.Conv2d(16, 16, 3, padding=1), (1, 16, 16, 16)).ms
-    big = roof.estimate(nn.Conv2d(16, 64, 3, padding=1), (1, 16, 16, 16)).ms
+    x16 = (torch.zeros(1, 16, 16, 16),)
+    small = roof.estimate(nn.Conv2d(16, 16, 3, padding=1), x16).ms
+    big = roof.estimate(nn.Conv2d(16, 64, 3, padding=1), x16).ms
     assert big > small
-    model, shape = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()), (1, 64, 32, 32)
+    model, shape = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()), (torch.zeros(1, 64, 32, 32),)
     ms = [roof.estimate(model, shape, bits=(b, b)).ms for b in (2, 4, 8, 16)]
     assert ms == sorted(ms) and ms[0] < ms[-1]
     # non-bit-flexible hardware: int8 no slower than fp32
@@ -49,7 +52,7 @@ def test_roofline_monotone_in_macs_and_bits():
 def test_roofline_flags_mcu_memory(space):
     mcu = get_profile("stm32f746")
     big = nn.Sequential(nn.Conv2d(3, 256, 3, padding=1), nn.Conv2d(256, 256, 3, padding=1))
-    e = RooflineLatency(mcu).estimate(big, (1, 3, 64, 64))
+    e = RooflineLatency(mcu).estimate(big, ImageClassification(size=64).example_inputs())
     assert e.detail["fits_memory"] is False and "exceed" in e.detail["fit_reason"]
 
 
@@ -57,7 +60,7 @@ def test_lut_sums_entries_and_misses_clearly(space):
     table = _fake_table(space)
     est = LookupTableLatency(table, space)
     arch = space.sample(np.random.default_rng(0))
-    keys = space.op_keys(arch)
+    keys = space.op_keys(arch, IMAGES)
     assert est.estimate(arch).ms == pytest.approx(sum(table.entries[k].mean for k in keys))
     assert table.covers(space)
     table.entries.pop(keys[2])
@@ -81,7 +84,7 @@ def test_lut_json_round_trip_and_ofa_yaml(space, tmp_path):
     again = validate_lut_json(json.dumps(table.to_json()))
     assert again.entries == table.entries and again.meta["space"] == "mbconv"
     path = table.save(tmp_path / "t.json")
-    assert LookupTable.load(path).entries == table.entries
+    assert load_lut(path).entries == table.entries
     yaml_text = "\n".join(f"{k}:\n  count: 5\n  mean: {e.mean}\n  std: 0.01" for k, e in table.entries.items())
     imported = import_ofa_yaml(yaml_text, device="pixel-1")
     assert imported.meta["device"] == "pixel-1" and imported.covers(space)
@@ -136,14 +139,15 @@ def test_predictor_learns_and_round_trips(space, tmp_path):
 def test_estimator_selection_order(space):
     table = _fake_table(space)
     pi, local = get_profile("raspberry-pi-4"), local_cpu_profile()
-    assert estimator_for(local, space).source == "measured"
-    assert estimator_for(pi, space).source == "roofline"
-    assert estimator_for(pi, space, lut=table).source == "lut"
+    final = dict(problem=IMAGES, purpose="final")
+    assert latency_for(local, space=space, **final).source == "measured"
+    assert latency_for(pi, space=space, **final).source == "roofline"
+    assert latency_for(pi, space=space, lut=table, **final).source == "lut"
     pred = LatencyPredictor(space.encoding_size, (8,), space=space.name, space_params=space.params())
-    assert estimator_for(pi, space, predictor=pred).source == "predictor"
-    assert estimator_for(local, space, lut=table, order=("lut", "roofline")).source == "lut"
+    assert latency_for(pi, space=space, predictor=pred, **final).source == "predictor"
+    assert latency_for(local, space=space, problem=IMAGES, lut=table, purpose="search").source == "lut"
     other = MBConvSpace(**{**SMALL, "widths": (8, 24)})
-    assert estimator_for(pi, other, lut=table, predictor=pred).source == "roofline"
+    assert latency_for(pi, space=other, lut=table, predictor=pred, **final).source == "roofline"
 
 
 def test_every_profile_gives_a_latency_for_mbconv_candidates(space):
@@ -152,27 +156,27 @@ def test_every_profile_gives_a_latency_for_mbconv_candidates(space):
     for prof in builtin_profiles():
         if prof.measurable:
             continue  # measured: covered by test_measured_and_lut_on_this_cpu
-        est = estimator_for(prof, space)
+        est = latency_for(prof, space=space, problem=IMAGES)
         ms = est.estimate_ms_many(archs)
         assert np.all(ms > 0) and est.source == "roofline"
-        model = space.build(archs[0])
-        e = latency_of_model(model, space.input_shape(archs[0]), prof)
+        model = space.build(archs[0], IMAGES)
+        e = latency_for(prof, problem=IMAGES, purpose="final").estimate(model, space.example_inputs(archs[0], IMAGES))
         assert e.ms > 0 and e.source == "roofline"
 
 
 def test_measured_and_lut_on_this_cpu(space):
     rng = np.random.default_rng(0)
     archs = [space.sample(rng) for _ in range(2)]
-    ops = [op for a in archs for op in space.ops(a)]
-    table = build_lut(space, ops=ops, archs=archs, warmup=0, repeats=2, rounds=2, clock="thread")
+    ops = [op for a in archs for op in space.ops(a, IMAGES)]
+    table = build_lut(space, IMAGES, ops=ops, archs=archs, warmup=0, repeats=2, rounds=2, clock="thread")
     assert len(table.samples) == 2 and all(s["ms"] > 0 for s in table.samples)
     assert table.meta["threads"] == 1 and table.meta["protocol"]["clock"] == "thread"
     assert all(e.count == 2 for e in table.entries.values())
-    e = latency_of_model(space.build(archs[0]), space.input_shape(archs[0]), local_cpu_profile(), repeats=2,
-                         warmup=0)
+    final = latency_for(local_cpu_profile(), problem=IMAGES, purpose="final", measure={"repeats": 2, "warmup": 0})
+    e = final.estimate(space.build(archs[0], IMAGES), space.example_inputs(archs[0], IMAGES))
     assert e.source == "measured" and e.ms > 0 and e.spread_ms is not None
     with pytest.raises(ValueError, match="threads=1"):
-        measure_many([(nn.Identity(), (1, 1))], threads=2, clock="thread")
+        measure_many([(nn.Identity(), (torch.zeros(1, 1),))], threads=2, clock="thread")
 
 
 def test_kendall_tau_known_values():
@@ -215,7 +219,7 @@ def test_lut_calibration_fits_scale_per_op_cost_and_offset(space):
     table = _fake_table(space)
     rng = np.random.default_rng(1)
     archs = [space.sample(rng) for _ in range(30)]
-    keys = [space.op_keys(a) for a in archs]
+    keys = [space.op_keys(a, IMAGES) for a in archs]
     y = np.array([1.2 * table.latency_ms(k) + 0.05 * len(k) + 0.3 for k in keys])
     scale, offset = table.calibrate(space, archs, y)
     assert scale == pytest.approx(1.2, rel=1e-6) and offset == pytest.approx(0.3, abs=1e-6)

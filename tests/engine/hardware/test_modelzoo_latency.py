@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import pytest
 
-from engine.hardware import builtin_profiles, get_profile, latency_of_model, profile_model
+from engine.hardware import builtin_profiles, get_profile, latency_for, profile_model
+from engine.problems import ImageClassification
 
 zoo = pytest.importorskip("engine.modelzoo.zoo")
 
 
 def test_every_profile_prices_every_zoo_network():
-    shape = (1, 3, 32, 32)
+    problem = ImageClassification(size=32)
+    inputs = problem.example_inputs()
     profiles = [p for p in builtin_profiles() if not p.measurable]  # measured: see test_latency_sources
     for name in sorted(zoo.MODELS):
         model = zoo.build_model(name, width=1.0, num_classes=10)
-        cost = profile_model(model, shape)
+        cost = profile_model(model, inputs)
         ms = {}
         for prof in profiles:
-            e = latency_of_model(model, shape, prof, cost=cost)
+            e = latency_for(prof, problem=problem, purpose="final").estimate_model(model, inputs, cost=cost)
             assert e.source == "roofline" and e.ms > 0, (name, prof.name)
             assert e.detail["layers"] > 0 and isinstance(e.detail["fits_memory"], bool)
             ms[prof.name] = e.ms

@@ -39,7 +39,7 @@ def test_profile_validation_reports_each_bad_field():
 def test_cost_model_counts_depthwise_and_memory():
     model = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.Conv2d(8, 16, 1, bias=False),
                           nn.ReLU(), nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
-    cost = profile_model(model, (1, 8, 4, 4))
+    cost = profile_model(model, (torch.zeros(1, 8, 4, 4),))
     dw, pw = cost.layers[0], cost.layers[1]
     assert dw.depthwise and not pw.depthwise
     assert dw.macs == 8 * 4 * 4 * 9 and pw.macs == 16 * 4 * 4 * 8
@@ -62,6 +62,6 @@ def test_cost_model_attention():
         def forward(self, x):
             return self.attn(x, x, x)[0]
 
-    cost = profile_model(Wrap(), (1, 5, 16))
+    cost = profile_model(Wrap(), (torch.zeros(1, 5, 16),))
     assert cost.macs == 4 * 5 * 16 * 16 + 2 * 5 * 5 * 16
     assert torch.is_tensor(torch.zeros(1))

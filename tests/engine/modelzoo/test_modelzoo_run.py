@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from engine import Cancelled, ConfigError, MemoryReporter, techniques
 from engine.hardware import get_profile, profile_model
@@ -54,7 +55,8 @@ def test_untrained_run_reports_cost_model_and_measured_latency(tmp_path):
         {"model": "shufflenet_v2", "width": 0.5, "resolution": 32},
         {"model": "shufflenet_v2", "width": 1.0, "resolution": 32}]
     for (arch, m), art in zip(rep.candidates, rep.artifacts):
-        cost = profile_model(build_model(arch["model"], width=arch["width"], num_classes=10), (1, 3, 32, 32))
+        cost = profile_model(build_model(arch["model"], width=arch["width"], num_classes=10),
+                             (torch.zeros(1, 3, 32, 32),))
         assert (m["params"], m["macs"], m["peak_memory_bytes"]) == (cost.params, cost.macs, cost.peak_activation_bytes)
         assert m["latency_ms"] > 0 and m["latency_source"] == "roofline"  # the Pi is not this machine
         assert m["latency_profile"] == "raspberry-pi-4"

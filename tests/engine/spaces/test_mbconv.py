@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.problems import ImageClassification, SequenceToSequence
 from engine.registry import spaces
 from engine.spaces import ArchError, MBConvSpace
 
@@ -56,18 +57,18 @@ def test_build_runs_for_sampled_archs(space):
     rng = np.random.default_rng(2)
     for _ in range(3):
         a = space.sample(rng)
-        net = space.build(a, num_classes=7, in_channels=1)
+        net = space.build(a, ImageClassification(channels=1, classes=7))
         out = net(torch.zeros(2, 1, a["resolution"], a["resolution"]))
         assert out.shape == (2, 7)
         assert len(net.blocks) == sum(a["depths"])
-        ops = space.ops(a, 7, 1)
+        ops = space.ops(a, ImageClassification(channels=1, classes=7))
         assert len(ops) == sum(a["depths"]) + 4  # stem, first block, blocks, Conv_1, Logits
 
 
 def test_ops_are_in_all_ops_and_shapes_chain(space):
-    keys = {op.key for op in space.all_ops()}
+    keys = {op.key for op in space.all_ops(ImageClassification())}
     a = space.sample(np.random.default_rng(3))
-    ops = space.ops(a)
+    ops = space.ops(a, ImageClassification())
     assert {op.key for op in ops} <= keys
     for prev, nxt in zip(ops, ops[1:-1]):
         assert prev.attrs["out_size"] == nxt.attrs["in_size"] and prev.attrs["cout"] == nxt.attrs["cin"]

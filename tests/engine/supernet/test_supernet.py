@@ -39,7 +39,7 @@ def test_extract_matches_supernet_forward(net):
         x = torch.randn(3, 1, a["resolution"], a["resolution"])
         sub = net.extract(a).eval()
         torch.testing.assert_close(sub(x), net(x), rtol=0, atol=1e-6)
-        built = net.space.build(a, 4, 1)
+        built = net.space.build(a, net.problem)
         built.load_state_dict(sub.state_dict(), strict=True)  # same module tree as space.build
         torch.testing.assert_close(built.eval()(x), net(x), rtol=0, atol=1e-6)
 

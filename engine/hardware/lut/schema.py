@@ -10,30 +10,38 @@ Accepted layouts:
 
     {"format": "frontier-latency-lut", "version": 1,
      "meta": {"device": str, "threads": int, "torch_version": str, "date": str,
-              "space": str, "space_params": {...}, "num_classes": int,
-              "in_channels": int, "protocol": {...}, ...},
+              "space": str, "space_params": {...}, "problem": {"kind": ..., ...},
+              "protocol": {...}, ...},
      "entries": {"<op key>": {"mean": ms, "std": ms, "count": n,
                               "median": ms, "spread": ms, "min": ms}, ...},
      "samples": [{"arch": {...}, "ms": ms, "spread_ms": ms, "repeats": n}, ...]}
 
 - once-for-all's: ``{"<op key>": {"count": n, "mean": ms, "std": ms}, ...}``.
+
+Op keys may end in a precision, ``-bits:w8a8``. Tables written before problems
+(``meta.num_classes`` / ``meta.in_channels``, no ``meta.problem``) still load:
+they are read as image classification.
+
+    table = load_lut(path)   # a saved table, checked the same way
 """
 from __future__ import annotations
 
 import json
 import math
 import re
+from pathlib import Path
 from typing import Any
 
-from .latency_lut import LUT_FORMAT, LUT_VERSION, LookupTable, LutEntry
+from .table import LUT_FORMAT, LUT_VERSION, LookupTable, LutEntry, problem_of_meta
 
-__all__ = ["LutError", "validate_lut_json", "LUT_JSON_SCHEMA", "MAX_LUT_BYTES", "MAX_ENTRIES", "MAX_SAMPLES"]
+__all__ = ["LutError", "validate_lut_json", "load_lut", "LUT_JSON_SCHEMA", "MAX_LUT_BYTES", "MAX_ENTRIES",
+           "MAX_SAMPLES"]
 
 MAX_LUT_BYTES = 8 * 2**20
 MAX_ENTRIES = 50_000
 MAX_SAMPLES = 20_000
 MAX_MS = 1e7
-_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(-[A-Za-z_]+:[0-9x.]+)*$")
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(-[A-Za-z_]+:[0-9x.]+)*(-bits:w[0-9]{1,2}a[0-9]{1,2})?$")
 _MAX_ERRORS = 20
 
 META_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -41,6 +49,7 @@ META_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "torch_version": (str, "text"), "date": (str, "text"), "space": (str, "text"), "space_params": (dict, "an object"),
     "num_classes": (int, "a whole number"), "in_channels": (int, "a whole number"), "protocol": (dict, "an object"),
     "profile": (str, "text"), "host": (str, "text"), "imported_from": (str, "text"), "agent": (dict, "an object"),
+    "problem": (dict, "an object"),
 }
 
 #: The same rules as JSON Schema (for the API docs); the code below enforces them.
@@ -151,6 +160,7 @@ def _meta(raw: Any, errs: _Errors) -> dict[str, Any]:
     if not isinstance(raw, dict):
         errs.add("meta: must be an object")
         return {}
+    before = len(errs)
     for k, v in raw.items():
         if k in META_FIELDS:
             tp, what = META_FIELDS[k]
@@ -163,6 +173,11 @@ def _meta(raw: Any, errs: _Errors) -> dict[str, Any]:
                 errs.add(f"meta.{k}: at most 500 characters")
         elif not isinstance(v, (str, int, float, bool, type(None), dict, list)):
             errs.add(f"meta.{k}: must be JSON")
+    if len(errs) == before:  # the problem, or the older num_classes / in_channels, must make one
+        try:
+            problem_of_meta(raw)
+        except ValueError as e:
+            errs.add(f"meta.problem: {e}")
     return dict(raw)
 
 
@@ -227,3 +242,8 @@ def validate_lut_json(data: bytes | str | dict[str, Any], *, max_bytes: int = MA
     if errs:
         raise LutError(errs)
     return LookupTable(entries, meta, samples)
+
+
+def load_lut(path: str | Path) -> LookupTable:
+    """A table saved with ``LookupTable.save`` (or any JSON the validator accepts)."""
+    return validate_lut_json(Path(path).read_bytes())

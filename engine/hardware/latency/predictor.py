@@ -31,14 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train import StepOutput, fit, make_optimizer
-from .latency import LatencyEstimate, LatencyEstimator
-from .measure import fixed_threads
+from ...train import StepOutput, fit, make_optimizer
+from ..lut.calibration import fit_calibration
+from ..measure import fixed_threads
+from .base import LatencyEstimate, LatencyEstimator
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..spaces.base import SearchSpace
-    from .latency_lut import LookupTable
-    from .profile import HardwareProfile
+    from ...spaces.base import SearchSpace
+    from ..lut.table import LookupTable
+    from ..profile import HardwareProfile
 
 __all__ = ["LatencyPredictor", "PredictorLatency", "PredictorError", "train_predictor", "validate_predictor_json",
            "PREDICTOR_FORMAT", "MAX_PREDICTOR_BYTES"]
@@ -227,11 +228,10 @@ def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measu
     info: dict[str, Any] = {"samples": int(len(y)), "epochs": epochs, "seed": seed}
     distil: tuple[torch.Tensor, np.ndarray] | None = None
     if lut is not None and lut_samples > 0:
-        from .latency_lut import fit_calibration
-        nc, ic = lut.num_classes, lut.in_channels
+        problem = lut.problem
 
         def sums(batch: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-            keys = [space.op_keys(a, nc, ic) for a in batch]
+            keys = [space.op_keys(a, problem) for a in batch]
             return np.array([lut.latency_ms(k) for k in keys]), np.array([len(k) for k in keys], dtype=np.float64)
 
         scale, per_op, offset = fit_calibration(*sums(archs), y)
@@ -278,9 +278,19 @@ class PredictorLatency(LatencyEstimator):
     source = "predictor"
 
     def __init__(self, predictor: LatencyPredictor, space: "SearchSpace | None" = None,
-                 profile: "HardwareProfile | None" = None):
-        super().__init__(profile, space)
+                 profile: "HardwareProfile | None" = None, *, fallback: LatencyEstimator | None = None):
+        super().__init__(profile, space, fallback=fallback)
         self.predictor = predictor.eval()
+
+    def estimate_model(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
+                       **kwargs: Any) -> LatencyEstimate:
+        """A network built by a space the predictor was trained on: its
+        prediction; anything else goes to the fallback."""
+        built = self.built_by_space(model)
+        if built is not None and self.predictor.matches(built[1]):
+            return self.estimate_arch(built[0]) if self.space is not None else \
+                PredictorLatency(self.predictor, built[1], self.profile).estimate_arch(built[0])
+        return super().estimate_model(model, example_inputs, **kwargs)
 
     def estimate_ms_many(self, archs: Iterable[dict[str, Any]]) -> np.ndarray:
         return self.predictor.predict_ms(self._need_space().encode_many(archs))

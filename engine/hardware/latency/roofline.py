@@ -16,14 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
+import torch
 from torch import nn
 
-from .cost import LayerCost, ModelCost, profile_model
-from .latency import LatencyEstimate, LatencyEstimator
-from .profile import HardwareProfile
+from ..cost import LayerCost, ModelCost, profile_model
+from ..profile import HardwareProfile
+from .base import LatencyEstimate, LatencyEstimator
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..spaces.base import SearchSpace
+    from ...problems import Problem
+    from ...spaces.base import OpSpec, SearchSpace
 
 __all__ = ["RooflineLatency", "roofline_layer_ms", "roofline_ms", "RooflineBreakdown", "fits_device"]
 
@@ -96,19 +98,20 @@ class RooflineLatency(LatencyEstimator):
     """Roofline estimates for architectures (per op, cached) or any module."""
 
     source = "roofline"
+    prices_ops = True
 
-    def __init__(self, profile: HardwareProfile, space: "SearchSpace | None" = None, *, w_bits: float = 32,
-                 a_bits: float = 32, num_classes: int = 10, in_channels: int = 3):
-        super().__init__(profile, space)
+    def __init__(self, profile: HardwareProfile, space: "SearchSpace | None" = None,
+                 problem: "Problem | None" = None, *, w_bits: float = 32, a_bits: float = 32):
+        super().__init__(profile, space, problem)
         self.w_bits, self.a_bits = float(w_bits), float(a_bits)
-        self.num_classes, self.in_channels = num_classes, in_channels
         self._op_cache: dict[str, tuple[float, ModelCost]] = {}
 
-    def estimate_model(self, model: nn.Module, input_shape: tuple[int, ...], *,
+    def estimate_model(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...], *,
                        bits: Bits | Mapping[str, Bits] | None = None, cost: ModelCost | None = None
                        ) -> LatencyEstimate:
+        """``cost``: a ``profile_model`` result to reuse across profiles."""
         assert self.profile is not None
-        cost = cost or profile_model(model, input_shape)
+        cost = cost or profile_model(model, example_inputs)
         pair = bits if bits is not None else (self.w_bits, self.a_bits)
         rb = roofline_ms(cost, self.profile, pair)
         wb, ab = (pair if not isinstance(pair, Mapping) else (32, 32))
@@ -117,11 +120,12 @@ class RooflineLatency(LatencyEstimator):
                   **fits_device(cost, self.profile, wb, ab)}
         return LatencyEstimate(rb.ms, self.source, None, self.profile_name, detail)
 
-    def _op_ms(self, op: Any) -> float:
+    def op_ms(self, op: "OpSpec") -> float:
+        """The roofline of one op of the space alone (cached by its key)."""
         hit = self._op_cache.get(op.key)
         if hit is None:
             space = self._need_space()
-            cost = profile_model(space.op_module(op), op.input_shape)
+            cost = profile_model(space.op_module(op), op.example_inputs())
             assert self.profile is not None
             hit = (roofline_ms(cost, self.profile, (self.w_bits, self.a_bits)).ms, cost)
             self._op_cache[op.key] = hit
@@ -129,8 +133,8 @@ class RooflineLatency(LatencyEstimator):
 
     def estimate_arch(self, arch: dict[str, Any], **kwargs: Any) -> LatencyEstimate:
         space = self._need_space()
-        ops = space.ops(arch, self.num_classes, self.in_channels)
-        ms = sum(self._op_ms(op) for op in ops)
+        ops = space.ops(arch, self._need_problem())
+        ms = sum(self.op_ms(op) for op in ops)
         costs = [self._op_cache[op.key][1] for op in ops]
         assert self.profile is not None
         weights = sum(c.params for c in costs) * self.w_bits / 8
