@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from engine.hardware import LookupTableLatency, PredictorLatency, RooflineLatency, build_lut, local_cpu_profile  # noqa: E402
-from engine.hardware.latency_eval import kendall_tau, latency_errors  # noqa: E402
+from engine.ranking import kendall_tau, latency_errors  # noqa: E402
 from engine.hardware.latency_predictor import train_predictor  # noqa: E402
 from engine.spaces import MBConvSpace  # noqa: E402
 

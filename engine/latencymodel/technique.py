@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import ConfigBase, param
 from ..hardware.cost import profile_model
-from ..hardware.latency_eval import latency_errors
+from ..ranking import latency_errors
 from ..hardware.latency_lut import LookupTableLatency, build_lut
 from ..hardware.latency_predictor import PredictorLatency, train_predictor
 from ..hardware.latency_roofline import RooflineLatency

@@ -12,7 +12,7 @@ from engine.hardware import (LookupTable, LookupTableLatency, LutError, LutMissE
                              RooflineLatency, build_lut, builtin_profiles, estimator_for, get_profile,
                              import_ofa_yaml, latency_of_model, local_cpu_profile, measure_many, train_predictor,
                              validate_lut_json, validate_predictor_json)
-from engine.hardware.latency_eval import kendall_tau, latency_errors
+from engine.ranking import kendall_tau, latency_errors
 from engine.hardware.latency_lut import LutEntry
 from engine.hardware.latency_predictor import LatencyPredictor
 from engine.spaces import MBConvSpace
