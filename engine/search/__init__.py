@@ -8,11 +8,11 @@ from ..pareto import front_2d, hypervolume_2d
 from ._types import Arch, arch_key
 from .evolution import HAT_SETTINGS, OFA_SETTINGS, ConstraintError, EvolutionSearch, EvolutionSettings
 from .nsga2 import NSGA2Search, select_survivors
-from .predictor import AccuracyPredictor, PredictorReport, rank_metrics
+from .predictor import AccuracyPredictor, PredictorReport
 from .random_search import RandomSearch
 from .sorting import crowding_distance, dominates, non_dominated_sort, pareto_ranks
 
 __all__ = ["Arch", "arch_key", "EvolutionSearch", "EvolutionSettings", "OFA_SETTINGS", "HAT_SETTINGS",
            "ConstraintError", "NSGA2Search", "select_survivors", "RandomSearch", "AccuracyPredictor",
-           "PredictorReport", "rank_metrics", "non_dominated_sort", "pareto_ranks", "crowding_distance",
+           "PredictorReport", "non_dominated_sort", "pareto_ranks", "crowding_distance",
            "dominates", "front_2d", "hypervolume_2d"]

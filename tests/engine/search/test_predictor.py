@@ -1,6 +1,7 @@
 import numpy as np
 
-from engine.search import AccuracyPredictor, rank_metrics
+from engine.ranking import rank_metrics
+from engine.search import AccuracyPredictor
 
 
 def test_predictor_learns_a_smooth_function():
