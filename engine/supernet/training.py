@@ -133,8 +133,8 @@ def evaluate_subnet_images(net: MBConvSuperNet, arch: dict[str, Any], data: NasD
     sub-net is evaluated with each batch norm folded into its convolution."""
     sub = to_channels_last(net.extract(arch))
     r = int(arch["resolution"])
-    recalibrate_bn(sub, (to_channels_last(x) for x, _ in data.batches("train", bn_batch_size, resolution=r, limit=bn_images,
-                                                  shuffle_seed=seed)))
+    batches = data.batches("train", bn_batch_size, resolution=r, limit=bn_images, shuffle_seed=seed)
+    recalibrate_bn(sub, (to_channels_last(x) for x, _ in batches))
     return subnet_correct(fold_bn(sub), data, split=split, resolution=r, limit=limit)
 
 
