@@ -68,6 +68,8 @@ def make_loader(data: TrainData, *, batch_size: int, seed: int | None = None,
         n = len(data)  # type: ignore[arg-type]
         return DataLoader(data, batch_size=batch_size, shuffle=gen is not None, generator=gen,
                           drop_last=drop_last and n > batch_size)
+    if not isinstance(data, (tuple, list)) or not all(isinstance(t, torch.Tensor) for t in data):
+        raise TypeError(f"training data is a Dataset or a tuple of tensors, not {type(data).__name__}")
     return TensorBatches(data, batch_size, generator=gen, drop_last=drop_last)
 
 
@@ -101,7 +103,9 @@ def train_model(model: nn.Module, train_data: TrainData, *, epochs: int, batch_s
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else \
         make_optimizer(model.parameters() if params is None else params, name=optimizer, lr=lr,
                        weight_decay=weight_decay, momentum=momentum)
-    with torch.random.fork_rng(devices=[]), channels_last_during(model, channels_last):
+    dev = torch.device(device)
+    cuda = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), channels_last_during(model, channels_last):
         torch.manual_seed(seed)
         return fit(model, step, loader, epochs=epochs, optimizer=opt, schedule=schedule, grad_clip=grad_clip,
                    accumulate=accumulate, val_loader=val_loader, progress=progress, before_step=before_step,

@@ -61,6 +61,8 @@ def test_tensor_batches_cover_every_row_once_and_drop_a_short_last_batch():
     assert len(make_loader(TensorDataset(x), batch_size=4, drop_last=True)) == 2
     with pytest.raises(ValueError):
         TensorBatches((x, x[:3]), 2)
+    with pytest.raises(TypeError, match="Dataset or a tuple of tensors"):
+        make_loader([[1, 2], [3, 4]], batch_size=2, seed=0)
 
 
 def test_channels_last_for_the_run_only():
