@@ -38,6 +38,12 @@ class AccuracyPredictor(MLPRegressor):
     def __init__(self, in_features: int, hidden: tuple[int, ...] = (400, 400, 400)):
         super().__init__(in_features, hidden)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        for old, new in (("y_mean", "target_mean"), ("y_std", "target_std")):  # before the shared MLP
+            if prefix + old in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
+
     def fit_data(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 200, lr: float = 1e-3,
                  batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0) -> "AccuracyPredictor":
         """Fit on encodings ``x`` (n, d) and accuracies ``y`` (n,), from fresh weights drawn with ``seed``."""
