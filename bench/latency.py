@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 from engine.hardware import local_cpu_profile  # noqa: E402
 from engine.hardware.latency import LookupTableLatency, PredictorLatency, RooflineLatency, train_predictor  # noqa: E402
-from engine.hardware.latency_eval import kendall_tau, latency_errors  # noqa: E402
+from engine.ranking import kendall_tau, latency_errors  # noqa: E402
 from engine.hardware.lut import build_lut  # noqa: E402
 from engine.problems import ImageClassification  # noqa: E402
 from engine.spaces import MBConvSpace  # noqa: E402

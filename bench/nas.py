@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from engine.hardware import LookupTableLatency, build_lut, get_profile, profile_model  # noqa: E402
 from engine.nas.memory import peak_allocated_bytes  # noqa: E402
@@ -49,10 +48,11 @@ from engine.problems import ImageClassification  # noqa: E402
 from engine.nas.proxyless import ArchStep, ProxylessSuperNet  # noqa: E402
 from engine.nas.searching import compare_constrained, constrained_search, front_search, reference_point  # noqa: E402
 from engine.nas.supernet_technique import space_from_config  # noqa: E402
+from engine.ranking import kendall_tau, spearman  # noqa: E402
 from engine.search import OFA_SETTINGS, AccuracyPredictor, EvolutionSearch, EvolutionSettings  # noqa: E402
 from engine.supernet import (MBConvSuperNet, evaluate_subnet, load_nas_data, recalibrate_bn,  # noqa: E402
                              subnet_accuracy, train_supernet)
-from engine.train import classification_step, fit, make_optimizer  # noqa: E402
+from engine.training import to_channels_last, train_model  # noqa: E402
 
 #: what the bench's networks eat and emit: grey digits, 10 classes
 MNIST = ImageClassification(channels=1, size=28, classes=10)
@@ -92,11 +92,9 @@ def train_standalone(space, arch, data, *, epochs: int, seed: int) -> float:
     """Train ``arch`` from scratch (SGD + Nesterov, cosine, the shared loop); held-out accuracy."""
     torch.manual_seed(seed)
     r = int(arch["resolution"])
-    model = space.build(arch, MNIST).to(memory_format=torch.channels_last)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data.images("train", r), data.y["train"]),
-                                         batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    fit(model, classification_step, loader, epochs=epochs,
-        optimizer=make_optimizer(model.parameters(), name="sgd", lr=0.1, weight_decay=3e-5))
+    model = to_channels_last(space.build(arch, MNIST))
+    train_model(model, torch.utils.data.TensorDataset(data.images("train", r), data.y["train"]), epochs=epochs,
+                batch_size=32, lr=0.1, optimizer="sgd", weight_decay=3e-5, seed=seed)
     return heldout_accuracy(model, arch, data, recalibrate=False)
 
 
@@ -159,8 +157,8 @@ def main() -> None:
               f"inherited {inherited[-1]:.4f}  standalone {standalone[-1]:.4f}")
     out["standalone_train_s"] = time.perf_counter() - t
     n_eval = len(data.y["val"]) + len(data.y["test"])
-    out["supernet_spearman"] = float(stats.spearmanr(inherited, standalone).statistic)
-    out["supernet_kendall_tau"] = float(stats.kendalltau(inherited, standalone).statistic)
+    out["supernet_spearman"] = spearman(inherited, standalone)
+    out["supernet_kendall_tau"] = kendall_tau(inherited, standalone)
     out["supernet_subnets"] = len(archs)
     out["supernet_inherited_acc"] = [round(v, 4) for v in inherited]
     out["supernet_standalone_acc"] = [round(v, 4) for v in standalone]

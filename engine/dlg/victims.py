@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageData, make_loaders
-from ..train import classification_step, fit, make_optimizer
+from torch.utils.data import TensorDataset
+
+from ..data import ImageData
+from ..training import train_model
 from .defences import apply_defence
 
 __all__ = ["LeNet", "SmallResNet", "VICTIMS", "build_victim", "last_linear_index", "train_victim",
@@ -124,7 +126,7 @@ def last_linear_index(model: nn.Module) -> int:
 def train_victim(model: nn.Module, train: ImageData, val: ImageData | None, *, epochs: int, batch_size: int = 32,
                  lr: float = 0.05, seed: int = 0, defence: str = "none", strength: float = 0.0,
                  progress: Callable[[float, str, dict], None] | None = None) -> float | None:
-    """Train ``model`` with :func:`engine.train.fit` (SGD, momentum 0.9), the
+    """Train ``model`` with :func:`engine.training.train_model` (SGD, momentum 0.9), the
     defence applied to every parameter's gradient before each optimiser step,
     as a federated client applying it to what it shares would. Returns the
     validation accuracy (None without ``val``); leaves the model in eval mode."""
@@ -136,9 +138,9 @@ def train_victim(model: nn.Module, train: ImageData, val: ImageData | None, *, e
 
         hooks = [p.register_post_accumulate_grad_hook(hook) for p in model.parameters() if p.requires_grad]
     try:
-        tl, vl = make_loaders(train, val, batch_size=batch_size, seed=seed, normalize=False)
-        opt = make_optimizer(model.parameters(), name="sgd", lr=lr)
-        hist = fit(model, classification_step, tl, epochs=epochs, optimizer=opt, val_loader=vl, progress=progress)
+        hist = train_model(model, TensorDataset(train.x, train.y), epochs=epochs, batch_size=batch_size, lr=lr,
+                           optimizer="sgd", seed=seed, drop_last=True,
+                           val_data=TensorDataset(val.x, val.y) if val is not None else None, progress=progress)
     finally:
         for h in hooks:
             h.remove()

@@ -18,8 +18,8 @@ import numpy as np
 from ..config import ConfigBase, param
 from ..hardware.cost import profile_model
 from ..hardware.latency import LookupTableLatency, PredictorLatency, RooflineLatency, train_predictor
-from ..hardware.latency_eval import latency_errors
 from ..hardware.lut.build import build_lut
+from ..ranking import latency_errors
 from ..hardware.measure import CLOCKS, STATISTICS
 from ..hardware.profile import HardwareProfile
 from ..outputs import LatencyModelOutput

@@ -30,7 +30,7 @@ from ..hardware.profile import HardwareProfile
 from ..problems import ImageClassification
 from ..reporter import Reporter, Summary
 from ..supernet.bn import recalibrate_bn
-from ..train import StepOutput, classification_step, evaluate, fit, make_optimizer
+from ..training import StepOutput, classification_step, evaluate, train_model
 from .config import Config, skipped_combinations
 from .zoo import build_model
 
@@ -159,24 +159,24 @@ def train_classifier(model: nn.Module, train: ImageData, val: ImageData, *, reso
     step = resizing_step(resolution)
     train_loader, val_loader = make_loaders(train, val, batch_size=batch_size, seed=seed)
     calib_loader, _ = make_loaders(train, None, batch_size=batch_size, seed=seed + 1)
-    opt = make_optimizer(model.parameters(), name=optimizer, lr=lr,
-                         weight_decay=0.05 if optimizer == "adamw" else 0.0)
     accuracies: list[float] = []
 
     def on_progress(frac: float, message: str, metrics: dict[str, float]) -> None:
-        if "acc" in metrics:  # fit's end-of-epoch call: calibrate BN, then validate
+        if "epoch" in metrics:  # fit's end-of-epoch call: calibrate BN, then validate
             n_batches = max(1, -(-calibration_images // batch_size))
             recalibrate_bn(model, (_to_input(x, resolution) for x, _ in islice(calib_loader, n_batches)))
-            val_loss, val_acc = evaluate(model, step, val_loader)
+            scores = evaluate(model, step, val_loader)
+            val_loss, val_acc = scores["loss"], scores["acc"]
             accuracies.append(val_acc)
             metrics = {**metrics, "val_loss": val_loss, "val_acc": val_acc}
             message += f", val acc {val_acc:.3f}"
         if progress is not None:
             progress(frac, message, metrics)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # dropout draws from the (forked) global generator
-        fit(model, step, train_loader, epochs=epochs, optimizer=opt, progress=on_progress)
+    # dropout draws from the global generator, which train_model forks and seeds
+    train_model(model, train_loader.dataset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                weight_decay=0.05 if optimizer == "adamw" else 0.0, seed=seed, drop_last=True, step=step,
+                progress=on_progress)
     return accuracies
 
 

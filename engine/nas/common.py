@@ -22,7 +22,7 @@ from ..spaces.mbconv import MBConvSpace
 from ..supernet.checkpoint import cache_dir
 from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
-from ..train import classification_step, fit, make_optimizer
+from ..training import train_model
 
 __all__ = ["lut_progress", "lut_cache_dir", "Finalist", "finish_candidates", "export_model"]
 
@@ -79,19 +79,10 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, problem: Pr
     rows = []
     for n, f in enumerate(finalists):
         r = int(f.arch["resolution"])
-        torch.manual_seed(seed)
         if epochs > 0:
-            g = torch.Generator().manual_seed(seed)
-            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data.images("train", r),
-                                                                                data.y["train"]),
-                                                 batch_size=64, shuffle=True, generator=g, drop_last=True)
-            f.model.to(memory_format=torch.channels_last)  # depthwise convolutions run 3-5x faster so on CPU
-            opt = make_optimizer(f.model.parameters(), name="sgd", lr=lr, weight_decay=3e-5)
-            try:
-                fit(f.model, classification_step, loader, epochs=epochs, optimizer=opt,
-                    progress=progress(n) if progress is not None else None)
-            finally:
-                f.model.to(memory_format=torch.contiguous_format)
+            train_model(f.model, torch.utils.data.TensorDataset(data.images("train", r), data.y["train"]),
+                        epochs=epochs, batch_size=64, lr=lr, optimizer="sgd", weight_decay=3e-5, seed=seed,
+                        drop_last=True, channels_last=True, progress=progress(n) if progress is not None else None)
         acc = subnet_accuracy(f.model, data, split="test", resolution=r)
         inputs = space.example_inputs(f.arch, problem)
         cost = profile_model(f.model, inputs)

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
 from ..config import ConfigBase, param
 from ..hardware import HardwareProfile
 from ..hardware.latency import SEARCH_SOURCES, latency_for
+from ..ranking import spearman
 from ..reporter import Reporter, Summary
 from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, SearchRun, comparison
 from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
@@ -260,7 +260,7 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                           "hypervolume_ratio": comparison(er, rr)["hypervolume_ratio"]}
         if len(inherited) >= 3:  # does the super-net agree with the predictor along the front?
             pred = [er.fitness[front[j]] for j in sorted(spread)]
-            search_metrics["front_supernet_spearman"] = float(stats.spearmanr(pred, inherited).statistic) \
+            search_metrics["front_supernet_spearman"] = spearman(pred, inherited) \
                 if np.ptp(inherited) > 0 and np.ptp(pred) > 0 else None
     search_s = time.perf_counter() - ts
 

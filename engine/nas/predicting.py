@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
+from ..ranking import spearman
 from ..reporter import Reporter
 from ..search import AccuracyPredictor
 from ..supernet import MBConvSuperNet, NasData, evaluate_subnet_images
@@ -44,12 +44,6 @@ def score_subnets(net: MBConvSuperNet, archs: Sequence[dict[str, Any]], data: Na
     return np.stack(rows) if rows else np.zeros((0, 0), dtype=bool)
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(stats.spearmanr(a, b).statistic)
-
-
 def repeatability(first: np.ndarray, second: np.ndarray, *, seed: int = 0) -> dict[str, float]:
     """How well two scorings of the same sub-nets (boolean matrices, sub-net x
     image, from other BN re-calibration images) agree:
@@ -66,9 +60,9 @@ def repeatability(first: np.ndarray, second: np.ndarray, *, seed: int = 0) -> di
     a, b = first.mean(1), second.mean(1)
     half = np.random.default_rng(seed).permutation(first.shape[1])
     h1, h2 = half[: len(half) // 2], half[len(half) // 2:]
-    return {"eval_repeatability_spearman": _spearman(a, b),
+    return {"eval_repeatability_spearman": spearman(a, b),
             "eval_noise_rmse": float(np.std(a - b) / np.sqrt(2)) if len(a) else float("nan"),
-            "eval_halves_spearman": _spearman(first[:, h1].mean(1), second[:, h2].mean(1)),
+            "eval_halves_spearman": spearman(first[:, h1].mean(1), second[:, h2].mean(1)),
             "eval_repeat_subnets": int(len(a))}
 
 

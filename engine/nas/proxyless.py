@@ -197,7 +197,7 @@ class ArchStep:
         expected = net.expected_latency(self.table, self.fixed_ms)
         loss = latency_loss(ce, expected, self.target_ms, mode=self.mode, beta=self.beta, lam=self.lam)
         # A second optimiser on a validation batch, interleaved with the weight
-        # steps of engine.train.fit through its before_step hook.
+        # steps of engine.training.fit through its before_step hook.
         loss.backward()
         for m in net.mixed:
             m.accumulate_arch_grad()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from ..config import ConfigBase, param
 from ..data import DATASETS
@@ -17,7 +17,7 @@ from ..hardware import HardwareProfile
 from ..hardware.latency import SEARCH_SOURCES, latency_for
 from ..reporter import Reporter, Summary
 from ..supernet import load_nas_data, recalibrate_bn, subnet_accuracy
-from ..train import StepOutput, fit, make_optimizer
+from ..training import StepOutput, make_loader, train_model
 from .common import Finalist, finish_candidates, lut_cache_dir, lut_progress
 from .proxyless import WEIGHT_SHARING, ArchStep, ProxylessSuperNet, block_latency_table
 from .supernet_technique import space_from_config
@@ -67,7 +67,7 @@ class ProxylessConfig(ConfigBase):
 
 
 class ProxylessTrainer:
-    """``before_step`` (architecture updates, path sampling) and ``step`` for :func:`engine.train.fit`."""
+    """``before_step`` (architecture updates, path sampling) and ``step`` for :func:`engine.training.fit`."""
 
     def __init__(self, net: ProxylessSuperNet, arch_step: ArchStep | None, val: tuple[torch.Tensor, torch.Tensor],
                  rng: np.random.Generator, *, arch_every: int, start: int, batch_size: int,
@@ -92,7 +92,7 @@ class ProxylessTrainer:
     def step(self, model: ProxylessSuperNet, batch: Any) -> StepOutput:
         x, y = batch
         logits = model(x)
-        return StepOutput(loss=F.cross_entropy(logits, y), correct=float((logits.argmax(1) == y).sum()),
+        return StepOutput(loss=F.cross_entropy(logits, y), metrics={"correct": float((logits.argmax(1) == y).sum())},
                           count=len(y))
 
 
@@ -120,10 +120,8 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=config.arch_lr, betas=(0.0, 0.999), eps=1e-8)
     arch_step = ArchStep(net, arch_opt, table, fixed, target, rng, mode=config.latency_loss, beta=config.beta,
                          lam=config.lam)
-    g = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(TensorDataset(data.x["train"], data.y["train"]), batch_size=config.batch_size, shuffle=True,
-                        generator=g, drop_last=True)
-    total = config.epochs * len(loader)
+    train_data = TensorDataset(data.x["train"], data.y["train"])
+    total = config.epochs * len(make_loader(train_data, batch_size=config.batch_size, drop_last=True))
     start = int(config.warmup_fraction * total)
     report_every = max(1, (total - start) // config.arch_every // 25)
 
@@ -140,16 +138,13 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
 
     def progress(frac: float, message: str, metrics: dict[str, float]) -> None:
         reporter.progress(0.05 + 0.7 * frac, message)
-        if "acc" not in metrics:
+        if "epoch" not in metrics:
             reporter.series("loss/weights", frac * total, metrics["loss"])
 
-    opt = make_optimizer(net.weight_parameters(), name="sgd", lr=config.lr, weight_decay=3e-5)
-    net.to(memory_format=torch.channels_last)  # depthwise convolutions run 3-5x faster so on CPU
-    try:
-        fit(net, trainer.step, loader, epochs=config.epochs, optimizer=opt, progress=progress,
-            before_step=trainer.before_step, grad_clip=5.0)
-    finally:
-        net.to(memory_format=torch.contiguous_format)
+    train_model(net, train_data, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, optimizer="sgd",
+                params=net.weight_parameters(), weight_decay=3e-5, seed=config.seed, drop_last=True,
+                channels_last=True, grad_clip=5.0, step=trainer.step, before_step=trainer.before_step,
+                progress=progress)
     arch, model = net.extract()
     expected = float(net.expected_latency(table, fixed).detach())
     # the derived network with the super-net's weights, before fine-tuning

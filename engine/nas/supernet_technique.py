@@ -79,7 +79,7 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
     def progress(frac: float, message: str, metrics: dict[str, float]) -> None:
         step[0] += 1
         reporter.progress(0.05 + 0.85 * frac, message)
-        if "acc" not in metrics:
+        if "epoch" not in metrics:
             reporter.series("loss per step", step[0], metrics["loss"])
             return
         epoch = max(1, round(frac * epochs))

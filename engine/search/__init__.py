@@ -14,12 +14,12 @@ from .evolution import HAT_SETTINGS, OFA_SETTINGS, EvolutionSearch, EvolutionSet
 from .nsga2 import NSGA2Search, select_survivors
 from .pareto import (crowding_distance, dominates, front_2d, front_indices, front_of_values, hypervolume_2d,
                      non_dominated_sort, pareto_ranks)
-from .predictor import AccuracyPredictor, PredictorReport, rank_metrics
+from .predictor import AccuracyPredictor, PredictorReport
 from .random_search import RandomSearch
 
 __all__ = ["Arch", "Feasible", "Operators", "arch_key", "Searcher", "Objectives", "ConstraintError",
            "EvolutionSearch", "EvolutionSettings", "OFA_SETTINGS", "HAT_SETTINGS", "NSGA2Search",
            "select_survivors", "RandomSearch", "Scorer", "SearchRun", "OnGeneration", "run_search",
-           "compare_with_random", "comparison", "AccuracyPredictor", "PredictorReport", "rank_metrics",
+           "compare_with_random", "comparison", "AccuracyPredictor", "PredictorReport",
            "non_dominated_sort", "pareto_ranks", "crowding_distance", "dominates", "front_indices", "front_of_values",
            "front_2d", "hypervolume_2d"]

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from ..nn.mbconv import ConvBNAct
-from ..train import History, Progress, StepOutput, fit, make_optimizer
+from ..training import History, Progress, StepOutput, make_loader, to_channels_last, train_model
 from .bn import recalibrate_bn
 from .data import NasData
 from .model import MBConvSuperNet, largest_arch, smallest_arch
@@ -35,7 +35,7 @@ SAMPLING = ("sandwich", "random", "progressive")
 
 @dataclass
 class SupernetTrainer:
-    """The ``step`` and ``before_step`` that :func:`engine.train.fit` runs."""
+    """The ``step`` and ``before_step`` that :func:`engine.training.fit` runs."""
 
     net: MBConvSuperNet
     rng: np.random.Generator
@@ -77,7 +77,7 @@ class SupernetTrainer:
 
     def step(self, model: MBConvSuperNet, batch: Any) -> StepOutput:
         x, y = batch
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = to_channels_last(x)
         if not self.archs:
             self.archs = [largest_arch(model.space)]
         total = 0.0
@@ -96,25 +96,19 @@ class SupernetTrainer:
                 if self.sampling == "sandwich":
                     teacher = F.softmax(logits.detach(), 1)
             total = total + loss
-        return StepOutput(loss=total / len(self.archs), correct=correct, count=len(y))
+        return StepOutput(loss=total / len(self.archs), metrics={"correct": correct}, count=len(y))
 
 
 def train_supernet(net: MBConvSuperNet, data: NasData, *, epochs: int, rng: np.random.Generator,
                    sampling: str = "sandwich", n_random: int = 2, distill: bool = True, lr: float = 0.05,
                    batch_size: int = 64, weight_decay: float = 3e-5, progress: Progress | None = None,
                    seed: int = 0, optimizer: str = "sgd") -> History:
-    g = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(data.x["train"], data.y["train"]), batch_size=batch_size, shuffle=True,
-                        generator=g, drop_last=len(data.y["train"]) > batch_size)
-    trainer = SupernetTrainer(net, rng, sampling, n_random, distill, total_steps=epochs * len(loader))
-    # channels-last: depthwise convolutions (k7 above all) train 3-5x faster on CPU
-    net.to(memory_format=torch.channels_last)
-    opt = make_optimizer(net.parameters(), name=optimizer, lr=lr, weight_decay=weight_decay)
-    try:
-        history = fit(net, trainer.step, loader, epochs=epochs, optimizer=opt, progress=progress,
-                      before_step=trainer.before_step, grad_clip=5.0)
-    finally:
-        net.to(memory_format=torch.contiguous_format)  # checkpoints need contiguous tensors
+    train_data = TensorDataset(data.x["train"], data.y["train"])
+    n_batches = len(make_loader(train_data, batch_size=batch_size, drop_last=True))
+    trainer = SupernetTrainer(net, rng, sampling, n_random, distill, total_steps=epochs * n_batches)
+    history = train_model(net, train_data, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                          weight_decay=weight_decay, seed=seed, drop_last=True, channels_last=True, grad_clip=5.0,
+                          step=trainer.step, before_step=trainer.before_step, progress=progress)
     net.set_active(largest_arch(net.space))
     net.eval()
     return history
@@ -137,11 +131,10 @@ def evaluate_subnet_images(net: MBConvSuperNet, arch: dict[str, Any], data: NasD
     classifies correctly (a boolean per image), after BN re-calibration on
     ``bn_images`` training images drawn with ``seed``. The re-calibrated
     sub-net is evaluated with each batch norm folded into its convolution."""
-    sub = net.extract(arch).to(memory_format=torch.channels_last)
+    sub = to_channels_last(net.extract(arch))
     r = int(arch["resolution"])
-    recalibrate_bn(sub, (x.contiguous(memory_format=torch.channels_last)
-                         for x, _ in data.batches("train", bn_batch_size, resolution=r, limit=bn_images,
-                                                  shuffle_seed=seed)))
+    batches = data.batches("train", bn_batch_size, resolution=r, limit=bn_images, shuffle_seed=seed)
+    recalibrate_bn(sub, (to_channels_last(x) for x, _ in batches))
     return subnet_correct(fold_bn(sub), data, split=split, resolution=r, limit=limit)
 
 
@@ -162,7 +155,7 @@ def subnet_correct(model: torch.nn.Module, data: NasData, *, split: str, resolut
     """A boolean per image of ``split``: classified correctly. Batches of 100:
     larger ones fall out of the CPU caches (500 images run 2-3x slower)."""
     model.eval()
-    out = [model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == y
+    out = [model(to_channels_last(x)).argmax(1) == y
            for x, y in data.batches(split, batch_size, resolution=resolution, limit=limit)]
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
 

@@ -9,7 +9,7 @@ is then trained with TinyTL (biases and lite residual modules).
 - :func:`pretrained_supernet`: an MBConv super-net (:mod:`engine.supernet`)
   trained on the *source* task the fixed backbone is trained on (same dataset
   and classes, never the target classes) with the shared super-net trainer
-  (sandwich rule, through :func:`engine.train.fit`), cached as safetensors.
+  (sandwich rule, through :func:`engine.training.fit`), cached as safetensors.
 - :func:`select_subnet`: forward passes only, under ``torch.no_grad``: per
   candidate sub-net, batch-norm statistics re-calibrated on the target training
   images, frozen features pooled, a closed-form ridge classifier (least squares
@@ -46,6 +46,7 @@ from engine.problems import ImageClassification
 from engine.spaces.mbconv import MBConvNet, MBConvSpace
 from engine.supernet import (MBConvSuperNet, NasData, evaluate_subnet, largest_arch, load_checkpoint,
                              recalibrate_bn, save_checkpoint, smallest_arch, train_supernet)
+from engine.training import to_channels_last
 
 from .lite_residual import LiteSpec
 from .memory import AnalyticMemory, analytic_memory, fits_profile
@@ -160,8 +161,8 @@ def adapt_subnet(net: MBConvSuperNet, arch: dict[str, Any], images: torch.Tensor
     """The static sub-net of ``arch`` with batch-norm statistics re-computed on
     ``images`` (forward passes only), in eval mode; with ``num_classes`` a new
     classifier (N(0, 0.01) weights, zero bias) replaces the source one."""
-    sub = net.extract(arch).to(memory_format=torch.channels_last)  # depthwise convolutions run faster so on CPU
-    recalibrate_bn(sub, (x.contiguous(memory_format=torch.channels_last) for x in _batches(images, batch_size)))
+    sub = to_channels_last(net.extract(arch))  # depthwise convolutions run faster so on CPU
+    recalibrate_bn(sub, (to_channels_last(x) for x in _batches(images, batch_size)))
     sub.to(memory_format=torch.contiguous_format)
     if num_classes is not None:
         old = classifier_of(sub)
@@ -179,10 +180,10 @@ def frozen_features(model: nn.Module, images: torch.Tensor, *, batch_size: int =
     grabbed: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda m, args: grabbed.append(args[0].flatten(1).double()))
     was = model.training
-    model.eval().to(memory_format=torch.channels_last)
+    to_channels_last(model.eval())
     try:
         for x in _batches(images, batch_size):
-            model(x.contiguous(memory_format=torch.channels_last))
+            model(to_channels_last(x))
     finally:
         hook.remove()
         model.train(was).to(memory_format=torch.contiguous_format)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from engine.hardware.cost import profile_model
-from engine.train import StepOutput, classification_step
+from engine.training import StepOutput, classification_step
 
 __all__ = ["MemoryBreakdown", "AnalyticMemory", "measure_training_memory", "analytic_memory", "saved_activation_bytes",
            "fits_profile", "MB"]

@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from engine.data import load_dataset, make_loaders
-from engine.train import classification_step, fit, make_optimizer
+from engine.training import train_model
 
 from .mobilenet import MobileNet, MobileNetArch, build_mobilenet
 
@@ -131,7 +131,7 @@ def load_weights(path: str | Path, arch: MobileNetArch | None = None) -> tuple[M
 def pretrained(arch: MobileNetArch, task: SourceTask, *, progress: Callable[[float, str], None] | None = None,
                directory: str | Path | None = None) -> tuple[MobileNet, dict[str, object]]:
     """The feature extractor for ``task``: loaded from the cache, or trained with
-    ``engine.train.fit`` and cached. Returns the model and facts about it."""
+    ``engine.training.train_model`` and cached. Returns the model and facts about it."""
     folder = Path(directory) if directory is not None else cache_dir()
     path = folder / f"tinytl-mobilenet-{_key(arch, task)}.safetensors"
     if path.is_file():
@@ -149,12 +149,13 @@ def pretrained(arch: MobileNetArch, task: SourceTask, *, progress: Callable[[flo
         train = train.limit(task.train_limit, seed=task.seed)
     arch = MobileNetArch.from_dict({**arch.to_dict(), "num_classes": train.num_classes})
     model = build_mobilenet(arch, seed=task.seed)
-    tl, vl = make_loaders(train, val, batch_size=task.batch_size, seed=task.seed)
-    opt = make_optimizer(model.parameters(), name="sgd", lr=task.lr, weight_decay=4e-5)
+    tl, vl = make_loaders(train, val, batch_size=task.batch_size, seed=task.seed)  # normalised with train's stats
     cb = None
     if progress is not None:
         cb = lambda f, msg, _m: progress(f, "pre-training: " + msg)  # noqa: E731
-    hist = fit(model, classification_step, tl, epochs=task.epochs, optimizer=opt, val_loader=vl, progress=cb)
+    hist = train_model(model, tl.dataset, epochs=task.epochs, batch_size=task.batch_size, lr=task.lr,
+                       optimizer="sgd", weight_decay=4e-5, seed=task.seed, drop_last=True,
+                       val_data=vl.dataset if vl is not None else None, progress=cb)
     acc = hist.val_acc[-1] if hist.val_acc else float("nan")
     save_weights(model, path, metadata={"source": json.dumps(asdict(task)), "accuracy": f"{acc:.6f}"})
     return model, {"cached": False, "path": str(path), "source_accuracy": acc}

@@ -30,7 +30,7 @@ from engine.data import DATASETS, ImageData, load_dataset, make_loaders
 from engine.hardware.measure import fixed_threads
 from engine.reporter import Reporter, Summary
 from engine.supernet import recalibrate_bn
-from engine.train import classification_step, evaluate, fit, make_optimizer
+from engine.training import classification_step, evaluate, make_optimizer, train_model
 
 from .adaptation import (FA_METHOD, FA_TITLE, SEARCHES, SupernetTask, adapt_subnet, frozen_features,
                          pretrained_supernet, ridge_cv_accuracy, select_subnet)
@@ -223,12 +223,12 @@ def _train_method(t: _Target, base: torch.nn.Module, method: str, *, label: str,
             reporter.series(f"val_accuracy/{label}", epoch, metrics["val_acc"])
 
     lr = method_lr(cfg, method)
-    opt = make_optimizer(list(model.parameters()), name="adam", lr=lr)
-    t.train_loader.generator.manual_seed(cfg.seed)  # every method sees the same batches in the same order
-    _, acc0 = evaluate(model, classification_step, t.val_loader)
+    acc0 = evaluate(model, classification_step, t.val_loader)["acc"]
     reporter.series(f"val_accuracy/{label}", 0, acc0)
-    hist = fit(model, classification_step, t.train_loader, epochs=cfg.epochs, optimizer=opt,
-               val_loader=t.val_loader, progress=progress)
+    # the same seed: every method sees the same batches in the same order
+    hist = train_model(model, t.train_loader.dataset, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=lr,
+                       optimizer="adam", seed=cfg.seed, drop_last=True, val_data=t.val_loader.dataset,
+                       progress=progress)
     at = per_batch[cfg.batch_size]
     m, a = at["measured"], at["analytic"]
     metrics = {

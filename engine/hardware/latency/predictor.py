@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...train import StepOutput, fit, make_optimizer
+from ...nn.mlp import MLPRegressor
 from ..lut.calibration import fit_calibration
 from ..measure import fixed_threads
 from .base import LatencyEstimate, LatencyEstimator
@@ -52,27 +52,16 @@ class PredictorError(ValueError):
     """An invalid saved predictor; the message says what is wrong."""
 
 
-class LatencyPredictor(nn.Module):
-    """MLP: encoding → hidden (ReLU) … → standardised log-latency."""
+class LatencyPredictor(MLPRegressor):
+    """The engine's MLP regressor: encoding → hidden (ReLU) … → log-latency (trained standardised)."""
 
     def __init__(self, encoding_size: int, hidden: Sequence[int] = (128, 128), *, space: str = "",
                  space_params: dict[str, Any] | None = None, target_mean: float = 0.0, target_std: float = 1.0,
                  meta: dict[str, Any] | None = None):
-        super().__init__()
-        dims = [int(encoding_size), *[int(h) for h in hidden], 1]
-        layers: list[nn.Module] = []
-        for i in range(len(dims) - 1):
-            layers.append(nn.Linear(dims[i], dims[i + 1]))
-            if i < len(dims) - 2:
-                layers.append(nn.ReLU())
-        self.net = nn.Sequential(*layers)
-        self.encoding_size, self.hidden = int(encoding_size), tuple(int(h) for h in hidden)
+        super().__init__(encoding_size, hidden, target_mean=target_mean, target_std=target_std)
+        self.encoding_size = self.in_features
         self.space, self.space_params = space, dict(space_params or {})
-        self.target_mean, self.target_std = float(target_mean), float(target_std)
         self.meta = dict(meta or {})
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
 
     def matches(self, space: "SearchSpace") -> bool:
         return space.name == self.space and space.params() == self.space_params and \
@@ -89,7 +78,7 @@ class LatencyPredictor(nn.Module):
             raise ValueError(f"encodings must be (n, {self.encoding_size}), got {tuple(x.shape)}")
         was = self.training
         self.eval()
-        z = self.net(x).squeeze(-1)
+        z = self.standardised(x)
         self.train(was)
         return torch.exp(z.double() * self.target_std + self.target_mean).numpy()
 
@@ -97,17 +86,17 @@ class LatencyPredictor(nn.Module):
     def header(self) -> dict[str, Any]:
         return {"format": PREDICTOR_FORMAT, "version": 1, "encoding_size": self.encoding_size,
                 "hidden": list(self.hidden), "space": self.space, "space_params": self.space_params,
-                "target": "log(ms)", "target_mean": self.target_mean, "target_std": self.target_std,
+                "target": "log(ms)", "target_mean": float(self.target_mean), "target_std": float(self.target_std),
                 "meta": self.meta}
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.header(), "weights": {k: v.tolist() for k, v in self.state_dict().items()}}
+        return {**self.header(), "weights": {k: v.tolist() for k, v in self.layer_weights().items()}}
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         if path.suffix == ".safetensors":
             from safetensors.torch import save_file
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path),
+            save_file({k: v.contiguous() for k, v in self.layer_weights().items()}, str(path),
                       metadata={"header": json.dumps(self.header())})
         else:
             path.write_text(json.dumps(self.to_json()), encoding="utf-8")
@@ -141,13 +130,13 @@ def _from_parts(header: dict[str, Any], weights: dict[str, torch.Tensor]) -> Lat
     model = LatencyPredictor(enc, hidden, space=str(header.get("space", "")),
                              space_params=header.get("space_params") or {}, target_mean=mean, target_std=std,
                              meta=header.get("meta") or {})
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in model.layer_weights().items()}
     got = {k: tuple(v.shape) for k, v in weights.items()}
     if expected != got:
         raise PredictorError(f"weights: expected tensors {expected}, got {got}")
     if not all(torch.isfinite(v).all() for v in weights.values()):
         raise PredictorError("weights: contain NaN or infinity")
-    model.load_state_dict(weights)
+    model.load_layer_weights(weights)
     return model.eval()
 
 
@@ -171,35 +160,10 @@ def validate_predictor_json(data: bytes | str | dict[str, Any], *, max_bytes: in
     return _from_parts(data, weights)
 
 
-class _Batches:
-    """Shuffled mini-batches sliced from whole tensors (a DataLoader indexes and
-    collates sample by sample: 10x slower for a tiny MLP on 20,000 rows)."""
-
-    def __init__(self, x: torch.Tensor, t: torch.Tensor, batch_size: int, gen: torch.Generator):
-        self.x, self.t, self.batch_size, self.gen = x, t, int(batch_size), gen
-
-    def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
-
-    def __iter__(self):
-        perm = torch.randperm(len(self.x), generator=self.gen)
-        for i in range(0, len(perm), self.batch_size):
-            idx = perm[i:i + self.batch_size]
-            yield self.x[idx], self.t[idx]
-
-
-def _mlp_fit(model: LatencyPredictor, x: torch.Tensor, t: torch.Tensor, *, epochs: int, lr: float,
-             batch_size: int, weight_decay: float, gen: torch.Generator,
-             progress: Callable[[float, str, dict[str, float]], None] | None) -> None:
-    loader = _Batches(x, t, batch_size, gen)
-
-    def step(m: nn.Module, batch: Any) -> StepOutput:
-        xb, tb = batch
-        return StepOutput(loss=nn.functional.mse_loss(m(xb), tb), count=len(tb))
-
-    opt = make_optimizer(model.parameters(), name="adamw", lr=lr, weight_decay=weight_decay)
+def _mlp_fit(model: LatencyPredictor, x: torch.Tensor, logy: torch.Tensor, *, seed: int,
+             progress: Callable[[float, str, dict[str, float]], None] | None, **kwargs: Any) -> None:
     with fixed_threads(1):  # a tiny MLP: extra threads only add synchronisation on a busy machine
-        fit(model, step, loader, epochs=epochs, optimizer=opt, progress=progress)
+        model.fit_tensors(x, logy, optimizer="adamw", seed=seed, progress=progress, **kwargs)
 
 
 def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measured_ms: Sequence[float], *,
@@ -246,14 +210,13 @@ def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measu
                          "lut_calibration": [scale, offset], "lut_per_op_ms": per_op, "lut_device": lut.meta.get("device", "")})
     ref = np.concatenate([logy, distil[1]]) if distil is not None else logy
     mean, std = float(ref.mean()), float(max(ref.std(), 1e-3))
-    t = torch.as_tensor(((logy - mean) / std).astype(np.float32))
-    gen = torch.Generator().manual_seed(seed)
+    t = torch.as_tensor(logy.astype(np.float32))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LatencyPredictor(space.encoding_size, hidden, space=space.name, space_params=space.params(),
                                  target_mean=mean, target_std=std, meta={**info, **(meta or {})})
     if distil is None:
-        _mlp_fit(model, x, t, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, gen=gen,
+        _mlp_fit(model, x, t, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
                  progress=progress)
         return model.eval()
 
@@ -262,12 +225,12 @@ def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measu
             return None
         return lambda frac, message, m: progress(lo + (hi - lo) * frac, f"{name}: {message}", m)
 
-    xd, td = distil[0], torch.as_tensor(((distil[1] - mean) / std).astype(np.float32))
-    _mlp_fit(model, xd, td, epochs=lut_epochs, lr=lr, batch_size=128, weight_decay=weight_decay, gen=gen,
+    xd, td = distil[0], torch.as_tensor(distil[1].astype(np.float32))
+    _mlp_fit(model, xd, td, epochs=lut_epochs, lr=lr, batch_size=128, weight_decay=weight_decay, seed=seed,
              progress=phase(0.0, 0.5, "distilling the lookup table"))
     if epochs > 0:
         _mlp_fit(model, x, t, epochs=epochs, lr=finetune_lr if finetune_lr is not None else lr / 3,
-                 batch_size=batch_size, weight_decay=weight_decay, gen=gen,
+                 batch_size=batch_size, weight_decay=weight_decay, seed=seed + 1,
                  progress=phase(0.5, 1.0, "fine-tuning on measured networks"))
     return model.eval()
 

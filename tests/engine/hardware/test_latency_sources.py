@@ -13,7 +13,7 @@ from engine.hardware import (LookupTable, LookupTableLatency, LutError, LutMissE
                              load_lut, local_cpu_profile, measure_many, train_predictor, validate_lut_json,
                              validate_predictor_json)
 from engine.hardware.latency.predictor import LatencyPredictor
-from engine.hardware.latency_eval import kendall_tau, latency_errors
+from engine.ranking import kendall_tau, latency_errors
 from engine.hardware.lut import LutEntry
 from engine.problems import ImageClassification
 from engine.spaces import MBConvSpace

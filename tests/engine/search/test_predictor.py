@@ -1,6 +1,7 @@
 import numpy as np
 
-from engine.search import AccuracyPredictor, rank_metrics
+from engine.ranking import rank_metrics
+from engine.search import AccuracyPredictor
 
 
 def test_predictor_learns_a_smooth_function():
@@ -18,3 +19,16 @@ def test_predictor_learns_a_smooth_function():
 def test_rank_metrics_known():
     rmse, rho, tau = rank_metrics(np.array([1, 2, 3, 4.0]), np.array([1, 2, 3, 5.0]))
     assert rmse == 0.5 and rho == 1.0 and tau == 1.0
+
+
+def test_a_state_dict_from_before_the_shared_mlp_loads():
+    import torch
+
+    p = AccuracyPredictor(3, hidden=(4,))
+    old = {k: v for k, v in p.state_dict().items() if k.startswith("net.")}
+    old.update(y_mean=torch.tensor(0.7), y_std=torch.tensor(0.05))
+    q = AccuracyPredictor(3, hidden=(4,))
+    q.load_state_dict(old)
+    x = np.eye(3, dtype=np.float32)
+    raw = p.net(torch.as_tensor(x)).squeeze(-1).detach().numpy()
+    assert np.allclose(q.predict(x), raw * 0.05 + 0.7, atol=1e-6)

@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from engine.reporter import Cancelled
-from engine.train import StepOutput, classification_step, evaluate, fit, make_optimizer
+from engine.training import StepOutput, classification_step, evaluate, fit, make_optimizer
 
 
 def blobs(n: int, seed: int) -> TensorDataset:
@@ -28,7 +28,8 @@ def make(seed: int = 0):
 
 def test_fit_lowers_the_loss_and_learns():
     model, train, val = make()
-    loss0, acc0 = evaluate(model, classification_step, val)
+    scores0 = evaluate(model, classification_step, val)
+    loss0, acc0 = scores0["loss"], scores0["acc"]
     hist = fit(model, classification_step, train, epochs=8, val_loader=val,
                optimizer=make_optimizer(model.parameters(), name="sgd", lr=0.1))
     assert len(hist.train_loss) == len(hist.val_acc) == 8
@@ -79,14 +80,15 @@ def test_divergence_is_an_error_and_zero_epochs_change_nothing():
     assert hist.train_loss == [] and all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     with pytest.raises(ValueError):
         fit(model, classification_step, train, epochs=-1, optimizer=make_optimizer(model.parameters()))
-    with pytest.raises(ValueError, match="scheduler"):
-        fit(model, classification_step, train, epochs=1, scheduler="warp", optimizer=make_optimizer(model.parameters()))
+    with pytest.raises(ValueError, match="schedule"):
+        fit(model, classification_step, train, epochs=1, schedule="warp", optimizer=make_optimizer(model.parameters()))
 
 
 def test_evaluate_matches_a_direct_computation_and_restores_the_mode():
     model, _, val = make()
     model.train()
-    loss, acc = evaluate(model, classification_step, val)
+    scores = evaluate(model, classification_step, val)
+    loss, acc = scores["loss"], scores["acc"]
     x, y = val.dataset.tensors
     with torch.no_grad():
         logits = model(x)
