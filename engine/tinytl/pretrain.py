@@ -28,7 +28,7 @@ from .mobilenet import MobileNet, MobileNetArch, build_mobilenet
 
 __all__ = ["SourceTask", "cache_dir", "parse_classes", "pretrained", "load_weights", "save_weights", "WeightsError"]
 
-_VERSION = 1
+_VERSION = 2  # 2: blocks are engine.nn.MBConvBlock (new state-dict keys)
 
 
 class WeightsError(ValueError):
