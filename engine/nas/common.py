@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cache import cache_dir
 from ..hardware import (HardwareProfile, LookupTable, LookupTableLatency, PredictorLatency, RooflineLatency, build_lut,
                         validate_lut_json, validate_predictor_json)
 from ..hardware.cost import profile_model
@@ -20,7 +21,6 @@ from ..hardware.latency import LatencyEstimator
 from ..hardware.measure import measure_many
 from ..reporter import Reporter
 from ..spaces.mbconv import MBConvSpace
-from ..supernet.checkpoint import cache_dir
 from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
 from ..train import classification_step, fit, make_optimizer
@@ -33,7 +33,7 @@ LATENCY_SOURCES = ("auto", "lut", "roofline")
 def _lut_path(profile: HardwareProfile, space: MBConvSpace, num_classes: int, in_channels: int) -> Path:
     sig = json.dumps([space.params(), num_classes, in_channels], sort_keys=True)
     h = hashlib.sha1(sig.encode()).hexdigest()[:12]
-    return cache_dir() / "luts" / f"{profile.name}-{h}.json"
+    return cache_dir("luts", f"{profile.name}-{h}.json")
 
 
 def search_latency(profile: HardwareProfile, space: MBConvSpace, *, num_classes: int, in_channels: int,

@@ -1,7 +1,7 @@
 """The weight-shared MBConv super-net: model, training step, batch-norm
 re-calibration, static sub-net extraction and safetensors checkpoints."""
 from .bn import recalibrate_bn
-from .checkpoint import (CheckpointError, CheckpointInfo, cache_dir, checkpoint_path, list_checkpoints,
+from .checkpoint import (CheckpointError, CheckpointInfo, checkpoint_path, list_checkpoints,
                          load_checkpoint, save_checkpoint)
 from .data import NasData, load_nas_data
 from .model import MBConvSuperNet, largest_arch, smallest_arch
@@ -11,5 +11,5 @@ from .training import (SAMPLING, SupernetTrainer, evaluate_subnet, evaluate_subn
 __all__ = ["MBConvSuperNet", "largest_arch", "smallest_arch", "recalibrate_bn", "NasData", "load_nas_data",
            "SAMPLING", "SupernetTrainer", "train_supernet", "evaluate_subnet", "evaluate_subnet_images",
            "subnet_accuracy", "subnet_correct", "fold_bn",
-           "CheckpointError", "CheckpointInfo", "cache_dir", "checkpoint_path", "list_checkpoints",
+           "CheckpointError", "CheckpointInfo", "checkpoint_path", "list_checkpoints",
            "load_checkpoint", "save_checkpoint"]

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.cache import cache_dir
 from engine.data import load_dataset
 from engine.search import ConstraintError, EvolutionSearch, EvolutionSettings, RandomSearch, arch_key
 from engine.spaces.mbconv import MBConvNet, MBConvSpace
@@ -48,7 +49,7 @@ from engine.supernet import (MBConvSuperNet, NasData, evaluate_subnet, largest_a
 from .lite_residual import LiteSpec
 from .memory import AnalyticMemory, analytic_memory, fits_profile
 from .methods import apply_method, classifier_of
-from .pretrain import cache_dir, parse_classes
+from .pretrain import parse_classes
 
 __all__ = ["FA_METHOD", "FA_TITLE", "SEARCHES", "SupernetTask", "fa_space", "pretrained_supernet", "adapt_subnet",
            "frozen_features", "ridge_cv_accuracy", "tinytl_lb_memory", "SubnetTrial", "Selection", "select_subnet",

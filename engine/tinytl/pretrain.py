@@ -21,12 +21,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from engine.cache import cache_dir
 from engine.data import load_dataset, make_loaders
 from engine.train import classification_step, fit, make_optimizer
 
 from .mobilenet import MobileNet, MobileNetArch, build_mobilenet
 
-__all__ = ["SourceTask", "cache_dir", "parse_classes", "pretrained", "load_weights", "save_weights", "WeightsError"]
+__all__ = ["SourceTask", "parse_classes", "pretrained", "load_weights", "save_weights", "WeightsError"]
 
 _VERSION = 2  # 2: blocks are engine.nn.MBConvBlock (new state-dict keys)
 
@@ -45,10 +46,6 @@ class SourceTask:
     lr: float = 0.05
     train_limit: int = 0  # 0: all
     seed: int = 0
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FRONTIER_CACHE_DIR", "var/cache"))
 
 
 def parse_classes(spec: str, num_classes: int | None = None) -> list[int] | None:
