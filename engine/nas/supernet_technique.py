@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigBase, param
-from ..data import DATASETS
+from ..data import DATASETS, choose_dataset
 from ..hardware import HardwareProfile, latency_of_model
 from ..hardware.cost import profile_model
 from ..reporter import Reporter, Summary
@@ -64,8 +64,9 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     space = space_from_config(config.widths, config.resolutions, config.head_width)
-    reporter.progress(0.0, f"loading {config.dataset}")
-    data = load_nas_data(config.dataset, resolution=max(config.resolutions), in_channels=config.in_channels,
+    choice = choose_dataset(config.dataset)  # a dataset that is not installed falls back, and the page says so
+    reporter.progress(0.0, choice.note or f"loading {choice.name}")
+    data = load_nas_data(choice.name, resolution=max(config.resolutions), in_channels=config.in_channels,
                          train_limit=config.train_limit or None, seed=config.seed)
     net = MBConvSuperNet(space, num_classes=data.num_classes, in_channels=config.in_channels)
     eval_rng = np.random.default_rng(config.seed + 1)
@@ -98,8 +99,8 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
     if not scores:
         for name, arch in probes.items():
             scores[name] = evaluate_subnet(net, arch, data, split="val", bn_images=256, limit=500)
-    name = config.name or f"supernet-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    meta: dict[str, Any] = {"dataset": config.dataset, "epochs": epochs, "sampling": config.sampling,
+    name = config.name or f"supernet-{choice.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    meta: dict[str, Any] = {"dataset": choice.name, "epochs": epochs, "sampling": config.sampling,
                             "largest_accuracy": scores["largest"], "smallest_accuracy": scores["smallest"],
                             "resolution": max(config.resolutions), "train_limit": config.train_limit,
                             "seed": config.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -120,9 +121,10 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
                                         **lat.as_metrics()})
     wall = time.perf_counter() - t0
     reporter.progress(1.0, "done")
-    return Summary(f"Super-net '{name}': largest sub-net {scores['largest']:.1%}, smallest {scores['smallest']:.1%} "
-                   f"(validation, after BN re-calibration)",
-                   {"checkpoint": name, "largest_accuracy": scores["largest"],
+    return Summary(f"Super-net '{name}' on {choice.name}: largest sub-net {scores['largest']:.1%}, smallest "
+                   f"{scores['smallest']:.1%} (validation, after BN re-calibration)"
+                   + (f"; {choice.note}" if choice.note else ""),
+                   {"checkpoint": name, "dataset": choice.name, "largest_accuracy": scores["largest"],
                     "smallest_accuracy": scores["smallest"], "wall_s": wall})
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data import load_dataset
+from ..data import ImageData, load_dataset
 
 __all__ = ["NasData", "load_nas_data"]
 
@@ -22,6 +22,17 @@ class NasData:
     in_channels: int
     resolution: int
     _cache: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_splits(cls, name: str, train: ImageData, val: ImageData, test: ImageData) -> "NasData":
+        """The three splits (one size and channel count), normalised per channel with
+        the training split's statistics."""
+        mean = train.x.mean(dim=(0, 2, 3), keepdim=True)
+        std = train.x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
+        x = {split: ((d.x - mean) / std).contiguous() for split, d in (("train", train), ("val", val),
+                                                                        ("test", test))}
+        return cls(name, x, {"train": train.y, "val": val.y, "test": test.y}, train.num_classes,
+                   int(train.x.shape[1]), int(train.x.shape[-1]))
 
     def images(self, split: str, resolution: int | None = None) -> torch.Tensor:
         r = resolution or self.resolution
@@ -57,8 +68,4 @@ def load_nas_data(dataset: str = "mnist-5k", *, resolution: int = 32, in_channel
     train, val = full.split(val_fraction, seed=seed)
     if train_limit is not None:
         train = train.limit(train_limit, seed=seed)
-    mean = train.x.mean(dim=(0, 2, 3), keepdim=True)
-    std = train.x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
-    norm = lambda t: ((t - mean) / std).contiguous()  # noqa: E731
-    return NasData(dataset, {"train": norm(train.x), "val": norm(val.x), "test": norm(test.x)},
-                   {"train": train.y, "val": val.y, "test": test.y}, full.num_classes, in_channels, resolution)
+    return NasData.from_splits(dataset, train, val, test)
