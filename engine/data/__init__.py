@@ -12,9 +12,9 @@ downloaded when ``download=True`` and the machine is online:
   - ``mnist``, ``cifar10``, ``cifar100``, ``svhn``
 """
 from .builtin import BUILTIN_DATASETS, OFFLINE_DEFAULT
-from .catalog import (MODALITIES, ORIGINS, DataError, DatasetInfo, data_dir, dataset_info, dataset_names, datasets,
-                      register_dataset)
+from .catalog import MODALITIES, ORIGINS, DatasetInfo, data_dir, dataset_info, dataset_names, datasets, register_dataset
 from .classes import parse_classes
+from .errors import DataError
 from .idx import read_idx
 from .images import ImageData, make_loaders, resize_images
 from .loading import (DATASETS, OFFLINE_DATASETS, DatasetChoice, choose_dataset, is_installed, load_dataset,

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .catalog import DataError, DatasetInfo, register_dataset
+from .catalog import DatasetInfo, register_dataset
+from .errors import DataError
 from .idx import find_idx_folder, idx_files, read_idx
 from .images import ImageData
 from .photos import load_photos

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ..registry import Registry
+from .errors import DataError
+from .images import ImageData
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .images import ImageData
-
-__all__ = ["MODALITIES", "ORIGINS", "DataError", "DatasetInfo", "datasets", "register_dataset", "dataset_info",
+__all__ = ["MODALITIES", "ORIGINS", "DatasetInfo", "datasets", "register_dataset", "dataset_info",
            "dataset_names", "data_dir"]
 
 MODALITIES = ("images", "parallel-text", "pose-sequences", "video")
@@ -26,10 +25,6 @@ MODALITIES = ("images", "parallel-text", "pose-sequences", "video")
 #: (labels are ours); generated: made by a program
 ORIGINS = ("real", "composed", "generated")
 
-
-
-class DataError(ValueError):
-    """A dataset that is unknown, missing or malformed; the message is fit to show the user."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ class DatasetInfo:
     fallback: str | None = None
     #: how to make it available, for messages
     install: str = ""
-    load: Callable[..., "ImageData"] | None = field(default=None, compare=False, repr=False)
+    load: Callable[..., ImageData] | None = field(default=None, compare=False, repr=False)
     installed: Callable[[Path], bool] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .catalog import DataError
+from .errors import DataError
 
 __all__ = ["read_idx", "idx_files", "find_idx_folder"]
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .catalog import DataError
+from .errors import DataError
 
 __all__ = ["ImageData", "resize_images", "make_loaders"]
 

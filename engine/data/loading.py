@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .catalog import DataError, data_dir, dataset_info, dataset_names
+from .catalog import data_dir, dataset_info, dataset_names
+from .errors import DataError
 from .classes import parse_classes
 from .images import ImageData, resize_images
 
