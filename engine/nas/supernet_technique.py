@@ -15,8 +15,8 @@ from ..hardware import HardwareProfile, latency_of_model
 from ..hardware.cost import profile_model
 from ..reporter import Reporter, Summary
 from ..spaces.mbconv import MBConvSpace
-from ..supernet import (SAMPLING, MBConvSuperNet, evaluate_subnet, largest_arch, load_nas_data, save_checkpoint,
-                        smallest_arch, train_supernet)
+from ..supernet import (SAMPLING, VAL_LIMIT, MBConvSuperNet, evaluate_subnet, largest_arch, load_nas_data,
+                        save_checkpoint, smallest_arch, train_supernet)
 
 __all__ = ["SupernetConfig", "run_supernet", "space_from_config"]
 
@@ -103,6 +103,7 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
     meta: dict[str, Any] = {"dataset": choice.name, "epochs": epochs, "sampling": config.sampling,
                             "largest_accuracy": scores["largest"], "smallest_accuracy": scores["smallest"],
                             "resolution": max(config.resolutions), "train_limit": config.train_limit,
+                            "val_limit": VAL_LIMIT, "dataset_note": choice.note,
                             "seed": config.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     path = save_checkpoint(net, name, meta=meta)
     local = reporter.workdir / path.name

@@ -196,6 +196,10 @@ def test_supernet_run_on_a_missing_fashion_mnist_says_it_fell_back(no_system_fas
     s = t.run(t.parse({**t.smoke, "dataset": "fashion-mnist"}), get_profile("raspberry-pi-4"), r)
     assert s.metrics["dataset"] == "mnist-5k" and "using mnist-5k instead" in s.message
     assert any("not installed" in msg for _, msg in r.progresses)
+    from engine.supernet import load_checkpoint
+
+    _, meta = load_checkpoint(s.metrics["checkpoint"])  # later searches on it say so too
+    assert meta["dataset"] == "mnist-5k" and "not installed" in meta["dataset_note"]
 
 
 @pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
@@ -219,3 +223,14 @@ def test_load_train_test_keeps_classes_and_limits_the_training_split(digits):
     assert torch.equal(all_tr.y, digits.y)
     with pytest.raises(ValueError, match="does not exist"):
         load_train_test("digits", classes="8-12")
+
+
+def test_nas_data_limits_the_validation_split_and_normalises_with_train_statistics():
+    from engine.supernet import load_nas_data
+
+    d = load_nas_data("digits", resolution=8, train_limit=300, val_limit=100, seed=1)
+    assert {k: len(v) for k, v in d.y.items()} == {"train": 300, "val": 100, "test": 360}
+    assert abs(float(d.x["train"].mean())) < 1e-4 and abs(float(d.x["train"].std()) - 1) < 0.01
+    assert (d.num_classes, d.in_channels, d.resolution) == (10, 1, 8)
+    full = load_nas_data("digits", resolution=8, val_limit=None)
+    assert len(full.y["val"]) > 250 and len(full.y["val"]) + len(full.y["train"]) == 1437  # all of it
