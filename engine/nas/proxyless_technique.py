@@ -168,6 +168,6 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     return Summary(f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
                    f"({m['latency_source']}), target {target:.2f} ms on {choice.name}"
                    + (f"; {choice.note}" if choice.note else ""),
-                   {"dataset": choice.name, "accuracy": m["accuracy"], "latency_ms": m["latency_ms"], "target_ms": target,
-                    "expected_latency_ms": expected, "inherited_accuracy": inherited, "arch_updates": trainer.updates,
+                   {"dataset": choice.name, "accuracy": m["accuracy"], "latency_ms": m["latency_ms"],
+                    "target_ms": target, "expected_latency_ms": expected, "inherited_accuracy": inherited, "arch_updates": trainer.updates,
                     "wall_s": time.perf_counter() - t0})
