@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data import ImageData, load_dataset
+from ..data import ImageData, load_dataset, resize_images
 
 __all__ = ["NasData", "load_nas_data", "VAL_LIMIT"]
 
@@ -68,12 +68,15 @@ def load_nas_data(dataset: str = "mnist-5k", *, resolution: int = 32, in_channel
                   seed: int = 0) -> NasData:
     """Train split divided into train / validation (stratified), each cut to its
     limit (a seeded pick; None: all); the dataset's test split kept apart for final
-    accuracies. Normalised with train statistics."""
-    full = load_dataset(dataset, train=True, image_size=resolution, channels=in_channels)
-    test = load_dataset(dataset, train=False, image_size=resolution, channels=in_channels)
+    accuracies. Normalised with train statistics. Only the images kept are resized
+    (the same pixels as resizing all first: each image is resized on its own)."""
+    full = load_dataset(dataset, train=True)
+    test = load_dataset(dataset, train=False)
     train, val = full.split(val_fraction, seed=seed)
     if train_limit is not None:
         train = train.limit(train_limit, seed=seed)
     if val_limit is not None:
         val = val.limit(val_limit, seed=seed)
+    for part in (train, val, test):
+        part.x = resize_images(part.x, resolution, in_channels)
     return NasData.from_splits(dataset, train, val, test)
