@@ -300,6 +300,6 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
     else:
         head = (f"front of {search_metrics['front_size']} points; hypervolume vs random search "
                 f"x{search_metrics['hypervolume_ratio'] or 0:.2f} at {len(er.archs)} evaluations each")
-    # a super-net trained on a fallback dataset says so (e.g. Fashion-MNIST not installed)
-    note = f"; {meta['dataset_note']}" if meta.get("dataset_note") else ""
-    return Summary(f"{head}; {pred_line} ({dataset}){note}", metrics)
+    # a super-net trained on a fallback dataset says so first (e.g. Fashion-MNIST not installed)
+    note = f"{meta['dataset_note']}; " if meta.get("dataset_note") else ""
+    return Summary(f"{note}{head}; {pred_line} ({dataset})", metrics)
