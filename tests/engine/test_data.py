@@ -12,8 +12,8 @@ import torch
 
 import engine.data.builtin as builtin
 from engine.data import (DATASETS, MODALITIES, OFFLINE_DATASETS, OFFLINE_DEFAULT, DataError, DatasetInfo,
-                         choose_dataset, dataset_info, is_installed, load_dataset, load_photos, load_train_test,
-                         make_loaders, read_idx, register_dataset)
+                         choose_dataset, dataset_info, dataset_names, is_installed, load_dataset, load_photos,
+                         load_train_test, make_loaders, read_idx, register_dataset)
 
 FASHION = builtin.SYSTEM_DATASETS_DIR / "fashion-mnist"
 
@@ -105,6 +105,7 @@ def test_every_dataset_has_a_record_with_modality_source_and_licence():
     fm = dataset_info("fashion-mnist")
     assert (fm.channels, fm.size, fm.classes, fm.fallback) == (1, 28, 10, OFFLINE_DEFAULT)
     assert set(OFFLINE_DATASETS) == {"mnist-5k", "digits", "photos"}
+    assert set(dataset_names(modality="images")) == set(DATASETS) and dataset_names(modality="video") == ()
 
 
 def test_registration_refuses_duplicates_and_bad_records():
@@ -174,6 +175,14 @@ def test_fashion_mnist_from_frontier_data_dir_in_torchvisions_layout(no_system_f
     assert tr.classes[0] == "T-shirt/top" and tr.num_classes == 10 and tr.y.tolist() == [i % 10 for i in range(20)]
     assert 0.0 <= tr.x.min() and tr.x.max() <= 1.0
     assert choose_dataset("fashion-mnist").name == "fashion-mnist"
+
+
+def test_mnist_reads_the_same_idx_files_in_torchvisions_layout(no_system_fashion):
+    assert not is_installed("mnist")
+    _fake_fashion(no_system_fashion / "MNIST" / "raw", gz=False, n_train=12, n_test=6)
+    d = load_dataset("mnist", train=False)
+    assert d.x.shape == (6, 1, 28, 28) and d.classes == [str(i) for i in range(10)]
+    assert choose_dataset("mnist").name == "mnist"  # no fallback: it has none
 
 
 def test_missing_fashion_mnist_falls_back_to_mnist_5k_and_says_so(no_system_fashion):
