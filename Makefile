@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: setup migrate run test test-fast bench clean
+.PHONY: setup datasets migrate run test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -14,17 +14,32 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
+# Fashion-MNIST (the NAS techniques' dataset) from Debian's dataset-fashion-mnist package,
+# installed with apt-get when running as root; elsewhere (or if apt fails) the engine
+# falls back to mnist-5k and says so on the page.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+APT_LOG := /tmp/frontier-apt-datasets.log
+
+datasets:
+	@if [ ! -f $(FASHION_MNIST) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing dataset-fashion-mnist (apt-get)"; \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dataset-fashion-mnist \
+	    || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	         dataset-fashion-mnist; }; } >$(APT_LOG) 2>&1 \
+	  || echo "could not install dataset-fashion-mnist (see $(APT_LOG)): the engine uses mnist-5k instead"; \
+	fi
+
 migrate: setup
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py frontier_setup
 
-run: migrate
+run: migrate datasets
 	PORT=$(PORT) $(PY) manage.py serve
 
 # The test services: Redis and PostgreSQL on this machine (override to use others).
 test: export REDIS_URL ?= redis://127.0.0.1:6379/15
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
-test: setup
+test: setup datasets
 	$(PY) -m pytest -q
 
 test-fast: setup

@@ -34,9 +34,18 @@ BUILTIN_MODULES: tuple[str, ...] = (
 
 
 class Registry(Generic[T]):
-    def __init__(self, what: str):
+    """Items by slug; a duplicate name is refused. ``builtins=False`` for a registry
+    whose items register themselves when their package is imported (datasets), so
+    reading it does not import the built-in techniques."""
+
+    def __init__(self, what: str, *, builtins: bool = True):
         self.what = what
+        self._builtins = builtins
         self._items: dict[str, T] = {}
+
+    def _load(self) -> None:
+        if self._builtins:
+            _load_builtins()
 
     def add(self, name: str, item: T) -> T:
         if not _SLUG.match(name):
@@ -47,22 +56,22 @@ class Registry(Generic[T]):
         return item
 
     def get(self, name: str) -> T:
-        _load_builtins()
+        self._load()
         try:
             return self._items[name]
         except KeyError:
             raise KeyError(f"unknown {self.what} {name!r}; known: {', '.join(sorted(self._items))}") from None
 
     def names(self) -> list[str]:
-        _load_builtins()
+        self._load()
         return sorted(self._items)
 
     def items(self) -> list[tuple[str, T]]:
-        _load_builtins()
+        self._load()
         return sorted(self._items.items())
 
     def __contains__(self, name: object) -> bool:
-        _load_builtins()
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:

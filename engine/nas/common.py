@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cache import cache_dir
 from ..hardware import HardwareProfile
 from ..hardware.cost import profile_model
 from ..hardware.latency import LatencyEstimator
@@ -19,7 +20,6 @@ from ..hardware.measure import measure_many
 from ..problems import Problem
 from ..reporter import Reporter
 from ..spaces.mbconv import MBConvSpace
-from ..supernet.checkpoint import cache_dir
 from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
 from ..training import train_model
@@ -38,7 +38,7 @@ def lut_progress(reporter: Reporter) -> Callable[[int, int], None]:
 
 def lut_cache_dir() -> Path:
     """Where tables measured for searches are kept (``$FRONTIER_CACHE_DIR/luts``)."""
-    return cache_dir() / "luts"
+    return cache_dir("luts")
 
 
 def export_model(model: nn.Module, example_inputs: Sequence[torch.Tensor], folder: Path, stem: str

@@ -16,7 +16,8 @@ from ..hardware.latency import SEARCH_SOURCES, latency_for
 from ..ranking import spearman
 from ..reporter import Reporter, Summary
 from ..search import HAT_SETTINGS, OFA_SETTINGS, EvolutionSettings, SearchRun, comparison
-from ..supernet import CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint, load_nas_data
+from ..supernet import (VAL_LIMIT, CheckpointError, evaluate_subnet, list_checkpoints, load_checkpoint,
+                        load_nas_data)
 from .common import Finalist, finish_candidates, lut_cache_dir, lut_progress
 from .predicting import RESCORE_SEED, fit_accuracy_predictor, repeatability, score_subnets
 from .searching import compare_constrained, constrained_search, front_search, reference_point
@@ -144,9 +145,10 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
     reporter.progress(0.0, f"loading super-net '{ckpt}'")
     net, meta = load_checkpoint(ckpt)
     space = net.space
-    data = load_nas_data(meta.get("dataset", "mnist-5k"), resolution=int(meta.get("resolution",
-                         max(space.resolutions))), in_channels=net.in_channels,
-                         train_limit=meta.get("train_limit") or None, seed=int(meta.get("seed", 0)))
+    dataset = meta.get("dataset", "mnist-5k")
+    data = load_nas_data(dataset, resolution=int(meta.get("resolution", max(space.resolutions))),
+                         in_channels=net.in_channels, train_limit=meta.get("train_limit") or None,
+                         val_limit=meta.get("val_limit", VAL_LIMIT), seed=int(meta.get("seed", 0)))
     problem = net.problem
     est = latency_for(hardware, space=space, problem=problem, source=config.latency_source,
                       cache_dir=lut_cache_dir(), progress=lut_progress(reporter))
@@ -281,7 +283,8 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
                                 epochs=config.finetune_epochs, lr=0.01, seed=config.seed, progress=finetune_progress)
     metrics: dict[str, Any] = {**pred_report, **ceiling, **search_metrics, "latency_limit_ms": limit,
                                "latency_source": est.source, "evaluations": len(er.archs),
-                               "search_wall_s": search_s, "wall_s": time.perf_counter() - t0, "checkpoint": ckpt}
+                               "search_wall_s": search_s, "wall_s": time.perf_counter() - t0, "checkpoint": ckpt,
+                               "dataset": dataset}
     if results:
         metrics["best_accuracy"] = results[0]["accuracy"]
         metrics["best_latency_ms"] = results[0]["latency_ms"]
@@ -298,4 +301,6 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
     else:
         head = (f"front of {search_metrics['front_size']} points; hypervolume vs random search "
                 f"x{search_metrics['hypervolume_ratio'] or 0:.2f} at {len(er.archs)} evaluations each")
-    return Summary(f"{head}; {pred_line}", metrics)
+    # a super-net trained on a fallback dataset says so first (e.g. Fashion-MNIST not installed)
+    note = f"{meta['dataset_note']}; " if meta.get("dataset_note") else ""
+    return Summary(f"{note}{head}; {pred_line} ({dataset})", metrics)

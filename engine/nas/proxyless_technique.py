@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from ..config import ConfigBase, param
-from ..data import DATASETS
+from ..data import DATASETS, choose_dataset
 from ..hardware import HardwareProfile
 from ..hardware.latency import SEARCH_SOURCES, latency_for
 from ..reporter import Reporter, Summary
@@ -102,8 +102,9 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     rng = np.random.default_rng(config.seed)
     resolutions = tuple(sorted({config.resolution}))
     space = space_from_config(config.widths, resolutions, config.head_width)
-    reporter.progress(0.0, f"loading {config.dataset}")
-    data = load_nas_data(config.dataset, resolution=config.resolution, in_channels=config.in_channels,
+    choice = choose_dataset(config.dataset)  # a dataset that is not installed falls back, and the page says so
+    reporter.progress(0.0, choice.note or f"loading {choice.name}")
+    data = load_nas_data(choice.name, resolution=config.resolution, in_channels=config.in_channels,
                          train_limit=config.train_limit or None, seed=config.seed)
     net = ProxylessSuperNet(space, config.resolution, data.num_classes, config.in_channels,
                             weight_sharing=config.weight_sharing)
@@ -160,7 +161,8 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
                            seed=config.seed)
     reporter.progress(1.0, "done")
     return Summary(f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
-                   f"({m['latency_source']}), target {target:.2f} ms",
-                   {"accuracy": m["accuracy"], "latency_ms": m["latency_ms"], "target_ms": target,
-                    "expected_latency_ms": expected, "inherited_accuracy": inherited, "arch_updates": trainer.updates,
+                   f"({m['latency_source']}), target {target:.2f} ms on {choice.name}"
+                   + (f"; {choice.note}" if choice.note else ""),
+                   {"dataset": choice.name, "accuracy": m["accuracy"], "latency_ms": m["latency_ms"],
+                    "target_ms": target, "expected_latency_ms": expected, "inherited_accuracy": inherited, "arch_updates": trainer.updates,
                     "wall_s": time.perf_counter() - t0})

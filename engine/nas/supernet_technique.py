@@ -10,14 +10,14 @@ import numpy as np
 import torch
 
 from ..config import ConfigBase, param
-from ..data import DATASETS
+from ..data import DATASETS, choose_dataset
 from ..hardware import HardwareProfile
 from ..hardware.cost import profile_model
 from ..hardware.latency import latency_for
 from ..reporter import Reporter, Summary
 from ..spaces.mbconv import MBConvSpace
-from ..supernet import (SAMPLING, MBConvSuperNet, evaluate_subnet, largest_arch, load_nas_data, save_checkpoint,
-                        smallest_arch, train_supernet)
+from ..supernet import (SAMPLING, VAL_LIMIT, MBConvSuperNet, evaluate_subnet, largest_arch, load_nas_data,
+                        save_checkpoint, smallest_arch, train_supernet)
 
 __all__ = ["SupernetConfig", "run_supernet", "space_from_config"]
 
@@ -65,8 +65,9 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     space = space_from_config(config.widths, config.resolutions, config.head_width)
-    reporter.progress(0.0, f"loading {config.dataset}")
-    data = load_nas_data(config.dataset, resolution=max(config.resolutions), in_channels=config.in_channels,
+    choice = choose_dataset(config.dataset)  # a dataset that is not installed falls back, and the page says so
+    reporter.progress(0.0, choice.note or f"loading {choice.name}")
+    data = load_nas_data(choice.name, resolution=max(config.resolutions), in_channels=config.in_channels,
                          train_limit=config.train_limit or None, seed=config.seed)
     net = MBConvSuperNet(space, num_classes=data.num_classes, in_channels=config.in_channels)
     eval_rng = np.random.default_rng(config.seed + 1)
@@ -99,10 +100,11 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
     if not scores:
         for name, arch in probes.items():
             scores[name] = evaluate_subnet(net, arch, data, split="val", bn_images=256, limit=500)
-    name = config.name or f"supernet-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    meta: dict[str, Any] = {"dataset": config.dataset, "epochs": epochs, "sampling": config.sampling,
+    name = config.name or f"supernet-{choice.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    meta: dict[str, Any] = {"dataset": choice.name, "epochs": epochs, "sampling": config.sampling,
                             "largest_accuracy": scores["largest"], "smallest_accuracy": scores["smallest"],
                             "resolution": max(config.resolutions), "train_limit": config.train_limit,
+                            "val_limit": VAL_LIMIT, "dataset_note": choice.note,
                             "seed": config.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     path = save_checkpoint(net, name, meta=meta)
     local = reporter.workdir / path.name
@@ -123,9 +125,10 @@ def run_supernet(config: SupernetConfig, hardware: HardwareProfile, reporter: Re
                                         **lat.as_metrics()})
     wall = time.perf_counter() - t0
     reporter.progress(1.0, "done")
-    return Summary(f"Super-net '{name}': largest sub-net {scores['largest']:.1%}, smallest {scores['smallest']:.1%} "
-                   f"(validation, after BN re-calibration)",
-                   {"checkpoint": name, "largest_accuracy": scores["largest"],
+    return Summary(f"Super-net '{name}' on {choice.name}: largest sub-net {scores['largest']:.1%}, smallest "
+                   f"{scores['smallest']:.1%} (validation, after BN re-calibration)"
+                   + (f"; {choice.note}" if choice.note else ""),
+                   {"checkpoint": name, "dataset": choice.name, "largest_accuracy": scores["largest"],
                     "smallest_accuracy": scores["smallest"], "wall_s": wall})
 
 

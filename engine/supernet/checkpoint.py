@@ -16,9 +16,10 @@ from typing import Any
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..cache import cache_dir
 from .model import MBConvSuperNet
 
-__all__ = ["CheckpointInfo", "cache_dir", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
+__all__ = ["CheckpointInfo", "checkpoint_dir", "save_checkpoint", "load_checkpoint",
            "list_checkpoints", "checkpoint_path", "CheckpointError"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -28,12 +29,8 @@ class CheckpointError(ValueError):
     pass
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FRONTIER_CACHE_DIR", "var/cache")).resolve()
-
-
 def checkpoint_dir(root: str | os.PathLike | None = None) -> Path:
-    return Path(root) if root is not None else cache_dir() / "checkpoints"
+    return Path(root) if root is not None else cache_dir("checkpoints")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.data import load_dataset
+from engine.cache import cache_dir
+from engine.data import load_train_test
 from engine.search import (ConstraintError, EvolutionSearch, EvolutionSettings, RandomSearch, Searcher, arch_key,
                            run_search)
 from engine.problems import ImageClassification
@@ -51,7 +52,6 @@ from engine.training import to_channels_last
 from .lite_residual import LiteSpec
 from .memory import AnalyticMemory, analytic_memory, fits_profile
 from .methods import apply_method, classifier_of
-from .pretrain import cache_dir, parse_classes
 
 __all__ = ["FA_METHOD", "FA_TITLE", "SEARCHES", "SupernetTask", "fa_space", "pretrained_supernet", "adapt_subnet",
            "frozen_features", "ridge_cv_accuracy", "tinytl_lb_memory", "SubnetTrial", "Selection", "select_subnet"]
@@ -99,18 +99,9 @@ def _key(task: SupernetTask) -> str:
 def _source_data(task: SupernetTask) -> NasData:
     """The source task's images (3 channels), normalised with the training statistics;
     its test split serves as the validation split that reports the super-net's accuracy."""
-    train = load_dataset(task.dataset, train=True, image_size=task.resolution, channels=3)
-    test = load_dataset(task.dataset, train=False, image_size=task.resolution, channels=3)
-    keep = parse_classes(task.classes, train.num_classes)
-    if keep is not None:
-        train, test = train.subset_classes(keep), test.subset_classes(keep)
-    if task.train_limit:
-        train = train.limit(task.train_limit, seed=task.seed)
-    mean = train.x.mean(dim=(0, 2, 3), keepdim=True)
-    std = train.x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
-    norm = lambda t: ((t - mean) / std).contiguous()  # noqa: E731
-    return NasData(task.dataset, {"train": norm(train.x), "val": norm(test.x), "test": norm(test.x)},
-                   {"train": train.y, "val": test.y, "test": test.y}, train.num_classes, 3, task.resolution)
+    train, test = load_train_test(task.dataset, classes=task.classes, train_limit=task.train_limit, seed=task.seed,
+                                  image_size=task.resolution, channels=3)
+    return NasData.from_splits(task.dataset, train, test, test)
 
 
 def pretrained_supernet(task: SupernetTask, *, progress: Callable[[float, str], None] | None = None,

@@ -18,11 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.nn import MBConvBlock
+
 __all__ = ["LiteSpec", "LiteResidual", "LiteResidualBlock", "attach_lite_residuals", "block_io", "BLOCK_TYPES"]
 
-#: class names of the inverted residual blocks a lite residual goes beside: ours and torchvision's
-#: MobileNetV2 block, and the MBConv block of the search spaces (a super-net's extracted sub-net)
-BLOCK_TYPES = ("InvertedResidual", "MBConvBlock")
+#: the inverted residual blocks a lite residual goes beside: :class:`engine.nn.MBConvBlock`, the block of
+#: TinyTL's MobileNet and of the search spaces' static networks (a super-net's extracted sub-net). Other
+#: networks pass their block class to :func:`attach_lite_residuals` (e.g. torchvision's
+#: ``torchvision.models.mobilenetv2.InvertedResidual``).
+BLOCK_TYPES: tuple[type[nn.Module], ...] = (MBConvBlock,)
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,14 @@ def _kernel_for(spec: LiteSpec, resolution: int | None) -> int:
 
 def attach_lite_residuals(model: nn.Module, spec: LiteSpec = LiteSpec(), *,
                           input_shape: tuple[int, int, int] | None = None,
-                          generator: torch.Generator | None = None) -> int:
-    """Wrap the inverted residual blocks of ``model`` (ours or torchvision's
-    MobileNetV2, or a static MBConv network) in :class:`LiteResidualBlock`, in place; returns the count.
-    With ``input_shape`` (C, H, W) the kernel shrinks where the pooled feature
-    map is smaller than it."""
+                          generator: torch.Generator | None = None,
+                          block_types: tuple[type[nn.Module], ...] = BLOCK_TYPES) -> int:
+    """Wrap the inverted residual blocks of ``model`` (instances of ``block_types``:
+    TinyTL's MobileNet or a static MBConv network by default) in
+    :class:`LiteResidualBlock`, in place; returns the count. With ``input_shape``
+    (C, H, W) the kernel shrinks where the pooled feature map is smaller than it."""
     blocks = [(parent, name, child) for parent in model.modules() if not isinstance(parent, LiteResidualBlock)
-              for name, child in parent.named_children() if type(child).__name__ in BLOCK_TYPES]
+              for name, child in parent.named_children() if isinstance(child, block_types)]
     if spec.skip_first:
         blocks = blocks[1:]
     sizes: dict[int, int] = {}

@@ -2,9 +2,10 @@
 
 ``MobileNetArch`` is JSON-serialisable (it keys the pre-trained cache and is
 stored in the safetensors metadata); ``build_mobilenet(arch)`` returns a static
-module whose blocks are :class:`InvertedResidual`. The layout follows
-torchvision's MobileNetV2 (``features`` of Conv-BN-ReLU6 sequences, a
-``classifier`` Linear), so the same converter handles both.
+module built from :mod:`engine.nn`'s layers: a :class:`~engine.nn.ConvBNAct`
+stem, one :class:`~engine.nn.MBConvBlock` per block, a 1x1
+:class:`~engine.nn.ConvBNAct` feature mix and a ``classifier`` Linear (the
+layout of torchvision's MobileNetV2: ``features``, then ``classifier``).
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["MobileNetArch", "InvertedResidual", "MobileNet", "build_mobilenet", "PAPER_SETTINGS", "TINY_SETTINGS",
-           "PROXYLESS_MOBILE_SETTINGS", "make_divisible"]
+from engine.nn import ConvBNAct, MBConvBlock, make_divisible
+
+__all__ = ["MobileNetArch", "MobileNet", "build_mobilenet", "PAPER_SETTINGS", "TINY_SETTINGS",
+           "PROXYLESS_MOBILE_SETTINGS"]
 
 #: MobileNetV2 (Sandler et al. 2018): (expand t, channels c, repeats n, stride s)
 PAPER_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
@@ -36,11 +39,6 @@ PROXYLESS_MOBILE_SETTINGS: tuple[tuple[int, ...], ...] = (
 #: A small variant for 16-64 px inputs that trains in seconds on a CPU.
 TINY_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
     (1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 2))
-
-
-def make_divisible(v: float, divisor: int = 8) -> int:
-    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return new_v + divisor if new_v < 0.9 * v else new_v
 
 
 @dataclass(frozen=True)
@@ -69,48 +67,21 @@ class MobileNetArch:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def _conv_bn_act(cin: int, cout: int, k: int, stride: int, groups: int = 1, act: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
-                               nn.BatchNorm2d(cout)]
-    if act:
-        layers.append(nn.ReLU6())
-    return nn.Sequential(*layers)
-
-
-class InvertedResidual(nn.Module):
-    """1x1 expand (skipped when t == 1), kxk depthwise, 1x1 project; identity skip when shapes match."""
-
-    def __init__(self, cin: int, cout: int, stride: int, expand: int, kernel: int = 3):
-        super().__init__()
-        hidden = int(round(cin * expand))
-        self.in_channels, self.out_channels, self.stride = cin, cout, stride
-        self.use_res = stride == 1 and cin == cout
-        layers: list[nn.Module] = []
-        if expand != 1:
-            layers.append(_conv_bn_act(cin, hidden, 1, 1))
-        layers.append(_conv_bn_act(hidden, hidden, kernel, stride, groups=hidden))
-        layers += [nn.Conv2d(hidden, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout)]
-        self.conv = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(x) if self.use_res else self.conv(x)
-
-
 class MobileNet(nn.Module):
     def __init__(self, arch: MobileNetArch, generator: torch.Generator | None = None):
         super().__init__()
         self.arch = arch
         cin = make_divisible(arch.stem_channels * arch.width_mult)
         last = make_divisible(arch.last_channels * max(1.0, arch.width_mult))
-        feats: list[nn.Module] = [_conv_bn_act(arch.in_channels, cin, 3, arch.stem_stride)]
+        feats: list[nn.Module] = [ConvBNAct(arch.in_channels, cin, 3, arch.stem_stride)]
         for row in arch.settings:
             t, c, n, s = row[:4]
             k = row[4] if len(row) > 4 else arch.kernel_size
             cout = make_divisible(c * arch.width_mult)
             for i in range(n):
-                feats.append(InvertedResidual(cin, cout, s if i == 0 else 1, t, k))
+                feats.append(MBConvBlock(cin, cout, kernel=k, expand=t, stride=s if i == 0 else 1))
                 cin = cout
-        feats.append(_conv_bn_act(cin, last, 1, 1))
+        feats.append(ConvBNAct(cin, last, 1))
         self.features = nn.Sequential(*feats)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(last, arch.num_classes)

@@ -21,14 +21,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from engine.data import load_dataset, make_loaders
+from engine.cache import cache_dir
+from engine.data import load_train_test, make_loaders
 from engine.training import train_model
 
 from .mobilenet import MobileNet, MobileNetArch, build_mobilenet
 
-__all__ = ["SourceTask", "cache_dir", "parse_classes", "pretrained", "load_weights", "save_weights", "WeightsError"]
+__all__ = ["SourceTask", "pretrained", "load_weights", "save_weights", "WeightsError"]
 
-_VERSION = 1
+_VERSION = 2  # 2: blocks are engine.nn.MBConvBlock (new state-dict keys)
 
 
 class WeightsError(ValueError):
@@ -45,35 +46,6 @@ class SourceTask:
     lr: float = 0.05
     train_limit: int = 0  # 0: all
     seed: int = 0
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FRONTIER_CACHE_DIR", "var/cache"))
-
-
-def parse_classes(spec: str, num_classes: int | None = None) -> list[int] | None:
-    """``"all"`` -> None; ``"0-4"`` / ``"1,3,5-7"`` -> sorted class indices."""
-    spec = spec.strip().lower()
-    if spec in ("", "all"):
-        return None
-    out: set[int] = set()
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            a, b = int(lo), int(hi) if hi else int(lo)
-        except ValueError:
-            raise ValueError(f"{part!r} is not a class index or a range like 0-4") from None
-        if a < 0 or b < a:
-            raise ValueError(f"bad range {part!r}")
-        out.update(range(a, b + 1))
-    if num_classes is not None and out and max(out) >= num_classes:
-        raise ValueError(f"class {max(out)} does not exist (the dataset has {num_classes})")
-    if len(out) < 2:
-        raise ValueError("choose at least 2 classes")
-    return sorted(out)
 
 
 def _key(arch: MobileNetArch, task: SourceTask) -> str:
@@ -140,13 +112,8 @@ def pretrained(arch: MobileNetArch, task: SourceTask, *, progress: Callable[[flo
             return model, {"cached": True, "path": str(path), "source_accuracy": float(meta.get("accuracy", "nan"))}
         except WeightsError:
             pass  # a damaged cache file is rebuilt
-    train = load_dataset(task.dataset, train=True, image_size=task.resolution, channels=arch.in_channels)
-    val = load_dataset(task.dataset, train=False, image_size=task.resolution, channels=arch.in_channels)
-    keep = parse_classes(task.classes, train.num_classes)
-    if keep is not None:
-        train, val = train.subset_classes(keep), val.subset_classes(keep)
-    if task.train_limit:
-        train = train.limit(task.train_limit, seed=task.seed)
+    train, val = load_train_test(task.dataset, classes=task.classes, train_limit=task.train_limit, seed=task.seed,
+                                 image_size=task.resolution, channels=arch.in_channels)
     arch = MobileNetArch.from_dict({**arch.to_dict(), "num_classes": train.num_classes})
     model = build_mobilenet(arch, seed=task.seed)
     tl, vl = make_loaders(train, val, batch_size=task.batch_size, seed=task.seed)  # normalised with train's stats

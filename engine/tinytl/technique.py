@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from engine.config import ConfigBase, param
-from engine.data import DATASETS, ImageData, load_dataset, make_loaders
+from engine.data import DATASETS, ImageData, load_train_test, make_loaders, parse_classes
 from engine.hardware.measure import fixed_threads
 from engine.reporter import Reporter, Summary
 from engine.supernet import recalibrate_bn
@@ -38,7 +38,7 @@ from .lite_residual import LiteSpec
 from .memory import analytic_memory, fits_profile, measure_training_memory
 from .methods import METHOD_TITLES, METHODS, apply_method, prepare, trainable_params
 from .mobilenet import PAPER_SETTINGS, PROXYLESS_MOBILE_SETTINGS, TINY_SETTINGS, MobileNetArch
-from .pretrain import SourceTask, WeightsError, load_weights, parse_classes, pretrained
+from .pretrain import SourceTask, WeightsError, load_weights, pretrained
 
 __all__ = ["Config", "run", "BACKBONES", "ALL_METHODS", "backbone_arch", "method_lr"]
 
@@ -333,11 +333,8 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(0.25, "feature extractor ready" + (" (cached)" if source_info["cached"] else ""))
 
     shape = (3, cfg.resolution, cfg.resolution)
-    train = load_dataset(cfg.target_dataset, train=True, image_size=cfg.resolution, channels=3)
-    val = load_dataset(cfg.target_dataset, train=False, image_size=cfg.resolution, channels=3)
-    keep = parse_classes(cfg.target_classes, train.num_classes)
-    if keep is not None:
-        train, val = train.subset_classes(keep), val.subset_classes(keep)
+    train, val = load_train_test(cfg.target_dataset, classes=cfg.target_classes, image_size=cfg.resolution,
+                                 channels=3)
     train, val = _split_target(train, val, cfg.train_limit, seed=cfg.seed, test_unused=cfg.test_unused)
     train_loader, val_loader = make_loaders(train, val, batch_size=cfg.batch_size, seed=cfg.seed)
     xs, ys = train_loader.dataset.tensors  # type: ignore[attr-defined]

@@ -118,8 +118,8 @@ def test_analytic_matches_measured_stored_activations(net):
 
 def test_lite_residual_starts_as_identity_contribution(net):
     block = net.features[2]
-    x = torch.randn(2, block.in_channels, 12, 12)
-    wrapped = LiteResidualBlock(block, LiteResidual(block.in_channels, block.out_channels, block.stride))
+    x = torch.randn(2, block.cin, 12, 12)
+    wrapped = LiteResidualBlock(block, LiteResidual(block.cin, block.cout, block.stride))
     wrapped.eval(), block.eval()
     assert torch.equal(wrapped(x), block(x))
     torch.nn.init.constant_(wrapped.lite.norm2.weight, 1.0)
@@ -148,3 +148,37 @@ def test_fits_profile_mcu_and_capacity():
     gpu = SimpleNamespace(name="gpu", kind="gpu", memory_capacity_mb=100, onchip_memory_kb=1, storage_mb=0)
     assert fits_profile(gpu, activation_bytes=50 * MB, trainable_param_bytes=0, frozen_param_bytes=10 * MB)[0]
     assert not fits_profile(gpu, activation_bytes=95 * MB, trainable_param_bytes=0, frozen_param_bytes=10 * MB)[0]
+
+
+def test_mobilenet_is_built_from_engine_nn_blocks(net):
+    from engine.nn import ConvBNAct, MBConvBlock
+
+    blocks = [m for m in net.features if isinstance(m, MBConvBlock)]
+    assert len(blocks) == sum(n for _, _, n, _ in TINY_SETTINGS)
+    assert isinstance(net.features[0], ConvBNAct) and isinstance(net.features[-1], ConvBNAct)
+
+
+def test_lite_residuals_go_beside_block_types_not_class_names():
+    class InvertedResidual(torch.nn.Module):  # the old name, not a registered block type
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            return x + self.conv(x)
+
+    model = torch.nn.Sequential(InvertedResidual(), InvertedResidual())
+    assert attach_lite_residuals(model, LiteSpec(skip_first=False)) == 0
+    assert attach_lite_residuals(model, LiteSpec(skip_first=False), block_types=(InvertedResidual,)) == 2
+    assert model(torch.randn(1, 8, 8, 8)).shape == (1, 8, 8, 8)
+
+
+def test_lite_residuals_on_torchvision_mobilenet_v2():
+    from torchvision.models import mobilenet_v2
+    from torchvision.models.mobilenetv2 import InvertedResidual
+
+    tv = mobilenet_v2(weights=None, width_mult=0.25, num_classes=3)
+    n = sum(isinstance(m, InvertedResidual) for m in tv.modules())
+    m = apply_method(tv, "ft-last")
+    assert attach_lite_residuals(m, LiteSpec(), input_shape=(3, 32, 32), block_types=(InvertedResidual,)) == n - 1
+    assert m.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 3)

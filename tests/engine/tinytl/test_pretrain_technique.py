@@ -4,11 +4,12 @@ import pytest
 import torch
 
 from engine.config import ConfigError
+from engine.data import parse_classes
 from engine.hardware import get_profile
 from engine.registry import techniques
 from engine.reporter import Cancelled, MemoryReporter
 from engine.tinytl.mobilenet import TINY_SETTINGS, MobileNetArch, build_mobilenet
-from engine.tinytl.pretrain import SourceTask, WeightsError, load_weights, parse_classes, pretrained, save_weights
+from engine.tinytl.pretrain import SourceTask, WeightsError, load_weights, pretrained, save_weights
 
 TINY = MobileNetArch(width_mult=0.25, settings=TINY_SETTINGS[:2], last_channels=32, num_classes=3)
 
