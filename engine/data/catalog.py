@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..problems import ImageClassification, Problem
 from ..registry import Registry
 from .errors import DataError
 from .images import ImageData
@@ -59,6 +60,16 @@ class DatasetInfo:
             raise ValueError(f"dataset {self.name!r}: modality must be one of {MODALITIES}, not {self.modality!r}")
         if self.origin not in ORIGINS:
             raise ValueError(f"dataset {self.name!r}: origin must be one of {ORIGINS}, not {self.origin!r}")
+
+    def problem(self, *, size: int | None = None) -> Problem:
+        """What a model trained on this set eats and emits: for an image set, its
+        channels and classes at ``size`` pixels (default: its native side)."""
+        if self.modality != "images" or self.channels is None or self.classes is None:
+            raise DataError(f"dataset {self.name!r} ({self.modality}) gives no image-classification problem")
+        side = size or self.size
+        if side is None:
+            raise DataError(f"dataset {self.name!r} has no native size: pass size=")
+        return ImageClassification(channels=self.channels, size=side, classes=self.classes)
 
     def describe(self) -> dict[str, object]:
         """The record's plain fields (for pages and JSON)."""

@@ -243,3 +243,13 @@ def test_nas_data_limits_the_validation_split_and_normalises_with_train_statisti
     assert (d.num_classes, d.in_channels, d.resolution) == (10, 1, 8)
     full = load_nas_data("digits", resolution=8, val_limit=None)
     assert len(full.y["val"]) > 250 and len(full.y["val"]) + len(full.y["train"]) == 1437  # all of it
+
+
+def test_an_image_dataset_gives_its_problem():
+    from engine.data.catalog import dataset_info
+    from engine.problems import ImageClassification
+
+    info = dataset_info("mnist-5k")
+    assert info.problem() == ImageClassification(channels=1, size=28, classes=10)
+    assert info.problem(size=32) == ImageClassification(channels=1, size=32, classes=10)
+    assert dataset_info("photos").problem(size=24).channels == 3
