@@ -2,8 +2,6 @@
 and a reward only at the end (AMC's shape)."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -48,7 +46,6 @@ def mean_error(agent: DDPGAgent, act=None) -> float:
 
 
 def test_ddpg_reaches_the_targets_and_random_actions_do_not():
-    t0 = time.perf_counter()
     agent = DDPGAgent(2, 0.0, 1.0, rng=np.random.default_rng(0), settings=SETTINGS, seed=0)
     before = mean_error(agent)
     train(agent, 300)
@@ -57,7 +54,6 @@ def test_ddpg_reaches_the_targets_and_random_actions_do_not():
     random_actions = mean_error(agent, act=lambda s: rand_rng.uniform(0.0, 1.0, 1))
     assert after < 0.08, after
     assert random_actions > 0.2 and before > 0.15
-    assert time.perf_counter() - t0 < 20
 
 
 def test_warmup_is_random_in_bounds_and_noise_decays():
