@@ -24,8 +24,9 @@ __all__ = ["SupernetConfig", "run_supernet", "space_from_config"]
 
 @dataclass(frozen=True)
 class SupernetConfig(ConfigBase):
-    dataset: str = param("mnist-5k", help="Dataset (mnist-5k ships offline; others load from FRONTIER_DATA_DIR)",
-                         choices=DATASETS)
+    dataset: str = param("mnist-5k", help="Dataset (mnist-5k ships offline; fashion-mnist comes from Debian's "
+                         "dataset-fashion-mnist and falls back to mnist-5k where it is missing; others load from "
+                         "FRONTIER_DATA_DIR)", choices=DATASETS)
     widths: tuple[int, ...] = param((16, 24, 32, 48), help="Channels of each stage (one stage per value)",
                                     min=8, max=256, min_items=2, max_items=6)
     resolutions: tuple[int, ...] = param((24, 28, 32), help="Input resolutions sub-nets may use (pixels)",
