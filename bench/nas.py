@@ -24,7 +24,9 @@ the weights learn on independent random single paths when the kernel/expand
 candidates share one elastic block (the default) or have separate weights
 (the paper's setting, which needs long warm-up).
 
-Last line: one JSON object with hypervolume_ratio, evals_per_s,
+Search comparisons are repeated over seeds (5 with --quick, 10 otherwise);
+hypervolume_ratio and constrained_gap_mean are their means. Last line: one
+JSON object with hypervolume_ratio, evals_per_s,
 evolution_wall_s, supernet_spearman and proxyless_memory_ratio.
 """
 from __future__ import annotations
@@ -56,6 +58,8 @@ from engine.training import to_channels_last, train_model  # noqa: E402
 
 #: what the bench's networks eat and emit: grey digits, 10 classes
 MNIST = ImageClassification(channels=1, size=28, classes=10)
+#: seeds of the search comparisons (each a different random stream for both searches)
+SEARCH_SEEDS, SEARCH_SEEDS_QUICK = 10, 5
 
 
 def ladder(space, n: int, rng: np.random.Generator) -> list[dict]:
@@ -177,10 +181,13 @@ def main() -> None:
     latency = est.estimate_ms_many
     print(f"predictors ready in {time.perf_counter() - t:.1f} s ({len(table.entries)} LUT entries)")
     batch = [space.sample(rng) for _ in range(10000)]
-    t = time.perf_counter()
-    accuracy(batch)
-    latency(batch)
-    out["evals_per_s"] = len(batch) / (time.perf_counter() - t)
+    best = float("inf")
+    for _ in range(3):  # best of 3: the machine's load only ever adds time
+        t = time.perf_counter()
+        accuracy(batch)
+        latency(batch)
+        best = min(best, time.perf_counter() - t)
+    out["evals_per_s"] = len(batch) / best
 
     # -- a default evolution (once-for-all settings) under a latency limit -------
     limit = float(np.median(latency(batch[:500])))
@@ -196,23 +203,44 @@ def main() -> None:
     out["evolution_generations"] = gens
     out["evolution_evaluations"] = evo.evaluations
 
-    # -- constrained evolution vs random search at equal evaluations ------------
-    t = time.perf_counter()
-    er, rr = constrained_search(space, accuracy, latency, limit_ms=limit,
-                                settings=EvolutionSettings(population_size=100, generations=20 if q else 40),
-                                rng=np.random.default_rng(1), random_rng=np.random.default_rng(2))
-    out["constrained_search_wall_s"] = time.perf_counter() - t
-    for k, v in compare_constrained(er, rr).items():
-        out[f"constrained_{k}"] = v
+    # -- constrained evolution vs random search at equal evaluations, over seeds --
+    # one seed's figure rests on one random stream; the mean over seeds is the claim
+    seeds = range(SEARCH_SEEDS_QUICK if q else SEARCH_SEEDS)
+    gaps, reach, t = [], [], time.perf_counter()
+    for s in seeds:
+        er, rr = constrained_search(space, accuracy, latency, limit_ms=limit,
+                                    settings=EvolutionSettings(population_size=100, generations=20 if q else 40),
+                                    rng=np.random.default_rng(1 + 10 * s), random_rng=np.random.default_rng(2 + 10 * s))
+        c = compare_constrained(er, rr)
+        gaps.append(c["predicted_accuracy_gap"])
+        reach.append(c["evaluations_to_match_random"])
+        if s == 0:
+            for k, v in c.items():
+                out[f"constrained_{k}"] = v
+    out["constrained_search_wall_s"] = (time.perf_counter() - t) / len(seeds)
+    out["constrained_gap_mean"] = float(np.mean(gaps))
+    out["constrained_gap_sd"] = float(np.std(gaps))
+    out["constrained_gap_per_seed"] = [round(g, 4) for g in gaps]
+    out["constrained_evaluations_to_match_per_seed"] = reach
+    print(f"constrained, {len(gaps)} seeds: evolution - random best predicted accuracy "
+          f"{np.mean(gaps):+.4f} (sd {np.std(gaps):.4f}); evaluations to match random: {reach}")
 
-    # -- NSGA-II front vs random search at equal evaluations ----------------------
+    # -- NSGA-II front vs random search at equal evaluations, over seeds ----------
     ref = reference_point(space, accuracy, latency, np.random.default_rng(7))
-    t = time.perf_counter()
-    er, rr = front_search(space, accuracy, latency, population=100, generations=20 if q else 40, mutate_prob=0.1,
-                          rng=np.random.default_rng(1), random_rng=np.random.default_rng(2), ref=ref)
-    out["front_search_wall_s"] = time.perf_counter() - t
-    out["hypervolume_ratio"] = er.hypervolume[-1] / rr.hypervolume[-1]
+    ratios, t = [], time.perf_counter()
+    for s in seeds:
+        er, rr = front_search(space, accuracy, latency, population=100, generations=20 if q else 40,
+                              mutate_prob=0.1, rng=np.random.default_rng(1 + 10 * s),
+                              random_rng=np.random.default_rng(2 + 10 * s), ref=ref)
+        ratios.append(er.hypervolume[-1] / rr.hypervolume[-1])
+    out["front_search_wall_s"] = (time.perf_counter() - t) / len(seeds)
+    out["hypervolume_ratio"] = float(np.mean(ratios))
+    out["hypervolume_ratio_sd"] = float(np.std(ratios))
+    out["hypervolume_ratio_per_seed"] = [round(r, 4) for r in ratios]
+    out["search_seeds"] = len(ratios)
     out["search_evaluations_each"] = len(er.archs)
+    print(f"NSGA-II front vs random search, {len(ratios)} seeds: hypervolume ratio {np.mean(ratios):.3f} "
+          f"(sd {np.std(ratios):.3f}; per seed {out['hypervolume_ratio_per_seed']})")
 
     # -- ProxylessNAS: architecture step vs training one sampled path -------------
     pnet = ProxylessSuperNet(space, max(res), 10, 1).train()

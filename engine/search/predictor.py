@@ -63,7 +63,8 @@ class AccuracyPredictor(MLPRegressor):
     @torch.inference_mode()
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.eval()
-        return self(torch.as_tensor(np.asarray(x), dtype=torch.float32)).numpy().astype(np.float64)
+        with torch.inference_mode():  # searches call this on thousands of rows: no autograd graph
+            return self(torch.as_tensor(np.asarray(x), dtype=torch.float32)).numpy().astype(np.float64)
 
     def report(self, x: np.ndarray, y: np.ndarray, *, n_train: int) -> PredictorReport:
         rmse, rho, tau = rank_metrics(self.predict(x), np.asarray(y))
