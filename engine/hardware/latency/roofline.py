@@ -14,7 +14,9 @@ peak activations within ``memory_capacity_mb`` (SRAM on a microcontroller).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -130,6 +132,21 @@ class RooflineLatency(LatencyEstimator):
             hit = (roofline_ms(cost, self.profile, (self.w_bits, self.a_bits)).ms, cost)
             self._op_cache[op.key] = hit
         return hit[0]
+
+    def estimate_ms_many(self, archs: Iterable[dict[str, Any]]) -> np.ndarray:
+        """Milliseconds of many architectures (a search's fast path, as the lookup
+        table's): each op's roofline is priced once, then architectures are sums
+        over their op keys, without building OpSpecs or re-validating."""
+        space, problem = self._need_space(), self._need_problem()
+        cache = self._op_cache
+        out = []
+        for arch in archs:
+            keys = space.op_keys(arch, problem)
+            if any(k not in cache for k in keys):
+                for op in space.ops(arch, problem):
+                    self.op_ms(op)
+            out.append(sum(cache[k][0] for k in keys))
+        return np.asarray(out, dtype=np.float64)
 
     def estimate_arch(self, arch: dict[str, Any], **kwargs: Any) -> LatencyEstimate:
         space = self._need_space()

@@ -236,3 +236,12 @@ def test_lut_calibration_fits_scale_per_op_cost_and_offset(space):
     # too few networks for three parameters: scale and offset only
     table.calibrate(space, archs[:5], y[:5])
     assert table.per_op_ms == 0.0
+
+
+def test_roofline_batch_path_equals_per_architecture_estimates(space):
+    est = RooflineLatency(get_profile("raspberry-pi-4"), space, IMAGES)
+    archs = [space.sample(np.random.default_rng(s)) for s in range(6)]
+    fast = est.estimate_ms_many(archs)
+    slow = np.array([est.estimate_arch(a).ms for a in archs])
+    assert fast.shape == (6,) and np.allclose(fast, slow, rtol=0, atol=1e-12)
+    assert len(set(np.round(fast, 9))) > 1  # the architectures differ, and so do their sums
