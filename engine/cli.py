@@ -3,6 +3,8 @@
     python -m engine list [TECHNIQUE] [--json]     techniques and their settings, from the registry
     python -m engine profiles [--json]             built-in hardware profiles
     python -m engine run TECHNIQUE --hardware NAME|FILE --set key=value ... --out DIR [--seed N] [--force]
+    python -m engine networks DIR [--json]                      the networks a results folder saved
+    python -m engine networks DIR --export NAME|ID --format onnx|torchscript|safetensors --to FILE
 
 ``run`` validates every flag before anything is written (a bad one: a message
 naming it, exit code 2). Results are written into a hidden staging folder
@@ -100,10 +102,30 @@ def _config_for(technique: Technique, sets: dict[str, str], seed: int | None) ->
             raise UsageError("--seed: the seed is also given with --set seed=...")
         data["seed"] = seed
     try:
-        return technique.parse(data)
+        config = technique.parse(data)
     except ConfigError as e:
         lines = "\n".join(f"  {k}: {v}" for k, v in e.errors.items())
         raise UsageError(f"invalid settings for {technique.name}:\n{lines}") from None
+    _check_network_settings(technique, config)
+    return config
+
+
+def _check_network_settings(technique: Technique, config: ConfigBase) -> None:
+    """A ``network`` setting names a saved network folder of a kind the technique takes."""
+    from .networks import NetworkError, read_network
+
+    for s in technique.config_cls.specs():
+        value = getattr(config, s.name)
+        if s.network is None or not value:
+            continue
+        try:
+            net = read_network(Path(value).expanduser())
+        except NetworkError as e:
+            raise UsageError(f"--set {s.name}: {e} (give a folder under a results folder's networks/; "
+                             "see `python -m engine networks DIR`)") from None
+        if net.problem.kind not in s.network:
+            raise UsageError(f"--set {s.name}: {net.name} is a {net.problem.kind} network; "
+                             f"{technique.name} takes {' or '.join(s.network)}")
 
 
 def _out_dir(value: str, force: bool) -> Path:
@@ -246,6 +268,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _fmt_metric(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def cmd_networks(args: argparse.Namespace) -> int:
+    from .networks import EXPORT_FORMATS, NetworkError, export_onnx, export_torchscript, list_networks, load_network
+
+    root = Path(args.folder)
+    if not root.is_dir():
+        raise UsageError(f"{args.folder} is not a folder")
+    nets = list_networks(root / "networks" if (root / "networks").is_dir() else root)
+    if args.export is None:
+        if args.json:
+            print(json.dumps([{"folder": str(f), **n.to_dict()} for f, n in nets], indent=1))
+            return EXIT_OK
+        if not nets:
+            print(f"no saved networks under {root}")
+            return EXIT_OK
+        print(f"{'id':<10} {'name':<32} {'problem':<22} {'dataset':<14} {'accuracy':>9} {'params':>10} "
+              f"{'latency ms':>11}  parent")
+        for _, n in nets:
+            m = n.metrics
+            print(f"{n.id[:8]:<10} {n.name[:32]:<32} {n.problem.kind:<22} {n.dataset[:14]:<14} "
+                  f"{_fmt_metric(m.get('accuracy')):>9} {_fmt_metric(m.get('params')):>10} "
+                  f"{_fmt_metric(m.get('latency_ms')):>11}  {(n.parent or {}).get('name', '')}")
+        return EXIT_OK
+    if args.format not in EXPORT_FORMATS:
+        raise UsageError(f"--format: one of {', '.join(EXPORT_FORMATS)}")
+    if not args.to:
+        raise UsageError("--to: the file to write")
+    hits = [(f, n) for f, n in nets if n.name == args.export or n.id.startswith(args.export)]
+    if len(hits) != 1:
+        raise UsageError(f"--export {args.export!r}: {'no' if not hits else len(hits)} networks match "
+                         "(give a name or the start of an id, see the list)")
+    folder, _ = hits[0]
+    try:
+        net, module = load_network(folder)
+    except NetworkError as e:
+        raise UsageError(f"--export: {e}") from None
+    target = Path(args.to)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "safetensors":
+        shutil.copyfile(folder / "weights.safetensors", target)
+    elif args.format == "onnx":
+        export_onnx(module, net.problem.example_inputs(), target, net.problem)
+    else:
+        export_torchscript(module, net.problem.example_inputs(), target)
+    print(f"wrote {net.name} as {args.format} to {target}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine", description="Frontier engine: run techniques without Django.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -266,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--force", action="store_true", help="replace --out if it exists")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_run)
+    pn = sub.add_parser("networks", help="list the networks a results folder saved, or export one")
+    pn.add_argument("folder", help="a results folder (its networks/) or a folder of network folders")
+    pn.add_argument("--json", action="store_true", help="machine-readable list")
+    pn.add_argument("--export", metavar="NAME|ID", help="export this network (a name or the start of its id)")
+    pn.add_argument("--format", default="onnx", help="onnx, torchscript or safetensors (default onnx)")
+    pn.add_argument("--to", metavar="FILE", help="where to write the export")
+    pn.set_defaults(func=cmd_networks)
     return p
 
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .outputs import Output
+from .outputs import NetworkOutput, Output
 from .reporter import Reporter
 
 __all__ = ["DirectoryReporter"]
@@ -16,7 +16,8 @@ class DirectoryReporter(Reporter):
     """Collects a run for writing into a folder: artifact files are copied into
     ``artifacts_dir`` as soon as they are handed over; progress drives a tqdm bar.
     A typed output is listed with the paths of its files in the folder (files
-    already handed over as artifacts are not copied twice).
+    already handed over as artifacts are not copied twice); a network's folder
+    is copied whole into ``networks/``.
 
     ``request_cancel()`` (the CLI's Ctrl-C handler) makes the next reporter
     call raise :class:`~engine.reporter.Cancelled`.
@@ -68,6 +69,12 @@ class DirectoryReporter(Reporter):
                                "candidate": candidate})
 
     def _on_output(self, obj: Output) -> None:
+        if isinstance(obj, NetworkOutput):  # a network keeps its folder: results/networks/<name>/
+            target = self.artifacts_dir.parent / "networks" / _safe_name(obj.folder.name)
+            shutil.copytree(obj.folder, target, dirs_exist_ok=True)
+            self.outputs.append({"kind": obj.kind, "folder": target.relative_to(self.artifacts_dir.parent).as_posix(),
+                                 "candidate": obj.candidate})
+            return
         self.outputs.append({"kind": obj.kind, **{name: self._copied.get(path.resolve()) or self._copy(path, obj.kind)
                                                   for name, path in obj.files().items()}})
 

@@ -47,6 +47,7 @@ def param(
     advanced: bool = False,
     file: str | None = None,
     options: Callable[[], list[tuple[str, str]]] | None = None,
+    network: tuple[str, ...] | None = None,
 ) -> Any:
     """A dataclass field with its metadata. ``choices`` on a tuple field makes
     it a multi-choice; ``min``/``max`` on a tuple field bound each item.
@@ -54,7 +55,11 @@ def param(
     user's file: the dashboard shows an upload and stores the file itself.
     ``options`` on a str field lists, when called, the values that exist now as
     (value, label) pairs (e.g. trained checkpoints): the dashboard offers them
-    in a drop-down; the config's own ``validate`` still decides what is valid."""
+    in a drop-down; the config's own ``validate`` still decides what is valid.
+    ``network`` (problem kinds, e.g. ``("image-classification",)``) on a str
+    field makes it a saved network (:mod:`engine.networks`): a folder path on
+    the CLI, a drop-down of the user's networks of those kinds in the form and
+    the network's id in the API; "" means none (the technique's default)."""
     if file is not None and file not in FILE_KINDS:
         raise ValueError(f"file must be one of {FILE_KINDS}")
     meta = {
@@ -69,6 +74,7 @@ def param(
         "advanced": advanced,
         "file": file,
         "options": options,
+        "network": tuple(network) if network is not None else None,
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -92,6 +98,7 @@ class FieldSpec:
     advanced: bool
     file: str | None = None
     options: Callable[[], list[tuple[str, str]]] | None = None
+    network: tuple[str, ...] | None = None
 
     def describe_bounds(self) -> str:
         parts = []
@@ -142,7 +149,7 @@ def field_specs(cls: type) -> list[FieldSpec]:
             min=m.get("min"), max=m.get("max"), choices=m.get("choices"),
             min_items=m.get("min_items"), max_items=m.get("max_items"),
             max_length=m.get("max_length", 200), advanced=m.get("advanced", False), file=m.get("file"),
-            options=m.get("options"),
+            options=m.get("options"), network=m.get("network"),
         ))
     return specs
 

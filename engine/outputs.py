@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar
 
-__all__ = ["LatencyModelOutput", "Output", "OUTPUT_TYPES"]
+__all__ = ["LatencyModelOutput", "NetworkOutput", "Output", "OUTPUT_TYPES"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,26 @@ class LatencyModelOutput:
         return {f.name: Path(getattr(self, f.name)) for f in fields(self)}
 
 
+@dataclass(frozen=True)
+class NetworkOutput:
+    """A trained network (:mod:`engine.networks`): its ``network.json`` and
+    ``weights.safetensors`` in one folder of the workdir, and the index of the
+    candidate it is (or None). The dashboard keeps it as a ``Network``; the CLI
+    copies the folder into the results' ``networks/``."""
+
+    kind: ClassVar[str] = "network"
+    meta: Path
+    weights: Path
+    candidate: int | None = None
+
+    def files(self) -> dict[str, Path]:
+        return {"meta": Path(self.meta), "weights": Path(self.weights)}
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.meta).parent
+
+
 #: every output type a reporter accepts
-OUTPUT_TYPES: tuple[type, ...] = (LatencyModelOutput,)
-Output = LatencyModelOutput
+OUTPUT_TYPES: tuple[type, ...] = (LatencyModelOutput, NetworkOutput)
+Output = LatencyModelOutput | NetworkOutput

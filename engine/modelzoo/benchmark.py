@@ -27,6 +27,7 @@ from ..hardware.cost import ModelCost, profile_model
 from ..hardware.latency import latency_for
 from ..hardware.lut.table import LookupTable
 from ..hardware.profile import HardwareProfile
+from ..networks import keep_network
 from ..problems import ImageClassification
 from ..reporter import Reporter, Summary
 from ..supernet.bn import recalibrate_bn
@@ -217,6 +218,15 @@ def run(config: Config, hardware: HardwareProfile, reporter: Reporter) -> Summar
                                    indent=1), encoding="utf-8")
         reporter.artifact("json", path, caption=f"Per-layer cost of {cand.key}", group="layers",
                           candidate=index)
+        if training and data is not None:
+            keep_network(reporter, model, name=cand.key, spec={"builder": "torchvision", "args": {
+                "model": cand.model, "width": cand.width}},
+                problem=ImageClassification(channels=3, size=cand.resolution, classes=num_classes),
+                dataset=config.dataset, metrics=metrics, technique="model-zoo", candidate=index,
+                made_by=f"trained from scratch for {config.train_epochs} epoch{'s' if config.train_epochs != 1 else ''} "
+                        f"on {config.dataset} ({metrics.get('train_samples')} images)",
+                preprocess={"channels": 3, "resize": f"bilinear to {cand.resolution} px, grey images repeated "
+                            "on 3 channels", "scale": "the dataset loader's normalisation"})
         results.append((cand, metrics))
         reporter.progress(base + span, f"[{i + 1}/{n}] {cand.key}: {metrics['latency_ms']:.2f} ms"
                           + (f", accuracy {metrics['accuracy']:.3f}" if "accuracy" in metrics else ""))

@@ -4,6 +4,7 @@ and how their measurement is reported (for the engine's one entry point,
 measured latency, ONNX and TorchScript export)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,6 +18,7 @@ from ..hardware import HardwareProfile
 from ..hardware.cost import profile_model
 from ..hardware.latency import LatencyEstimator
 from ..hardware.measure import measure_many
+from ..networks import export_model, keep_network
 from ..problems import Problem
 from ..reporter import Reporter
 from ..spaces.mbconv import MBConvSpace
@@ -24,7 +26,7 @@ from ..supernet.data import NasData
 from ..supernet.training import subnet_accuracy
 from ..training import train_model
 
-__all__ = ["lut_progress", "lut_cache_dir", "Finalist", "finish_candidates", "export_model"]
+__all__ = ["lut_progress", "lut_cache_dir", "Finalist", "finish_candidates"]
 
 
 def lut_progress(reporter: Reporter) -> Callable[[int, int], None]:
@@ -41,22 +43,6 @@ def lut_cache_dir() -> Path:
     return cache_dir("luts")
 
 
-def export_model(model: nn.Module, example_inputs: Sequence[torch.Tensor], folder: Path, stem: str
-                 ) -> tuple[Path, Path]:
-    """ONNX (legacy exporter, no onnxscript needed) and TorchScript files of an
-    image classifier traced on its example inputs."""
-    model = model.eval()
-    x = tuple(example_inputs)
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx_path = folder / f"{stem}.onnx"
-    torch.onnx.export(model, x, str(onnx_path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
-                      dynamo=False)
-    ts_path = folder / f"{stem}.pt"
-    torch.jit.trace(model, x).save(str(ts_path))
-    return onnx_path, ts_path
-
-
 @dataclass
 class Finalist:
     """A chosen architecture on its way to becoming a reported candidate."""
@@ -69,13 +55,15 @@ class Finalist:
 def finish_candidates(finalists: list[Finalist], space: MBConvSpace, problem: Problem, data: NasData, *,
                       profile: HardwareProfile,
                       estimator: LatencyEstimator, reporter: Reporter, epochs: int, lr: float, seed: int,
-                      progress: Any = None, measure_rounds: int = 5, measure_repeats: int = 25) -> list[dict[str, Any]]:
+                      progress: Any = None, measure_rounds: int = 5, measure_repeats: int = 25,
+                      technique: str = "") -> list[dict[str, Any]]:
     """Fine-tune each finalist (inherited weights) on the train split and take
     its test accuracy; where the profile is this machine, measure all of them
     together, interleaved over ``measure_rounds`` passes (a burst of load from
     elsewhere then spreads over every finalist instead of spoiling one), beside
     the predicted latency; then report each as a candidate with ONNX and
-    TorchScript files. Returns each candidate's metrics."""
+    TorchScript files, and keep it as a network (:mod:`engine.networks`).
+    Returns each candidate's metrics."""
     rows = []
     for n, f in enumerate(finalists):
         r = int(f.arch["resolution"])
@@ -107,9 +95,16 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, problem: Pr
     for f, (inputs, metrics) in zip(finalists, rows):
         metrics.update(f.extra)
         idx = reporter.candidate(space.structure(f.arch), metrics)
-        onnx_path, ts_path = export_model(f.model, inputs, reporter.workdir, f.label)
+        net_problem = dataclasses.replace(problem, size=int(f.arch["resolution"]))
+        onnx_path, ts_path = export_model(f.model, inputs, reporter.workdir, f.label, net_problem)
         reporter.artifact("onnx", onnx_path, f"{f.label}: ONNX", group="models", candidate=idx)
         reporter.artifact("pt", ts_path, f"{f.label}: TorchScript", group="models", candidate=idx)
+        how = (f"fine-tuned {epochs} epoch{'s' if epochs != 1 else ''} from the super-net's weights" if epochs
+               else "the super-net's weights, not fine-tuned")
+        keep_network(reporter, f.model, name=f.label, spec={"builder": "space", "args": {
+            "space": space.name, "params": space.params(), "arch": f.arch}}, problem=net_problem, dataset=data.name,
+            metrics=metrics, made_by=f"{technique or 'NAS'} {f.label}: {how} on {data.name}", technique=technique,
+            candidate=idx, preprocess=data.preprocess())
         out.append(metrics)
     return out
 

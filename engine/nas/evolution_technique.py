@@ -280,7 +280,8 @@ def run_evolution(config: EvolutionConfig, hardware: HardwareProfile, reporter: 
         progress(0.0, "starting")
         return progress
     results = finish_candidates(finalists, space, problem, data, profile=hardware, estimator=est, reporter=reporter,
-                                epochs=config.finetune_epochs, lr=0.01, seed=config.seed, progress=finetune_progress)
+                                epochs=config.finetune_epochs, lr=0.01, seed=config.seed, progress=finetune_progress,
+                                technique="evolution")
     metrics: dict[str, Any] = {**pred_report, **ceiling, **search_metrics, "latency_limit_ms": limit,
                                "latency_source": est.source, "evaluations": len(er.archs),
                                "search_wall_s": search_s, "wall_s": time.perf_counter() - t0, "checkpoint": ckpt,

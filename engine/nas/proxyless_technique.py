@@ -158,7 +158,7 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
              "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing}
     m, = finish_candidates([Finalist(model, arch, "proxylessnas", extra)], space, problem, data, profile=hardware,
                            estimator=est, reporter=reporter, epochs=config.finetune_epochs, lr=config.lr,
-                           seed=config.seed)
+                           seed=config.seed, technique="proxylessnas")
     reporter.progress(1.0, "done")
     return Summary(f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
                    f"({m['latency_source']}), target {target:.2f} ms on {choice.name}"

@@ -26,6 +26,14 @@ class NasData:
     in_channels: int
     resolution: int
     _cache: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict, repr=False)
+    #: the per-channel normalisation applied to every split (the training split's statistics)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    def preprocess(self) -> dict:
+        """How an image becomes this data's input (kept with a saved network)."""
+        return {"channels": self.in_channels, "resize": "bilinear to the network's resolution",
+                "scale": "pixel values in [0, 1]", "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_splits(cls, name: str, train: ImageData, val: ImageData, test: ImageData) -> "NasData":
@@ -36,7 +44,8 @@ class NasData:
         x = {split: ((d.x - mean) / std).contiguous() for split, d in (("train", train), ("val", val),
                                                                         ("test", test))}
         return cls(name, x, {"train": train.y, "val": val.y, "test": test.y}, train.num_classes,
-                   int(train.x.shape[1]), int(train.x.shape[-1]))
+                   int(train.x.shape[1]), int(train.x.shape[-1]), mean=tuple(mean.flatten().tolist()),
+                   std=tuple(std.flatten().tolist()))
 
     def images(self, split: str, resolution: int | None = None) -> torch.Tensor:
         r = resolution or self.resolution

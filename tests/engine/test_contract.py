@@ -14,6 +14,8 @@ import pytest
 
 from engine import Cancelled, MemoryReporter, Summary, techniques
 from engine.hardware import get_profile
+from engine.networks import load_network
+from engine.outputs import NetworkOutput
 from engine.reporter import ARTIFACT_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +62,11 @@ def test_smoke_config_runs_and_reports(name, t, tmp_path):
         assert kind in ARTIFACT_KINDS and Path(path).is_file()
         assert index is None or 0 <= index < len(rep.candidates)
     assert all(math.isfinite(v) for _, _, v in rep.points)
+    for out in rep.outputs:  # a kept network rebuilds from its spec with its weights
+        if isinstance(out, NetworkOutput):
+            net, module = load_network(out.folder)
+            assert out.candidate is None or 0 <= out.candidate < len(rep.candidates)
+            module(*net.problem.example_inputs())
 
 
 @pytest.mark.parametrize("name,t", TECHNIQUES, ids=IDS)

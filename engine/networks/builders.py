@@ -1,0 +1,229 @@
+"""Network builders: a builder name plus JSON arguments rebuild a module
+without pickle.
+
+A :class:`NetworkSpec` is ``{"builder": name, "args": {...}}``. Each builder
+checks its arguments (``check(args, problem)`` returns them normalised or
+raises :class:`SpecError` naming the argument) and builds a freshly
+initialised module for a problem (``build(args, problem)``); the weights come
+from the network's safetensors file afterwards.
+
+Built in:
+
+- ``torchvision``: a torchvision classifier of the model zoo,
+  ``{"model": "mobilenet_v2", "width": 0.5}`` (3-channel images; the
+  resolution is the problem's ``size``).
+- ``space``: an architecture of a registered search space,
+  ``{"space": "mbconv", "params": {...}, "arch": {...}}``.
+- ``mobilenet``: the MobileNetV2-style network of :mod:`engine.tinytl.mobilenet`,
+  ``{"arch": MobileNetArch.to_dict() without num_classes / in_channels}``.
+
+Later techniques register theirs (a pruned channel configuration, a per-layer
+bit assignment) with :func:`register_builder`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from ..problems import ImageClassification, Problem
+from ..registry import Registry
+
+__all__ = ["NetworkSpec", "Builder", "SpecError", "builders", "register_builder", "build_network", "check_spec"]
+
+#: bound on the JSON size of a spec's arguments (an architecture is a few KB)
+MAX_ARGS_BYTES = 64_000
+
+
+class SpecError(ValueError):
+    """A spec that cannot be built; ``field`` names the argument."""
+
+    def __init__(self, message: str, field: str = "spec"):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    builder: str
+    args: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"builder": self.builder, "args": self.args}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "NetworkSpec":
+        if not isinstance(d, dict) or not isinstance(d.get("builder"), str) or not isinstance(d.get("args", {}), dict):
+            raise SpecError("a network spec is an object {\"builder\": name, \"args\": {...}}")
+        extra = sorted(set(d) - {"builder", "args"})
+        if extra:
+            raise SpecError(f"unknown fields of a network spec: {', '.join(map(str, extra))[:200]}")
+        try:
+            size = len(json.dumps(d.get("args", {}), allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"the spec's arguments are not plain JSON: {e}", "args") from None
+        if size > MAX_ARGS_BYTES:
+            raise SpecError(f"the spec's arguments are {size:,} bytes of JSON; at most {MAX_ARGS_BYTES:,}", "args")
+        return cls(d["builder"], dict(d.get("args", {})))
+
+
+@dataclass(frozen=True)
+class Builder:
+    name: str
+    title: str
+    #: (args, problem) -> normalised args; raises SpecError
+    check: Callable[[dict[str, Any], Problem], dict[str, Any]]
+    #: (normalised args, problem) -> a freshly initialised module
+    build: Callable[[dict[str, Any], Problem], nn.Module]
+    #: one line of text for lists and pages
+    describe: Callable[[dict[str, Any]], str]
+    problem_kinds: tuple[str, ...] = ("image-classification",)
+
+
+builders: Registry[Builder] = Registry("network builder", builtins=False)
+
+
+def register_builder(builder: Builder) -> Builder:
+    return builders.add(builder.name, builder)
+
+
+def check_spec(spec: NetworkSpec, problem: Problem) -> NetworkSpec:
+    """``spec`` with its arguments normalised, or :class:`SpecError`."""
+    if spec.builder not in builders:
+        raise SpecError(f"unknown network builder {spec.builder[:60]!r}; known: {', '.join(builders.names())}",
+                        "builder")
+    b = builders.get(spec.builder)
+    if problem.kind not in b.problem_kinds:
+        raise SpecError(f"the {b.name} builder makes {', '.join(b.problem_kinds)} networks, not {problem.kind}",
+                        "problem")
+    return NetworkSpec(b.name, b.check(dict(spec.args), problem))
+
+
+def build_network(spec: NetworkSpec, problem: Problem) -> nn.Module:
+    """A freshly initialised module of ``spec`` for ``problem`` (arguments checked)."""
+    spec = check_spec(spec, problem)
+    return builders.get(spec.builder).build(spec.args, problem)
+
+
+def _only(args: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(args) - allowed)
+    if extra:
+        raise SpecError(f"unknown arguments: {', '.join(map(str, extra))[:200]} (allowed: {', '.join(sorted(allowed))})",
+                        str(extra[0])[:60])
+
+
+# -- torchvision -----------------------------------------------------------------
+
+def _tv_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    from ..modelzoo.zoo import MODELS, WidthError, supports_width, width_support
+
+    _only(args, {"model", "width"})
+    model = args.get("model")
+    if not isinstance(model, str) or model not in MODELS:
+        raise SpecError(f"unknown torchvision architecture {str(model)[:60]!r}; one of {', '.join(MODELS)}", "model")
+    width = args.get("width", 1.0)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not math.isfinite(width):
+        raise SpecError("width must be a number", "width")
+    if not supports_width(model, float(width)):
+        raise SpecError(str(WidthError(f"{model} has no width {width:g}: {width_support(model)}")), "width")
+    assert isinstance(problem, ImageClassification)
+    if problem.channels != 3:
+        raise SpecError(f"torchvision classifiers take 3-channel images, not {problem.channels}", "problem")
+    return {"model": model, "width": float(width)}
+
+
+def _tv_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    from ..modelzoo.zoo import build_model
+
+    assert isinstance(problem, ImageClassification)
+    return build_model(args["model"], width=args["width"], num_classes=problem.classes)
+
+
+register_builder(Builder("torchvision", "torchvision classifier", _tv_check, _tv_build,
+                         lambda a: f"{a['model']} at width {a['width']:g}"))
+
+
+# -- an architecture of a registered search space -----------------------------------
+
+def _space_of(args: dict[str, Any]):
+    from ..registry import spaces
+
+    name = args.get("space")
+    if not isinstance(name, str) or name not in spaces:
+        raise SpecError(f"unknown search space {str(name)[:60]!r}; known: {', '.join(spaces.names())}", "space")
+    params = args.get("params", {})
+    if not isinstance(params, dict):
+        raise SpecError("params must be an object of the space's settings", "params")
+    try:
+        return spaces.get(name)(**params)
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"the {name} space refuses these params: {e}", "params") from None
+
+
+def _space_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    _only(args, {"space", "params", "arch"})
+    space = _space_of(args)
+    arch = args.get("arch")
+    if not isinstance(arch, dict):
+        raise SpecError("arch must be an object (an architecture of the space)", "arch")
+    try:
+        space.check_problem(problem)
+        arch = space.validate(arch)
+    except (KeyError, TypeError, ValueError) as e:
+        raise SpecError(f"not an architecture of the {args['space']} space: {e}", "arch") from None
+    return {"space": args["space"], "params": space.params(), "arch": arch}
+
+
+def _space_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    return _space_of(args).build(args["arch"], problem)
+
+
+def _space_describe(args: dict[str, Any]) -> str:
+    try:
+        return f"{args['space']}: " + _space_of(args).describe(args["arch"])
+    except (SpecError, KeyError, TypeError, ValueError):
+        return f"an architecture of the {args.get('space')} space"
+
+
+register_builder(Builder("space", "architecture of a search space", _space_check, _space_build, _space_describe))
+
+
+# -- the MobileNetV2-style network of TinyTL ---------------------------------------------
+
+def _mobilenet_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    from ..tinytl.mobilenet import MobileNetArch
+
+    _only(args, {"arch"})
+    a = args.get("arch")
+    if not isinstance(a, dict):
+        raise SpecError("arch must be an object (MobileNetArch fields)", "arch")
+    try:
+        arch = MobileNetArch.from_dict({k: v for k, v in a.items() if k not in ("num_classes", "in_channels")})
+        if not 0.1 <= float(arch.width_mult) <= 4 or not arch.settings or len(arch.settings) > 64:
+            raise ValueError("width_mult from 0.1 to 4 and 1 to 64 rows of settings")
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"not a MobileNet architecture: {e}", "arch") from None
+    d = arch.to_dict()
+    d.pop("num_classes"), d.pop("in_channels")
+    return {"arch": d}
+
+
+def mobilenet_arch(args: dict[str, Any], problem: Problem):
+    from ..tinytl.mobilenet import MobileNetArch
+
+    assert isinstance(problem, ImageClassification)
+    return MobileNetArch.from_dict({**args["arch"], "num_classes": problem.classes, "in_channels": problem.channels})
+
+
+def _mobilenet_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    from ..tinytl.mobilenet import build_mobilenet
+
+    return build_mobilenet(mobilenet_arch(args, problem))
+
+
+register_builder(Builder("mobilenet", "MobileNetV2-style network", _mobilenet_check, _mobilenet_build,
+                         lambda a: f"MobileNet, width {a['arch'].get('width_mult', 1):g}, "
+                                   f"{sum(int(r[2]) for r in a['arch'].get('settings', []))} blocks"))
