@@ -75,6 +75,9 @@ class DirectoryReporter(Reporter):
             self.outputs.append({"kind": obj.kind, "folder": target.relative_to(self.artifacts_dir.parent).as_posix(),
                                  "candidate": obj.candidate})
             return
+        if not obj.files():  # data only (a network's latencies)
+            self.outputs.append({"kind": obj.kind, **{k: v for k, v in vars(obj).items()}})
+            return
         self.outputs.append({"kind": obj.kind, **{name: self._copied.get(path.resolve()) or self._copy(path, obj.kind)
                                                   for name, path in obj.files().items()}})
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar
 
-__all__ = ["LatencyModelOutput", "NetworkOutput", "Output", "OUTPUT_TYPES"]
+__all__ = ["LatencyModelOutput", "NetworkOutput", "NetworkLatencyOutput", "Output", "OUTPUT_TYPES"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,20 @@ class NetworkOutput:
         return Path(self.meta).parent
 
 
+@dataclass(frozen=True)
+class NetworkLatencyOutput:
+    """Latencies of a saved network (its ``id``) on the run's profile, one per
+    source: ``[{"source": "measured", "latency_ms": 1.2, "spread_ms": 0.1}, …]``.
+    The dashboard keeps them beside the network; no files."""
+
+    kind: ClassVar[str] = "network-latency"
+    network: str
+    estimates: tuple[dict, ...]
+
+    def files(self) -> dict[str, Path]:
+        return {}
+
+
 #: every output type a reporter accepts
-OUTPUT_TYPES: tuple[type, ...] = (LatencyModelOutput, NetworkOutput)
-Output = LatencyModelOutput | NetworkOutput
+OUTPUT_TYPES: tuple[type, ...] = (LatencyModelOutput, NetworkOutput, NetworkLatencyOutput)
+Output = LatencyModelOutput | NetworkOutput | NetworkLatencyOutput

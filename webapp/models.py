@@ -7,7 +7,7 @@ from django.db import models
 
 from engine.hardware.profile import KINDS
 
-__all__ = ["HardwareProfile", "Experiment", "Candidate", "SeriesPoint", "Artifact"]
+__all__ = ["HardwareProfile", "Experiment", "Candidate", "SeriesPoint", "Artifact", "Network", "NetworkLatency"]
 
 
 class HardwareProfile(models.Model):
@@ -161,3 +161,60 @@ class Artifact(models.Model):
     @property
     def filename(self) -> str:
         return self.file.name.rsplit("/", 1)[-1]
+
+
+class Network(models.Model):
+    """A trained network (:mod:`engine.networks`): its spec, problem, dataset,
+    metrics with their sources and parent, the experiment and candidate that
+    made it; the files live in ``NETWORKS_DIR/<uid>/`` (``network.json``,
+    ``weights.safetensors``, exports made on demand)."""
+
+    uid = models.CharField(max_length=32, unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="networks")
+    name = models.CharField(max_length=200)
+    builder = models.CharField(max_length=40, db_index=True)
+    spec = models.JSONField(default=dict)
+    problem = models.JSONField(default=dict)
+    problem_kind = models.CharField(max_length=40, db_index=True)
+    dataset = models.CharField(max_length=100, blank=True, db_index=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    preprocess = models.JSONField(default=dict, blank=True)
+    #: copied out of ``metrics`` for sorting
+    accuracy = models.FloatField(null=True, blank=True)
+    params = models.BigIntegerField(null=True, blank=True)
+    macs = models.BigIntegerField(null=True, blank=True)
+    made_by = models.CharField(max_length=500, blank=True)
+    technique = models.CharField(max_length=50, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    #: the parent's uid as the network file names it (kept when the parent row is deleted)
+    parent_uid = models.CharField(max_length=32, blank=True)
+    parent_name = models.CharField(max_length=200, blank=True)
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="networks")
+    candidate = models.ForeignKey(Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="networks")
+    uploaded = models.BooleanField(default=False)
+    weights_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NetworkLatency(models.Model):
+    """A network's latency on a profile from one source (measured, lut, predictor, roofline)."""
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="latencies")
+    hardware = models.ForeignKey(HardwareProfile, on_delete=models.CASCADE, related_name="network_latencies")
+    source = models.CharField(max_length=40)
+    latency_ms = models.FloatField()
+    spread_ms = models.FloatField(null=True, blank=True)
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["hardware", "source"]
+        constraints = [models.UniqueConstraint(fields=["network", "hardware", "source"],
+                                               name="network_latency_unique_source")]

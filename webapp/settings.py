@@ -107,6 +107,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("FRONTIER_MEDIA_ROOT", VAR_DIR / "media"))
 UPLOADS_DIR = MEDIA_ROOT / "uploads"
+#: saved networks, one folder each (network.json, weights.safetensors, exports made on demand)
+NETWORKS_DIR = MEDIA_ROOT / "networks"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 2**20
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 2**20
 #: the largest image a user may upload (bytes) and lookup table JSON (bytes)

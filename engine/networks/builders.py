@@ -148,7 +148,8 @@ register_builder(Builder("torchvision", "torchvision classifier", _tv_check, _tv
 
 # -- an architecture of a registered search space -----------------------------------
 
-def _space_of(args: dict[str, Any]):
+def space_of(args: dict[str, Any]):
+    """The search space a ``space`` spec's arguments name, with its params."""
     from ..registry import spaces
 
     name = args.get("space")
@@ -165,7 +166,7 @@ def _space_of(args: dict[str, Any]):
 
 def _space_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
     _only(args, {"space", "params", "arch"})
-    space = _space_of(args)
+    space = space_of(args)
     arch = args.get("arch")
     if not isinstance(arch, dict):
         raise SpecError("arch must be an object (an architecture of the space)", "arch")
@@ -178,12 +179,12 @@ def _space_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
 
 
 def _space_build(args: dict[str, Any], problem: Problem) -> nn.Module:
-    return _space_of(args).build(args["arch"], problem)
+    return space_of(args).build(args["arch"], problem)
 
 
 def _space_describe(args: dict[str, Any]) -> str:
     try:
-        return f"{args['space']}: " + _space_of(args).describe(args["arch"])
+        return f"{args['space']}: " + space_of(args).describe(args["arch"])
     except (SpecError, KeyError, TypeError, ValueError):
         return f"an architecture of the {args.get('space')} space"
 
@@ -227,3 +228,47 @@ def _mobilenet_build(args: dict[str, Any], problem: Problem) -> nn.Module:
 register_builder(Builder("mobilenet", "MobileNetV2-style network", _mobilenet_check, _mobilenet_build,
                          lambda a: f"MobileNet, width {a['arch'].get('width_mult', 1):g}, "
                                    f"{sum(int(r[2]) for r in a['arch'].get('settings', []))} blocks"))
+
+
+# -- a TinyTL-adapted MobileNet: the method's trainable parts and memory-efficient layers -----------
+
+_TINYTL_METHODS = ("ft-full", "ft-last", "ft-norm-last", "tinytl-b", "tinytl-lb")
+
+
+def _tinytl_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    from ..tinytl.lite_residual import LiteSpec
+
+    _only(args, {"arch", "method", "lite", "efficient", "int8"})
+    base = _mobilenet_check({"arch": args.get("arch")}, problem)
+    method = args.get("method")
+    if method not in _TINYTL_METHODS:
+        raise SpecError(f"method must be one of {', '.join(_TINYTL_METHODS)}", "method")
+    lite = args.get("lite", {})
+    try:
+        spec = LiteSpec(**lite)
+        if not (1 <= spec.kernel <= 9 and spec.kernel % 2 and 1 <= spec.groups <= 64):
+            raise ValueError("kernel odd from 1 to 9, groups 1 to 64")
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"bad lite residual settings: {e}", "lite") from None
+    from dataclasses import asdict
+
+    return {**base, "method": method, "lite": asdict(spec), "efficient": bool(args.get("efficient", True)),
+            "int8": bool(args.get("int8", False))}
+
+
+def _tinytl_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    import torch
+
+    from ..tinytl.lite_residual import LiteSpec
+    from ..tinytl.methods import prepare
+    from ..tinytl.mobilenet import build_mobilenet
+
+    assert isinstance(problem, ImageClassification)
+    return prepare(build_mobilenet(mobilenet_arch(args, problem)), args["method"], efficient=args["efficient"],
+                   int8=args["int8"], lite=LiteSpec(**args["lite"]),
+                   input_shape=(problem.channels, problem.size, problem.size), generator=torch.Generator())
+
+
+register_builder(Builder("tinytl", "TinyTL-adapted MobileNet", _tinytl_check, _tinytl_build,
+                         lambda a: f"MobileNet adapted with {a['method']}"
+                                   + (" (memory-efficient layers)" if a.get("efficient") else "")))

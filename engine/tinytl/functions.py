@@ -170,21 +170,37 @@ class MeanPoolFn(torch.autograd.Function):
         return grad_x, None
 
 
+def _plain() -> bool:
+    """Nothing will be back-propagated (inference, an ONNX / TorchScript export):
+    the same maths with stock ops, which exporters understand."""
+    return not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
 def frozen_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
                   scale: torch.Tensor | None = None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                   groups: int = 1) -> torch.Tensor:
+    if _plain():
+        return F.conv2d(x, _weight(weight, scale, x.dtype), bias, _pair(stride), _pair(padding), _pair(dilation),
+                        groups)
     return FrozenConv2dFn.apply(x, weight, scale, bias, _pair(stride), _pair(padding), _pair(dilation), groups)
 
 
 def channel_affine(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    if _plain():
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return torch.addcmul(shift.view(shape), x, scale.view(shape))
     return ChannelAffineFn.apply(x, scale, shift)
 
 
 def masked_relu(x: torch.Tensor, cap: float | None = None) -> torch.Tensor:
+    if _plain():
+        return torch.relu(x) if cap is None else x.clamp(0.0, cap)
     return MaskedReLUFn.apply(x, cap)
 
 
 def mean_pool(x: torch.Tensor, kernel: int = 0) -> torch.Tensor:
+    if _plain():
+        return x.mean((2, 3), keepdim=True) if kernel == 0 else F.avg_pool2d(x, kernel, kernel)
     return MeanPoolFn.apply(x, kernel)
 
 

@@ -16,6 +16,7 @@ series (held-out score by memory, best score per sub-net scored).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -28,10 +29,13 @@ import torch
 from engine.config import ConfigBase, param
 from engine.data import DATASETS, ImageData, load_train_test, make_loaders, parse_classes
 from engine.hardware.measure import fixed_threads
+from engine.networks import keep_network, load_network_setting
+from engine.problems import ImageClassification
 from engine.reporter import Reporter, Summary
 from engine.supernet import recalibrate_bn
 from engine.training import classification_step, evaluate, make_optimizer, train_model
 
+from .backbones import BackboneError, backbone_from_network
 from .adaptation import (FA_METHOD, FA_TITLE, SEARCHES, SupernetTask, adapt_subnet, frozen_features,
                          pretrained_supernet, ridge_cv_accuracy, select_subnet)
 from .lite_residual import LiteSpec
@@ -91,6 +95,9 @@ class Config(ConfigBase):
     lite_kernel: int = param(5, help="Kernel of the lite residual's group convolution", choices=(1, 3, 5, 7),
                              advanced=True)
     lite_groups: int = param(2, help="Groups of the lite residual's convolution", min=1, max=16, advanced=True)
+    backbone_network: str = param("", help="A saved network to adapt instead of pre-training the backbone above "
+                                           "(torchvision mobilenet_v2 or a TinyTL MobileNet; its own width)",
+                                  max_length=500, network=("image-classification",))
     weights_path: str = param("", help="Optional local .safetensors file of pre-trained weights (skips "
                                        "pre-training)", max_length=500, advanced=True, file="safetensors")
     fa_supernet_epochs: int = param(10, help="Feature extractor adaptation (tinytl-lb-fa): epochs of super-net "
@@ -123,6 +130,8 @@ class Config(ConfigBase):
             if src is None or tgt is None or set(src) & set(tgt):
                 errors["target_classes"] = ("overlaps the source classes of the same dataset; choose classes the "
                                             "feature extractor has not seen")
+        if self.backbone_network and self.weights_path:
+            errors["backbone_network"] = "give a saved network or a weights file, not both"
         if self.weights_path:
             p = Path(self.weights_path).expanduser()
             # existence is checked when the file is read (the dashboard passes
@@ -186,6 +195,8 @@ class _Target:
     lite: LiteSpec
     batch_sizes: list[int]
     test_images: int
+    #: the trained network of each method (to keep as a saved network)
+    models: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _train_method(t: _Target, base: torch.nn.Module, method: str, *, label: str, lo: float,
@@ -226,6 +237,7 @@ def _train_method(t: _Target, base: torch.nn.Module, method: str, *, label: str,
     acc0 = evaluate(model, classification_step, t.val_loader)["acc"]
     reporter.series(f"val_accuracy/{label}", 0, acc0)
     # the same seed: every method sees the same batches in the same order
+    t.models[label] = model
     hist = train_model(model, t.train_loader.dataset, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=lr,
                        optimizer="adam", seed=cfg.seed, drop_last=True, val_data=t.val_loader.dataset,
                        progress=progress)
@@ -320,12 +332,21 @@ def _adapted_extractor(t: _Target, base: torch.nn.Module, *, lo: float, span: fl
 def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(0.0, "preparing the feature extractor")
     arch = backbone_arch(cfg)
-    if cfg.weights_path:
+    parent = None
+    if cfg.backbone_network:
+        parent, module = load_network_setting(cfg.backbone_network, setting="backbone_network")
+        try:
+            base, arch = backbone_from_network(parent, module)
+        except BackboneError as e:
+            raise ValueError(f"backbone_network: {e}") from None
+        source_info: dict[str, Any] = {"cached": True, "network": parent.name, "network_id": parent.id,
+                                       "source_accuracy": parent.metrics.get("accuracy")}
+    elif cfg.weights_path:
         try:
             base, meta = load_weights(Path(cfg.weights_path).expanduser(), arch)
         except WeightsError as e:
             raise ValueError(str(e)) from None
-        source_info: dict[str, Any] = {"cached": True, "path": cfg.weights_path, "source_accuracy": None}
+        source_info = {"cached": True, "path": cfg.weights_path, "source_accuracy": None}
     else:
         task = SourceTask(dataset=cfg.source_dataset, classes=cfg.source_classes, resolution=cfg.resolution,
                           epochs=cfg.source_epochs, seed=cfg.seed)
@@ -360,7 +381,9 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
             lo, span = lo + 0.5 * span, 0.5 * span
         metrics, per_batch = _train_method(target, model_base, apply_as, label=method, lo=lo, span=span)
         metrics.update(extra)
-        reporter.candidate({"method": method}, metrics)
+        index = reporter.candidate({"method": method}, metrics)
+        if method != FA_METHOD:  # the FA sub-net is an MBConv network of the super-net, kept in the report only
+            _keep(target, model_base.arch, method, metrics, index, parent)
         results[method] = {"accuracy": metrics["accuracy"], "title": TITLES[method],
                            "trainable_params": metrics["trainable_params"],
                            "by_batch_size": {str(b): v for b, v in per_batch.items()}}
@@ -384,6 +407,25 @@ def _run(cfg: Config, hardware: Any, reporter: Reporter) -> Summary:
                       group="memory")
     reporter.progress(1.0, "done")
     return _summary(cfg, hardware, results, fa_info)
+
+
+def _keep(t: _Target, arch: MobileNetArch, method: str, metrics: dict[str, Any], index: int,
+          parent: Any) -> None:
+    """The adapted network as a saved network (its parent: the backbone network, when one was chosen)."""
+    cfg = t.cfg
+    d = arch.to_dict()
+    spec = {"builder": "tinytl", "args": {"arch": {k: v for k, v in d.items() if k not in ("num_classes", "in_channels")},
+                                          "method": method, "lite": dataclasses.asdict(t.lite),
+                                          "efficient": cfg.efficient_layers, "int8": cfg.int8_frozen}}
+    keep_network(t.reporter, t.models[method], name=f"{method}-{cfg.target_dataset}", spec=spec,
+                 problem=ImageClassification(3, cfg.resolution, t.num_classes), dataset=cfg.target_dataset,
+                 metrics={k: metrics[k] for k in ("accuracy", "trainable_params", "training_memory_bytes_measured",
+                                                  "training_memory_bytes_analytic") if k in metrics}
+                 | {"accuracy_source": "transfer-trained"},
+                 made_by=f"{TITLES[method]}, {cfg.epochs} epochs on {cfg.target_dataset} classes {cfg.target_classes}",
+                 technique="tinytl", parent=parent, candidate=index,
+                 preprocess={"channels": 3, "resize": f"{cfg.resolution} px", "scale": "normalised with the target "
+                             "training images' per-channel mean and std"})
 
 
 def _summary(cfg: Config, hardware: Any, results: dict[str, dict[str, Any]],

@@ -157,3 +157,38 @@ def test_cli_run_refuses_a_network_setting_that_is_not_a_network(tmp_path, capsy
 def test_build_network_gives_fresh_modules():
     m = build_network(MV2, P3)
     assert m.eval()(*P3.example_inputs()).shape == (1, 10)
+
+
+def test_torchvision_mobilenet_v2_maps_onto_tinytl_mobilenet(tmp_path):
+    from engine.tinytl.backbones import backbone_from_network
+
+    torch.manual_seed(1)
+    model, folder = _saved(tmp_path)
+    net, loaded = load_network(folder)
+    base, arch = backbone_from_network(net, loaded)
+    (x,) = P3.example_inputs(2)
+    assert torch.allclose(base.eval()(x), model.eval()(x), atol=1e-5)
+    other = Network(name="r18", spec=NetworkSpec("torchvision", {"model": "resnet18", "width": 1.0}), problem=P3)
+    with pytest.raises(ValueError, match="TinyTL adapts MobileNetV2-style networks.*r18 is resnet18"):
+        backbone_from_network(other, build_network(other.spec, P3))
+
+
+def test_tinytl_adapts_a_saved_network_and_keeps_the_lineage(tmp_path):
+    from engine import techniques
+    from engine.hardware import get_profile
+
+    _, folder = _saved(tmp_path / "in")
+    t = techniques.get("tinytl")
+    cfg = t.parse({**t.smoke, "methods": ["tinytl-lb"], "backbone_network": str(folder)})
+    rep = MemoryReporter(tmp_path / "work")
+    t.run(cfg, get_profile("local-cpu"), rep)
+    (out,) = [o for o in rep.outputs if isinstance(o, NetworkOutput)]
+    child, module = load_network(out.folder)
+    assert child.parent == {"id": read_network(folder).id, "name": "mv2"}
+    assert child.spec.builder == "tinytl" and child.technique == "tinytl"
+    assert child.metrics["accuracy"] == rep.candidates[out.candidate][1]["accuracy"]
+    onnx_path = tmp_path / "child.onnx"
+    from engine.networks import export_onnx
+
+    export_onnx(module, child.problem.example_inputs(), onnx_path, child.problem)
+    onnx.checker.check_model(onnx.load(str(onnx_path)))
