@@ -318,6 +318,9 @@ class ConfigBase:
                 prop["default"] = s.default
             if s.file:
                 prop["x-file"] = s.file  # upload the file first (POST /api/uploads/), then pass its path
+            if s.network:
+                # the dashboard's API takes a saved network's id (GET /api/networks/); the CLI a network folder
+                prop = {"type": ["integer", "string"], "default": s.default, "x-network": list(s.network)}
             prop["title"] = s.label
             prop["description"] = s.help
             props[s.name] = prop

@@ -63,6 +63,7 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.UPLOADS_DIR = settings.MEDIA_ROOT / "uploads"
     settings.UPLOADS_DIR.mkdir(parents=True)
+    settings.NETWORKS_DIR = settings.MEDIA_ROOT / "networks"
     return settings.MEDIA_ROOT
 
 

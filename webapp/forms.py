@@ -14,7 +14,7 @@ from engine.hardware.profile import HardwareProfile as EngineProfile
 
 from .models import HardwareProfile
 
-__all__ = ["config_form_class", "ExperimentForm", "HardwareProfileForm", "CONFIG_PREFIX"]
+__all__ = ["config_form_class", "ExperimentForm", "HardwareProfileForm", "NetworkUploadForm", "CONFIG_PREFIX"]
 
 CONFIG_PREFIX = "cfg"
 
@@ -33,6 +33,10 @@ def _field(spec: FieldSpec) -> forms.Field:
     if spec.multiple:
         common["initial"] = ", ".join(map(str, spec.default))
         return forms.CharField(max_length=2000, **common)
+    if spec.network is not None:  # the user's saved networks of the kinds it takes, set when the form is made
+        return forms.ChoiceField(choices=[("", "— none —")], **{
+            **common, "initial": "", "help_text": f"{spec.help} (your saved networks of kind "
+                                                  f"{' or '.join(spec.network)}; see Networks)"})
     if spec.options is not None:  # values that exist now (e.g. trained checkpoints), listed when the form is built
         return forms.ChoiceField(choices=lambda: [(str(v), str(lab)) for v, lab in spec.options()], **common)
     if spec.choices is not None:
@@ -83,7 +87,16 @@ def config_form_class(technique: str) -> type[forms.Form]:
     def advanced_fields(self) -> list:
         return [self[s.name] for s in specs if s.advanced]
 
-    attrs: dict[str, Any] = {**fields, "cleaned_config": cleaned_config, "uploaded_files": uploaded_files,
+    def __init__(self, *args, user=None, **kwargs):
+        forms.Form.__init__(self, *args, **kwargs)
+        for s in specs:
+            if s.network is not None:
+                from .selectors import network_choices
+
+                mine = network_choices(user, s.network) if user is not None and user.is_authenticated else []
+                self.fields[s.name].choices = [("", "— none (the default) —"), *mine]
+
+    attrs: dict[str, Any] = {**fields, "__init__": __init__, "cleaned_config": cleaned_config, "uploaded_files": uploaded_files,
                              "basic_fields": basic_fields, "advanced_fields": advanced_fields, "specs": specs}
     return type(f"{tech.config_cls.__name__}Form", (forms.Form,), attrs)
 
@@ -175,3 +188,28 @@ class HardwareProfileForm(forms.Form):
             else:
                 init[f.name] = getattr(hw, f.name)
         return init
+
+
+class NetworkUploadForm(forms.Form):
+    """A user's own network: a torchvision architecture and a safetensors state dict
+    (the service validates every field; these bounds make the form say so first)."""
+
+    name = forms.CharField(max_length=200)
+    architecture = forms.ChoiceField(choices=(), help_text="The torchvision architecture the weights are of")
+    width = forms.FloatField(initial=1.0, min_value=0.25, max_value=2.0,
+                             help_text="Width multiplier (mobilenet_v2 width_mult; 1.0 for a stock network)")
+    classes = forms.IntegerField(initial=10, min_value=1, max_value=100_000, help_text="Classes of its classifier")
+    resolution = forms.IntegerField(initial=32, min_value=16, max_value=1024,
+                                    help_text="Input resolution it was trained at (pixels, square, 3 channels)")
+    dataset = forms.ChoiceField(choices=(), required=False, help_text="The dataset it was trained on, if one of ours")
+    weights = forms.FileField(help_text="Its state_dict saved with safetensors (safetensors.torch.save_file)",
+                              widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from engine.data import DATASETS
+
+        from .services.networks import UPLOAD_ARCHITECTURES
+
+        self.fields["architecture"].choices = [(a, a) for a in UPLOAD_ARCHITECTURES]
+        self.fields["dataset"].choices = [("", "— not one of these —"), *((d, d) for d in DATASETS)]

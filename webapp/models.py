@@ -193,6 +193,8 @@ class Network(models.Model):
                                    related_name="networks")
     candidate = models.ForeignKey(Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="networks")
     uploaded = models.BooleanField(default=False)
+    #: the network block by block (engine.networks.blocks), for drawing
+    blocks = models.JSONField(default=list, blank=True)
     weights_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -38,6 +38,8 @@ class DbReporter(Reporter):
         self.front_interval = front_interval
         self._next_index = experiment.candidate_count
         self._start_index = experiment.candidate_count
+        #: candidates this run reports are numbered from here (a re-run appends)
+        self.start_index = experiment.candidate_count
         self._candidates: list[Candidate] = []
         self._points: list[SeriesPoint] = []
         self._metric_keys: dict[str, str] = dict(experiment.metric_keys or {})

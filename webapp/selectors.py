@@ -16,11 +16,12 @@ from engine.metrics import direction, metric_info, source_key, source_label
 from engine.search.pareto import front_indices, hypervolume_2d
 
 from .errors import ApplicationError
-from .models import Artifact, Candidate, Experiment, HardwareProfile, SeriesPoint
+from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, NetworkLatency, SeriesPoint
 
 __all__ = ["is_number", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
            "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
-           "hardware_list", "experiment_counts", "numeric_metrics", "Constraint"]
+           "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
+           "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep"]
 
 
 def is_number(v: Any) -> bool:
@@ -250,3 +251,103 @@ def technique_catalogue() -> list[dict[str, Any]]:
         out.append({"name": name, "title": t.title, "summary": t.summary, "paper": t.paper,
                     "objectives": t.objectives, "axes": list(t.axes), "schema": t.config_cls.json_schema()})
     return out
+
+
+# -- saved networks ------------------------------------------------------------------------
+
+NETWORK_SORTS = {"newest": "-created_at", "accuracy": "-accuracy", "params": "params", "macs": "macs",
+                 "latency": "latency", "name": "name"}
+
+
+def network_list(*, problem: str | None = None, dataset: str | None = None, owner: str | None = None,
+                 sort: str = "newest", profile: str | None = None) -> QuerySet[Network]:
+    """Saved networks, filtered; ``sort`` one of :data:`NETWORK_SORTS`. With
+    ``profile`` each row carries ``latency`` / ``latency_source`` on it: the
+    measured figure where there is one, else the best estimate."""
+    from django.db.models import OuterRef, Subquery
+
+    qs = Network.objects.select_related("owner", "experiment", "parent")
+    if problem:
+        qs = qs.filter(problem_kind=problem)
+    if dataset:
+        qs = qs.filter(dataset=dataset)
+    if owner:
+        qs = qs.filter(owner__username=owner)
+    if profile:
+        best = (NetworkLatency.objects.filter(network=OuterRef("pk"), hardware__slug=profile)
+                .annotate(rank=Case(When(source="measured", then=Value(0)), When(source="lut", then=Value(1)),
+                                    When(source="predictor", then=Value(2)), default=Value(3)))
+                .order_by("rank"))
+        qs = qs.annotate(latency=Subquery(best.values("latency_ms")[:1]),
+                         latency_source=Subquery(best.values("source")[:1]))
+    key = NETWORK_SORTS.get(sort, "-created_at")
+    if key == "latency" and not profile:
+        key = "-created_at"
+    nulls = F(key.lstrip("-")).desc(nulls_last=True) if key.startswith("-") else F(key).asc(nulls_last=True)
+    return qs.order_by(nulls, "-id")
+
+
+def network_choices(owner, kinds: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(id, label) of ``owner``'s networks of ``kinds``, for a ``network`` setting's drop-down."""
+    rows = Network.objects.filter(owner=owner, problem_kind__in=kinds).order_by("-created_at")[:200]
+    out = []
+    for n in rows:
+        acc = f", acc {n.accuracy:.1%}" if n.accuracy is not None else ""
+        out.append((str(n.pk), f"#{n.pk} {n.name} ({n.dataset or 'no dataset'}{acc})"))
+    return out
+
+
+@dataclass
+class LineageStep:
+    network: Network
+    accuracy_change: float | None = None
+    latency_change: float | None = None
+    latency_profile: str = ""
+
+
+def network_lineage(network: Network, *, limit: int = 20) -> list[LineageStep]:
+    """The chain root -> … -> ``network``, each step with its accuracy change
+    and its latency change on a profile both were priced on (measured first)."""
+    chain = [network]
+    while chain[-1].parent_id and len(chain) < limit:
+        parent = Network.objects.select_related("experiment").filter(pk=chain[-1].parent_id).first()
+        if parent is None or parent in chain:
+            break
+        chain.append(parent)
+    chain.reverse()
+    lat = {n.pk: _latencies_by_profile(n) for n in chain}
+    steps = [LineageStep(chain[0])]
+    for prev, cur in zip(chain, chain[1:]):
+        s = LineageStep(cur)
+        if prev.accuracy is not None and cur.accuracy is not None:
+            s.accuracy_change = cur.accuracy - prev.accuracy
+        common = [p for p in lat[cur.pk] if p in lat[prev.pk]]
+        if common:
+            p = common[0]
+            s.latency_profile = p
+            s.latency_change = lat[cur.pk][p] - lat[prev.pk][p]
+        steps.append(s)
+    return steps
+
+
+def _latencies_by_profile(network: Network) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for row in sorted(network.latencies.select_related("hardware"), key=lambda r: r.source != "measured"):
+        out.setdefault(row.hardware.slug, row.latency_ms)
+    return out
+
+
+def network_latency_table(network: Network) -> list[dict[str, Any]]:
+    """Per profile: measured and estimated latency side by side, with the gap."""
+    by: dict[str, dict[str, Any]] = {}
+    for row in network.latencies.select_related("hardware", "experiment"):
+        d = by.setdefault(row.hardware.slug, {"profile": row.hardware, "measured": None, "estimates": []})
+        if row.source == "measured":
+            d["measured"] = row
+        else:
+            d["estimates"].append(row)
+    for d in by.values():
+        m = d["measured"]
+        for e in d["estimates"]:
+            e.error = (e.latency_ms - m.latency_ms) / m.latency_ms if m and m.latency_ms > 0 else None
+    return sorted(by.values(), key=lambda d: d["profile"].slug)

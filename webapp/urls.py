@@ -26,6 +26,12 @@ urlpatterns = [
     path("hardware/<slug:slug>/", views.hardware_detail, name="hardware"),
     path("hardware/<slug:slug>/edit/", views.hardware_edit, name="hardware_edit"),
     path("hardware/<slug:slug>/lookup-table/", views.hardware_lut, name="hardware_lut"),
+    path("networks/", views.network_list, name="networks"),
+    path("networks/upload/", views.network_upload, name="network_upload"),
+    path("networks/<int:pk>/", views.network_detail, name="network"),
+    path("networks/<int:pk>/download/<str:fmt>/", views.network_download, name="network_download"),
+    path("networks/<int:pk>/delete/", views.network_delete, name="network_delete"),
+    path("networks/<int:pk>/measure/", views.network_measure, name="network_measure"),
     path("api/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),
     # Artifacts are served to logged-in users only.

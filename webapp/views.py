@@ -17,13 +17,13 @@ from engine.metrics import ESTIMATE_SOURCES, METRICS, estimate_source, metric_in
 from . import charts, selectors, services
 from .errors import ApplicationError
 from .forms import CONFIG_PREFIX, ExperimentForm, HardwareProfileForm, config_form_class
-from .models import Candidate, Experiment, HardwareProfile
+from .models import Candidate, Experiment, HardwareProfile, Network
 
 WEBGL_THRESHOLD = 3000
 
 
-def _config_form(technique: str, data=None):
-    return config_form_class(technique)(data, prefix=CONFIG_PREFIX)
+def _config_form(technique: str, data=None, *, user=None):
+    return config_form_class(technique)(data, prefix=CONFIG_PREFIX, user=user)
 
 
 @login_required
@@ -54,7 +54,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
         technique = techniques.names()[0]
     if request.method == "POST":
         form = ExperimentForm(request.POST)
-        cform = config_form_class(technique)(request.POST, request.FILES, prefix=CONFIG_PREFIX)
+        cform = config_form_class(technique)(request.POST, request.FILES, prefix=CONFIG_PREFIX, user=request.user)
         if form.is_valid() and cform.is_valid():
             try:
                 config = cform.cleaned_config()
@@ -73,7 +73,11 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     else:
         initial = {"technique": technique, "hardware": request.GET.get("hardware") or "local-cpu"}
         form = ExperimentForm(initial=initial)
-        cform = _config_form(technique)
+        cform = _config_form(technique, user=request.user)
+        if request.GET.get("network"):  # "use as input" from a network's page
+            for s in cform.specs:
+                if s.network is not None:
+                    cform.initial[s.name] = request.GET["network"]
     return render(request, "frontier/experiment_new.html", {
         "form": form, "cform": cform, "technique": techniques.get(technique)})
 
@@ -98,7 +102,7 @@ def experiment_settings(request: HttpRequest) -> HttpResponse:
     if technique not in techniques:
         raise Http404("unknown technique")
     return render(request, "frontier/_config_form.html", {
-        "cform": _config_form(technique), "technique": techniques.get(technique)})
+        "cform": _config_form(technique, user=request.user), "technique": techniques.get(technique)})
 
 
 def _experiment(pk: int) -> Experiment:
@@ -394,3 +398,116 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
     from django.views.static import serve
 
     return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+# -- saved networks ---------------------------------------------------------------------------
+
+def _network(pk: int) -> Network:
+    return get_object_or_404(Network.objects.select_related("owner", "experiment", "parent", "candidate"), pk=pk)
+
+
+@login_required
+def network_list(request: HttpRequest) -> HttpResponse:
+    from django.core.paginator import Paginator
+
+    from engine.problems import PROBLEMS
+
+    f = {k: request.GET.get(k) or None for k in ("problem", "dataset", "owner")}
+    sort = request.GET.get("sort") if request.GET.get("sort") in selectors.NETWORK_SORTS else "newest"
+    profile = request.GET.get("profile") or None
+    if profile and not HardwareProfile.objects.filter(slug=profile).exists():
+        profile = None
+    qs = selectors.network_list(**f, sort=sort, profile=profile)
+    return render(request, "frontier/network_list.html", {
+        "page": Paginator(qs, 50).get_page(request.GET.get("page")), "filters": f, "sort": sort,
+        "sorts": list(selectors.NETWORK_SORTS), "profile": profile, "profiles": selectors.hardware_list(),
+        "problems": list(PROBLEMS),
+        "datasets": sorted(set(Network.objects.exclude(dataset="").values_list("dataset", flat=True)))})
+
+
+@login_required
+def network_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from engine.metrics import source_key
+
+    net = _network(pk)
+    metrics = [(k, v, net.metrics.get(source_key(k))) for k, v in net.metrics.items()
+               if not k.endswith("_source") and k != "latency_profile"]
+    peak = max((b.get("macs") or 0 for b in net.blocks), default=0)
+    takes = [(n, t) for n, t in techniques.items()
+             if any(s.network and net.problem_kind in s.network for s in t.config_cls.specs())]
+    return render(request, "frontier/network_detail.html", {
+        "net": net, "metrics": metrics, "lineage": selectors.network_lineage(net),
+        "children": net.children.select_related("experiment").order_by("created_at"),
+        "latencies": selectors.network_latency_table(net), "profiles": selectors.hardware_list(),
+        "blocks": net.blocks, "peak_macs": peak or 1, "can_edit": net.owner_id == request.user.pk or request.user.is_staff,
+        "takes": takes, "spec_json": json.dumps(net.spec, indent=1), "preprocess": net.preprocess})
+
+
+@login_required
+def network_upload(request: HttpRequest) -> HttpResponse:
+    from .forms import NetworkUploadForm
+
+    if request.method == "POST":
+        form = NetworkUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                net = services.network_upload(owner=request.user, data=form.cleaned_data,
+                                              weights=form.cleaned_data["weights"])
+                messages.success(request, f"Network {net.name} uploaded: every tensor matched {net.spec['args']['model']}.")
+                return redirect("network", pk=net.pk)
+            except ApplicationError as e:
+                for key, msg in e.field_errors.items():
+                    form.add_error(key if key in form.fields else None, msg)
+                if not e.field_errors:
+                    form.add_error(None, e.message)
+    else:
+        form = NetworkUploadForm()
+    return render(request, "frontier/network_upload.html", {"form": form})
+
+
+@login_required
+def network_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    from django.http import FileResponse
+
+    net = _network(pk)
+    try:
+        path = services.network_export(network=net, fmt=fmt)
+    except ApplicationError as e:
+        if e.status == 404:
+            raise Http404(e.message) from None
+        messages.error(request, e.message)
+        return redirect("network", pk=pk)
+    from .services.networks import EXPORTS
+
+    ext = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt", "json": ".json"}[fmt]
+    from engine.networks import slugify
+
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{slugify(net.name)}{ext}",
+                        content_type=EXPORTS[fmt][1])
+
+
+@login_required
+@require_POST
+def network_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    net = _network(pk)
+    try:
+        services.network_delete(network=net, user=request.user)
+    except ApplicationError as e:
+        messages.error(request, e.message)
+        return redirect("network", pk=pk)
+    messages.success(request, f"Network {net.name} deleted.")
+    return redirect("networks")
+
+
+@login_required
+@require_POST
+def network_measure(request: HttpRequest, pk: int) -> HttpResponse:
+    net = _network(pk)
+    try:
+        exp = services.network_measure(network=net, hardware=request.POST.get("hardware", ""), user=request.user,
+                                       measure_on_device=bool(request.POST.get("measure_on_device")))
+    except ApplicationError as e:
+        messages.error(request, e.message + " " + "; ".join(f"{k}: {v}" for k, v in e.field_errors.items()))
+        return redirect("network", pk=pk)
+    messages.success(request, f"Measuring {net.name} on {exp.hardware.slug}: the figure appears here when it ends.")
+    return redirect("experiment", pk=exp.pk)

@@ -11,10 +11,11 @@ from rest_framework import serializers
 
 from engine.hardware.profile import HardwareProfile as EngineProfile
 
-from ..models import Artifact, Candidate, Experiment, HardwareProfile
+from ..models import Artifact, Candidate, Experiment, HardwareProfile, Network, NetworkLatency
 
 __all__ = ["HardwareProfileSerializer", "HardwareProfileInput", "ExperimentSerializer", "ExperimentInput",
-           "CandidateSerializer", "ArtifactSerializer", "TechniqueSerializer"]
+           "CandidateSerializer", "ArtifactSerializer", "TechniqueSerializer", "NetworkSerializer",
+           "NetworkUploadInput", "NetworkLatencySerializer"]
 
 _PROFILE_HINTS = typing.get_type_hints(EngineProfile)
 #: the engine profile's figures the webapp stores and shows (not its name, which is the slug, nor attached data)
@@ -129,3 +130,47 @@ class TechniqueSerializer(serializers.Serializer):
     axes = serializers.ListField(child=serializers.CharField())
     schema = serializers.DictField()
 
+
+
+class NetworkLatencySerializer(serializers.ModelSerializer):
+    hardware = serializers.CharField(source="hardware.slug", read_only=True)
+
+    class Meta:
+        model = NetworkLatency
+        fields = ("hardware", "source", "latency_ms", "spread_ms", "experiment", "created_at")
+        read_only_fields = fields
+
+
+class NetworkSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    url = serializers.SerializerMethodField()
+    parent = serializers.IntegerField(source="parent_id", default=None, read_only=True)
+    candidate = serializers.IntegerField(source="candidate.index", default=None, read_only=True)
+    latencies = NetworkLatencySerializer(many=True, read_only=True)
+    downloads = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Network
+        fields = ("id", "uid", "url", "name", "owner", "builder", "spec", "problem", "problem_kind", "dataset",
+                  "metrics", "accuracy", "params", "macs", "made_by", "technique", "parent", "parent_uid",
+                  "parent_name", "experiment", "candidate", "uploaded", "preprocess", "weights_bytes", "latencies",
+                  "downloads", "created_at")
+        read_only_fields = fields
+
+    def get_url(self, obj) -> str:
+        return f"/networks/{obj.pk}/"
+
+    def get_downloads(self, obj) -> dict[str, str]:
+        return {fmt: f"/networks/{obj.pk}/download/{fmt}/" for fmt in ("safetensors", "onnx", "torchscript", "json")}
+
+
+class NetworkUploadInput(serializers.Serializer):
+    """A user's own network, multipart (the service validates)."""
+
+    name = serializers.CharField(max_length=200)
+    architecture = serializers.CharField(help_text="A torchvision classifier name, e.g. mobilenet_v2")
+    width = serializers.FloatField(required=False, default=1.0)
+    classes = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100_000)
+    resolution = serializers.IntegerField(required=False, default=32, min_value=16, max_value=1024)
+    dataset = serializers.CharField(required=False, allow_blank=True)
+    weights = serializers.FileField(help_text="The state_dict as a .safetensors file")

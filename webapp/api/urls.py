@@ -8,6 +8,7 @@ from . import views
 router = DefaultRouter()
 router.register("hardware", views.HardwareProfileViewSet, basename="hardware")
 router.register("experiments", views.ExperimentViewSet, basename="experiment")
+router.register("networks", views.NetworkViewSet, basename="network")
 
 urlpatterns = [
     path("techniques/", views.TechniqueList.as_view(), name="api-techniques"),

@@ -13,7 +13,8 @@ from ..errors import ApplicationError
 from ..models import HardwareProfile
 from ..services.uploads import UPLOAD_RULES
 from .serializers import (ArtifactSerializer, CandidateSerializer, ExperimentInput, ExperimentSerializer,
-                          HardwareProfileInput, HardwareProfileSerializer, TechniqueSerializer)
+                          HardwareProfileInput, HardwareProfileSerializer, NetworkSerializer, NetworkUploadInput,
+                          TechniqueSerializer)
 
 
 def _body(request) -> dict:
@@ -123,6 +124,52 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def artifacts(self, request, pk=None):
         exp = self.get_object()
         return Response(ArtifactSerializer(exp.artifacts.select_related("candidate").all(), many=True).data)
+
+
+class NetworkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Saved networks: list (filters problem, dataset, owner; sort), detail, delete (owner or staff),
+    upload (multipart) and measuring on a profile."""
+
+    serializer_class = NetworkSerializer
+
+    def get_queryset(self):
+        p = self.request.query_params
+        sort = p.get("sort", "newest")
+        if sort not in selectors.NETWORK_SORTS:
+            raise ApplicationError("Unknown sort.", field_errors={"sort": f"one of {', '.join(selectors.NETWORK_SORTS)}"})
+        return selectors.network_list(problem=p.get("problem"), dataset=p.get("dataset"), owner=p.get("owner"),
+                                      sort=sort, profile=p.get("profile")).prefetch_related("latencies__hardware")
+
+    @extend_schema(parameters=[OpenApiParameter(n, str) for n in ("problem", "dataset", "owner", "sort", "profile")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request={"multipart/form-data": NetworkUploadInput}, responses={201: NetworkSerializer})
+    def create(self, request):
+        data = {k: request.data.get(k) for k in ("name", "architecture", "width", "classes", "resolution", "dataset")
+                if request.data.get(k) is not None}
+        unknown = sorted(set(request.data) - set(data) - {"weights"})
+        if unknown:
+            raise ApplicationError("Unknown fields.", field_errors={k: "unknown field" for k in unknown})
+        net = services.network_upload(owner=request.user, data=data, weights=request.FILES.get("weights"))
+        return Response(NetworkSerializer(net).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        services.network_delete(network=self.get_object(), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request={"application/json": {"type": "object", "properties": {
+        "hardware": {"type": "string"}, "measure_on_device": {"type": "boolean"}}}},
+        responses={201: ExperimentSerializer}, description="Launch a network-latency run of this network on a "
+        "profile; its figures are added to the network's latencies when it ends.")
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    def measure(self, request, pk=None):
+        data = _body(request)
+        if not isinstance(data.get("hardware"), str) or not data["hardware"]:
+            raise ApplicationError("No profile.", field_errors={"hardware": "required: a hardware profile slug"})
+        exp = services.network_measure(network=self.get_object(), hardware=data["hardware"], user=request.user,
+                                       measure_on_device=bool(data.get("measure_on_device", False)))
+        return Response(ExperimentSerializer(exp).data, status=status.HTTP_201_CREATED)
 
 
 class TechniqueList(APIView):

@@ -3,20 +3,22 @@
 By topic: ``experiments`` (launch, cancel, delete), ``execution`` (running one
 in a worker), ``fronts`` (the stored Pareto front), ``heartbeat`` (worker
 liveness), ``hardware`` (profiles and their latency models), ``uploads`` and
-``accounts``.
+``accounts``, ``networks`` (saved networks: adopted from runs, uploaded, exported).
 """
 from .accounts import admin_ensure
 from .execution import experiment_execute
-from .experiments import experiment_cancel, experiment_delete, experiment_launch
+from .experiments import experiment_cancel, experiment_delete, experiment_launch, network_measure
 from .fronts import experiment_refresh_front
 from .hardware import (hardware_latency_predictor_attach, hardware_lookup_table_attach, hardware_lookup_table_remove,
                        hardware_profile_create, hardware_profile_delete, hardware_profile_update,
                        hardware_profiles_sync_builtin)
 from .heartbeat import experiment_recover_orphans
+from .networks import network_adopt, network_delete, network_export, network_upload
 from .uploads import upload_resolve, upload_save
 
 __all__ = ["admin_ensure", "experiment_cancel", "experiment_delete", "experiment_execute", "experiment_launch",
            "experiment_recover_orphans", "experiment_refresh_front", "hardware_profile_create",
            "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save",
            "upload_resolve", "hardware_lookup_table_attach", "hardware_lookup_table_remove",
-           "hardware_latency_predictor_attach"]
+           "hardware_latency_predictor_attach", "network_adopt", "network_delete", "network_export",
+           "network_upload", "network_measure"]

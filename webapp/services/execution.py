@@ -15,16 +15,17 @@ from django.utils import timezone
 
 from engine import Cancelled, techniques
 from engine.hardware.profile import HardwareProfile as EngineProfile
-from engine.outputs import LatencyModelOutput, Output
+from engine.outputs import LatencyModelOutput, NetworkLatencyOutput, NetworkOutput, Output
 from engine.reporter import clean_metrics
 
 from ..errors import ApplicationError
 from ..models import Experiment
 from ..reporting import DbReporter
-from .experiments import file_fields
+from .experiments import file_fields, network_fields
 from .fronts import experiment_refresh_front
 from .hardware import hardware_latency_predictor_attach, hardware_lookup_table_attach
 from .heartbeat import Heartbeat
+from .networks import network_adopt, network_fields_resolve, network_latency_record
 
 __all__ = ["experiment_execute"]
 
@@ -37,7 +38,7 @@ def _resolve_paths(config_dict: dict[str, Any], technique: str) -> dict[str, Any
     for key in file_fields(technique):
         if out.get(key):
             out[key] = os.path.join(settings.UPLOADS_DIR, out[key])
-    return out
+    return network_fields_resolve(out, list(network_fields(technique)))
 
 
 def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | None:
@@ -107,7 +108,7 @@ def _finish(pk: int, status: str, error: str, summary: dict, reporter: DbReporte
         message = {S.SUCCEEDED: summary.get("message") or "Finished", S.CANCELLED: "Cancelled by the user",
                    S.FAILED: (error.splitlines() or ["Failed"])[0][:500]}[status]
         if status == S.SUCCEEDED:  # the outputs' files are still in the workdir
-            message += "".join(_adopt(pk, out) for out in reporter.outputs)
+            message += _adopt_all(pk, reporter)
     finally:
         reporter.discard_workdir()
     summary = {"message": summary.get("message", ""), "metrics": clean_metrics(summary.get("metrics") or {})}
@@ -116,8 +117,27 @@ def _finish(pk: int, status: str, error: str, summary: dict, reporter: DbReporte
         progress=1.0 if status == S.SUCCEEDED else F("progress"))
 
 
-def _adopt(pk: int, out: Output) -> str:
+def _adopt_all(pk: int, reporter: DbReporter) -> str:
+    """Act on the run's typed outputs; returns what to add to its message."""
+    text = "".join(_adopt(pk, out, reporter.start_index) for out in reporter.outputs)
+    kept = sum(isinstance(o, NetworkOutput) for o in reporter.outputs)
+    if kept:
+        text += f" — {kept} network{'s' if kept != 1 else ''} saved"
+    return text
+
+
+def _adopt(pk: int, out: Output, start_index: int = 0) -> str:
     """Act on one typed output; returns what to add to the run's message."""
+    if isinstance(out, NetworkOutput):
+        try:
+            network_adopt(experiment_id=pk, output=out, start_index=start_index)
+            return ""
+        except ApplicationError as e:
+            log.warning("experiment %s: a network was not kept: %s", pk, e.message)
+            return f" (a network was not kept: {e.message[:200]})"
+    if isinstance(out, NetworkLatencyOutput):
+        network_latency_record(experiment_id=pk, output=out)
+        return ""
     if isinstance(out, LatencyModelOutput):
         try:
             return _adopt_latency_model(pk, out)

@@ -16,9 +16,11 @@ from engine import ConfigError, Technique, techniques
 from ..errors import ApplicationError
 from ..models import Experiment, HardwareProfile
 from .hardware import profile_to_engine
+from .networks import network_check_setting
 from .uploads import upload_resolve
 
-__all__ = ["experiment_launch", "experiment_cancel", "experiment_delete", "file_fields", "TASK_NAME"]
+__all__ = ["experiment_launch", "experiment_cancel", "experiment_delete", "file_fields", "network_fields",
+           "network_measure", "TASK_NAME"]
 
 log = logging.getLogger(__name__)
 TASK_NAME = "frontier.run_experiment"
@@ -61,6 +63,7 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
     if config is not None and not isinstance(config, dict):
         errors["config"] = "must be an object of settings"
         config = None
+    config = _network_ids_as_text(config, technique)
     try:
         parsed = tech.parse(config or {})
     except ConfigError as e:
@@ -86,10 +89,42 @@ def file_fields(technique: str) -> list[str]:
     return [s.name for s in techniques.get(technique).config_cls.specs() if s.file]
 
 
+def network_fields(technique: str) -> dict[str, tuple[str, ...]]:
+    """The settings of ``technique`` that name a saved network, with the problem kinds each takes."""
+    return {s.name: s.network for s in techniques.get(technique).config_cls.specs() if s.network}
+
+
+def _network_ids_as_text(config: Any, technique: str) -> Any:
+    """The API gives a network setting as the network's id (a number); the config holds it as text."""
+    if not isinstance(config, dict):
+        return config
+    out = dict(config)
+    for key in network_fields(technique):
+        v = out.get(key)
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[key] = str(v)
+    return out
+
+
+def network_measure(*, network: Any, hardware: HardwareProfile | str, user: AbstractBaseUser,
+                    measure_on_device: bool = False) -> Experiment:
+    """Launch a ``network-latency`` run of a saved network on ``hardware``."""
+    return experiment_launch(owner=user, technique="network-latency", hardware=hardware,
+                             config={"network": str(network.pk), "measure_on_device": bool(measure_on_device)},
+                             name=f"latency of {network.name}"[:200])
+
+
 def _webapp_checks(config: Any, technique: str, owner: AbstractBaseUser) -> dict[str, str]:
     """Checks only the server can make: a file named in a config must be one
-    of the owner's uploads (see services.uploads)."""
+    of the owner's uploads (see services.uploads); a network setting must name
+    one of the owner's networks of a kind the technique takes."""
     errors = {}
+    for key, kinds in network_fields(technique).items():
+        value = getattr(config, key, "")
+        if value:
+            err = network_check_setting(value=value, owner=owner, kinds=kinds)
+            if err:
+                errors[key] = err
     for key in file_fields(technique):
         value = getattr(config, key, "")
         if value and upload_resolve(owner=owner, relative=value) is None:

@@ -20,3 +20,34 @@ def metric(value):
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def estimated(source):
+    """Whether a latency / metric source is an estimate (shown with ≈ and labelled)."""
+    from engine.metrics import ESTIMATE_SOURCES
+
+    return str(source or "") in ESTIMATE_SOURCES
+
+
+@register.filter
+def signed_pct(value):
+    return "—" if value is None else f"{value * 100:+.1f} pp"
+
+
+@register.filter
+def signed_ms(value):
+    return "—" if value is None else f"{value:+.3f} ms"
+
+
+@register.filter
+def bar_pct(value, peak):
+    try:
+        return max(2, min(100, round(100 * float(value or 0) / float(peak or 1))))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 2
+
+
+@register.filter
+def rel_error(value):
+    return "—" if value is None else f"{value * 100:+.1f} %"
