@@ -128,6 +128,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "frontier/experiment_detail.html", {
         "exp": exp, "x": x, "y": y, "metrics": [(m, metric_info(m).label) for m in metrics], "technique": tech,
         "artifacts": selectors.artifacts_for(exp), "config_rows": _config_rows(exp),
+        "networks": exp.networks.select_related("candidate").order_by("id"),
         "can_manage": exp.owner_id == request.user.pk or request.user.is_staff,
         "series_names": sorted(selectors.series_for(exp)),
     })
@@ -137,7 +138,13 @@ def _config_rows(exp: Experiment) -> list[tuple[str, str, object]]:
     if exp.technique not in techniques:
         return [(k, k, v) for k, v in exp.config.items()]
     specs = {s.name: s for s in techniques.get(exp.technique).config_cls.specs()}
-    return [(k, specs[k].label if k in specs else k, _show(v)) for k, v in exp.config.items()]
+    rows = []
+    for k, v in exp.config.items():
+        if k in specs and specs[k].network and v:  # a network setting holds the network's id
+            n = Network.objects.filter(pk=int(v)).first() if str(v).isdigit() else None
+            v = f"#{v} {n.name}" if n else f"#{v} (deleted)"
+        rows.append((k, specs[k].label if k in specs else k, _show(v)))
+    return rows
 
 
 def _show(value: object) -> object:
@@ -268,6 +275,7 @@ def candidate_detail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
         "sources": [(k.removesuffix("_source").replace("_", " ").capitalize(), v, v in ESTIMATE_SOURCES)
                     for k, v in sorted(cand.metrics.items()) if k.endswith("_source") and isinstance(v, str)],
         "arch_json": json.dumps(arch, indent=2), "artifacts": cand.artifacts.all(),
+        "networks": cand.networks.all(),
     })
 
 
@@ -440,7 +448,9 @@ def network_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "children": net.children.select_related("experiment").order_by("created_at"),
         "latencies": selectors.network_latency_table(net), "profiles": selectors.hardware_list(),
         "blocks": net.blocks, "peak_macs": peak or 1, "can_edit": net.owner_id == request.user.pk or request.user.is_staff,
-        "takes": takes, "spec_json": json.dumps(net.spec, indent=1), "preprocess": net.preprocess})
+        "takes": takes, "spec_json": json.dumps(net.spec, indent=1),
+        "preprocess": [(k, ", ".join(f"{x:.4g}" for x in v) if isinstance(v, list) else v)
+                       for k, v in sorted((net.preprocess or {}).items())]})
 
 
 @login_required

@@ -192,3 +192,18 @@ def test_tinytl_adapts_a_saved_network_and_keeps_the_lineage(tmp_path):
 
     export_onnx(module, child.problem.example_inputs(), onnx_path, child.problem)
     onnx.checker.check_model(onnx.load(str(onnx_path)))
+
+
+def test_cli_run_keeps_networks_in_the_results_folder(tmp_path, capsys):
+    out = tmp_path / "zoo"
+    code = main(["run", "model-zoo", "--quiet", "--out", str(out), "--set", "models=mobilenet_v2", "--set",
+                 "widths=0.25", "--set", "train_epochs=1", "--set", "max_train_samples=64", "--set", "dataset=digits",
+                 "--set", "latency_repeats=2"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    (kept,) = [o for o in summary["outputs"] if o["kind"] == "network"]
+    net, _ = load_network(out / kept["folder"])
+    assert net.technique == "model-zoo" and net.metrics["accuracy"] == summary["metrics"]["best_accuracy"]
+    capsys.readouterr()
+    assert main(["networks", str(out)]) == 0
+    assert "mobilenet_v2-w0.25-r32" in capsys.readouterr().out
