@@ -152,6 +152,10 @@ def _attention_macs(module: nn.MultiheadAttention, args: tuple) -> int:
 
 
 def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor, args: tuple = ()) -> tuple[int, dict]:
+    own = getattr(module, "cost_macs", None)
+    if callable(own):  # a layer of its own kind says what it computes (e.g. TinyTL's frozen convolution)
+        macs, attrs = own(inp, out)
+        return int(macs), dict(attrs)
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         k = math.prod(module.kernel_size)
         macs = out.numel() * (module.in_channels // module.groups) * k
@@ -173,6 +177,14 @@ def _macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor, args: tuple =
     return 0, {}
 
 
+def _own_params(module: nn.Module) -> int:
+    """Weights of ``module`` itself: its parameters, plus the frozen weights a
+    layer keeps as buffers and declares with ``cost_params()``."""
+    own = getattr(module, "cost_params", None)
+    extra = int(own()) if callable(own) else 0
+    return sum(p.numel() for p in module.parameters(recurse=False)) + extra
+
+
 @torch.no_grad()
 def profile_model(model: nn.Module, example_inputs: Sequence[torch.Tensor] | torch.Tensor) -> ModelCost:
     """Run ``model(*example_inputs)`` once (e.g. ``problem.example_inputs()``,
@@ -192,7 +204,7 @@ def profile_model(model: nn.Module, example_inputs: Sequence[torch.Tensor] | tor
         if inp is None or not isinstance(out, torch.Tensor):
             return
         macs, attrs = _macs(module, inp, out, args)
-        params = sum(p.numel() for p in module.parameters(recurse=False))
+        params = _own_params(module)
         layers.append(LayerCost(names.get(module, "?"), type(module).__name__, int(macs), int(params),
                                 inp.numel(), out.numel(), tuple(inp.shape), tuple(out.shape), attrs))
 
@@ -212,7 +224,7 @@ def profile_model(model: nn.Module, example_inputs: Sequence[torch.Tensor] | tor
     # the children of an attention module are counted in its own MACs
     attn = [n for m, n in names.items() if isinstance(m, nn.MultiheadAttention)]
     layers = [lc for lc in layers if not any(lc.name.startswith(a + ".") for a in attn)]
-    params = sum(p.numel() for p in model.parameters())
+    params = sum(_own_params(m) for m in model.modules())
     peak = max((lc.activation_bytes() for lc in layers if not lc.is_free), default=0.0)
     train_act = sum(lc.input_elems * 4.0 for lc in layers if not lc.is_free)
     shapes = tuple(tuple(t.shape) for t in inputs)

@@ -71,9 +71,26 @@ class FrozenConv2d(nn.Module):
         return frozen_conv2d(x, self.weight, self.bias, scale=self.weight_scale, stride=self.stride,
                              padding=self.padding, dilation=self.dilation, groups=self.groups)
 
+    def cost_macs(self, inp: torch.Tensor, out: torch.Tensor) -> tuple[int, dict]:
+        """For the cost model: a convolution's MACs."""
+        k = 1
+        for v in self.kernel_size:
+            k *= int(v)
+        return out.numel() * (self.in_channels // self.groups) * k, {
+            "kernel": self.kernel_size[0], "stride": _first(self.stride), "groups": self.groups,
+            "cin": self.in_channels, "cout": self.out_channels}
+
+    def cost_params(self) -> int:
+        """For the cost model: the frozen weight, kept as a buffer (the bias is a parameter)."""
+        return self.weight.numel()
+
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"groups={self.groups}, int8={self.weight_scale is not None}, bias={self.bias is not None}")
+
+
+def _first(v) -> int:
+    return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
 
 
 class FrozenBatchNorm2d(nn.Module):
@@ -87,6 +104,12 @@ class FrozenBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return channel_affine(x, self.scale, self.shift)
+
+    def cost_macs(self, inp: torch.Tensor, out: torch.Tensor) -> tuple[int, dict]:
+        return out.numel(), {}
+
+    def cost_params(self) -> int:
+        return self.scale.numel()
 
 
 class MaskedReLU(nn.Module):

@@ -207,3 +207,19 @@ def test_cli_run_keeps_networks_in_the_results_folder(tmp_path, capsys):
     capsys.readouterr()
     assert main(["networks", str(out)]) == 0
     assert "mobilenet_v2-w0.25-r32" in capsys.readouterr().out
+
+
+def test_the_cost_model_counts_tinytl_frozen_layers():
+    """Frozen convolutions keep their weight as a buffer: still weights and MACs of the network."""
+    from engine.hardware.cost import profile_model
+    from engine.tinytl.lite_residual import LiteSpec
+    from engine.tinytl.methods import prepare
+    from engine.tinytl.mobilenet import TINY_SETTINGS, MobileNetArch, build_mobilenet
+
+    base = build_mobilenet(MobileNetArch(width_mult=0.5, settings=TINY_SETTINGS, last_channels=256, num_classes=5))
+    x = (torch.randn(1, 3, 32, 32),)
+    stock, eff = (profile_model(prepare(base, "tinytl-lb", efficient=e, lite=LiteSpec(), input_shape=(3, 32, 32),
+                                        generator=torch.Generator().manual_seed(0)), x) for e in (False, True))
+    # folding each batch norm into its convolution removes only the norms' own weights and MACs
+    assert 0.95 * stock.params < eff.params < stock.params
+    assert 0.9 * stock.macs < eff.macs < stock.macs
