@@ -88,3 +88,8 @@ def test_search_winner_network_download_upload_and_tinytl_backbone(cache, live_s
     page.goto(f"{url}/networks/{child.pk}/")
     assert "my-mobilenet" in page.inner_text("#lineage")
     page.screenshot(path=str(OUT / "network-lineage.png"), full_page=True)
+    page.goto(f"{url}/networks/?profile=local-cpu&sort=latency")
+    rows = page.query_selector_all("#networks tbody tr")
+    assert len(rows) == Network.objects.count() >= 3
+    assert "measured" in page.inner_text("#networks")  # the search winner, timed on this machine
+    page.screenshot(path=str(OUT / "network-list.png"), full_page=True)
