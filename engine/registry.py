@@ -31,6 +31,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.dlg",
     "engine.tinytl",
     "engine.networks.technique",
+    "engine.amc",
 )
 
 

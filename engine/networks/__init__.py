@@ -36,10 +36,11 @@ def parent_of(network: Network | None) -> dict[str, str] | None:
 def keep_network(reporter: Any, module: nn.Module, *, name: str, spec: NetworkSpec | dict, problem: Problem,
                  dataset: str = "", metrics: dict[str, Any] | None = None, made_by: str = "", technique: str = "",
                  parent: Network | None = None, candidate: int | None = None,
-                 preprocess: dict[str, Any] | None = None) -> Network:
+                 preprocess: dict[str, Any] | None = None, network_id: str | None = None) -> Network:
     """Save ``module`` as a network in the reporter's workdir and report it
     (``reporter.output``); ``candidate`` links it to a reported candidate.
-    Params and MACs from the cost model are added to its metrics."""
+    Params and MACs from the cost model are added to its metrics.
+    ``network_id`` keeps a known id (a network cached and kept again is one network)."""
     from ..hardware.cost import profile_model
 
     spec = spec if isinstance(spec, NetworkSpec) else NetworkSpec.from_dict(spec)
@@ -52,6 +53,8 @@ def keep_network(reporter: Any, module: nn.Module, *, name: str, spec: NetworkSp
         m.setdefault("macs", cost.macs)
     net = Network(name=name, spec=spec, problem=problem, dataset=dataset, metrics=m, made_by=made_by,
                   technique=technique, parent=parent_of(parent), preprocess=dict(preprocess or {}))
+    if network_id:
+        net.id = network_id
     folder = save_network(module, net, Path(reporter.workdir) / "networks")
     reporter.output(NetworkOutput(meta=folder / META_FILE, weights=folder / WEIGHTS_FILE, candidate=candidate))
     return net

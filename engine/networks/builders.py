@@ -272,3 +272,38 @@ def _tinytl_build(args: dict[str, Any], problem: Problem) -> nn.Module:
 register_builder(Builder("tinytl", "TinyTL-adapted MobileNet", _tinytl_check, _tinytl_build,
                          lambda a: f"MobileNet adapted with {a['method']}"
                                    + (" (memory-efficient layers)" if a.get("efficient") else "")))
+
+
+# -- a network with channels removed (AMC): its base network's spec and the channels kept per group ---------
+
+def _pruned_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    _only(args, {"base", "channels"})
+    try:
+        base = check_spec(NetworkSpec.from_dict(args.get("base")), problem)
+    except SpecError as e:
+        raise SpecError(f"base: {e}", "base") from None
+    if base.builder == "pruned":
+        raise SpecError("base: prune the original network again instead of a pruned one", "base")
+    ch = args.get("channels")
+    if not isinstance(ch, dict) or not ch or len(ch) > 2000:
+        raise SpecError("channels must be an object {layer name: channels kept}", "channels")
+    for k, v in ch.items():
+        if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1_000_000:
+            raise SpecError(f"channels: {str(k)[:60]} must keep a whole number of channels >= 1", "channels")
+    return {"base": base.to_dict(), "channels": dict(ch)}
+
+
+def _pruned_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    from ..amc.pruning import PruningError, prune_to_channels
+
+    base = build_network(NetworkSpec.from_dict(args["base"]), problem)
+    try:
+        return prune_to_channels(base.eval(), args["channels"], problem.example_inputs(), criterion=None)
+    except PruningError as e:
+        raise SpecError(f"channels: {e}", "channels") from None
+
+
+register_builder(Builder("pruned", "pruned network", _pruned_check, _pruned_build,
+                         lambda a: f"{builders.get(a['base']['builder']).describe(a['base']['args'])}, "
+                                   f"{len(a['channels'])} layer groups pruned"
+                         if a.get("base", {}).get("builder") in builders else "pruned network"))
