@@ -67,6 +67,7 @@ def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | 
     others goes on a right-hand axis; x is logarithmic when it spans decades."""
     names = names or sorted(series)
     scatter = " vs " in title
+    bars = " by layer" in title  # one value per layer (AMC's kept channels): grouped bars
     xs = [x for n in names for x in series[n]["step"]]
     # strengths spanning decades (noise variance) read best on a log axis; step counts do not
     log_x = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 100 and not all(float(x).is_integer() for x in xs)
@@ -78,6 +79,8 @@ def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | 
         mode = "markers" if scatter else ("lines+markers" if len(s["step"]) < 60 else "lines")
         t = dict(type="scatter", x=s["step"], y=s["value"], mode=mode, name=label,
                  line=dict(color=PALETTE[i % len(PALETTE)]), marker=dict(color=PALETTE[i % len(PALETTE)]))
+        if bars:
+            t = dict(type="bar", x=s["step"], y=s["value"], name=label, marker=dict(color=PALETTE[i % len(PALETTE)]))
         if mixed_db and "psnr" in name.lower():
             t.update(yaxis="y2", name=label + " (dB, right axis)", line=dict(color=PALETTE[i % len(PALETTE)], dash="dot"))
         traces.append(t)
@@ -87,7 +90,7 @@ def series_figure(series: dict[str, dict[str, list[float]]], names: list[str] | 
         traces.append(dict(type="scatter", x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
                            line=dict(color="#94a3b8", dash="dash")))
     grid = "#e9eef5"
-    layout = dict(_LAYOUT, height=320,
+    layout = dict(_LAYOUT, height=320, **({"barmode": "group"} if bars else {}),
                   xaxis=dict(title=dict(text="measured" if scatter else ""), type="log" if log_x else "linear",
                              gridcolor=grid),
                   yaxis=dict(title=dict(text="predicted" if scatter else ""), gridcolor=grid))
