@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ from ..networks.builders import NetworkSpec
 from ..problems import ImageClassification
 from ..reporter import Reporter, Summary
 from ..search.agents import DDPGAgent, DDPGSettings
+from ..search.agents.checkpoint import load_state, save_state
 from ..supernet.bn import recalibrate_bn
 from ..training import classification_step, evaluate, train_model
 from .env import RESOURCES, PruningEnv, describe_policy
@@ -223,8 +225,18 @@ def _run(cfg: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
     runs = [("agent", agent)] + ([("random", None)] if cfg.random_search else [])
     best: dict[str, tuple[float, list[float], dict[str, Any]]] = {}
     n_total = cfg.episodes * len(runs)
-    done = 0
-    for ep in range(cfg.episodes):
+    # a run interrupted between episodes (a worker restarted) resumes from its checkpoint
+    ckpt = cache_dir("amc-runs") / _run_key(cfg, base_net, hardware)
+    start = 0
+    saved = load_state(ckpt)
+    if saved is not None and saved.get("episodes") == cfg.episodes:
+        agent.load_state_dict(saved["agent"])
+        rng.bit_generator.state = saved["rng"]
+        best = {k: (v[0], list(v[1]), dict(v[2])) for k, v in saved["best"].items()}
+        start = int(saved["episode"])
+        reporter.progress(0.15 + 0.55 * start / cfg.episodes, f"resuming at episode {start + 1} from its checkpoint")
+    done = start * len(runs)
+    for ep in range(start, cfg.episodes):
         for how, ag in runs:
             if ag is not None:
                 ratios, transitions = env.episode(lambda s, t: ag.act(s, ep)[0])
@@ -244,6 +256,8 @@ def _run(cfg: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
             reporter.progress(0.15 + 0.55 * done / n_total,
                               f"episode {ep + 1}/{cfg.episodes} ({how}): accuracy {metrics['accuracy']:.3f}, "
                               f"{cfg.resource} {env.fraction(ratios):.1%}")
+        save_state({"agent": agent.state_dict(), "rng": rng.bit_generator.state, "episode": ep + 1,
+                    "episodes": cfg.episodes, "best": {k: list(v) for k, v in best.items()}}, ckpt)
     # the baselines at the same budget
     from .pruning import _graph  # noqa: PLC0415 - the scores come from the same dependency graph
     import torch_pruning as tp
@@ -263,8 +277,15 @@ def _run(cfg: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
     for how, (_, ratios, _m) in best.items():
         for t, r in enumerate(ratios):
             reporter.series(f"preserve ratio by layer group/{how}", t, r)
-    return _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, base_lat, base_acc_val,
-                   budget, time.perf_counter() - t0, cached, env)
+    summary = _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, base_lat, base_acc_val,
+                      budget, time.perf_counter() - t0, cached, env)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return summary
+
+
+def _run_key(cfg: AMCConfig, base_net: Network, hardware: Any) -> str:
+    blob = json.dumps({"c": cfg.to_dict(), "n": base_net.id, "h": getattr(hardware, "name", "")}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, base_lat, base_acc_val, budget,

@@ -95,3 +95,32 @@ def test_a_pruned_network_saves_and_rebuilds_from_its_spec(tmp_path):
     folder = save_network(small, Network(name="pruned", spec=spec, problem=P), tmp_path)
     _, back = load_network(folder)
     assert torch.allclose(small(*x), back(*x), atol=1e-6)
+
+
+def test_an_interrupted_search_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """Cancelled between episodes, then run again: the episodes go on from the
+    checkpoint and end where an uninterrupted run ends."""
+    from engine import Cancelled, MemoryReporter
+    from engine.hardware import get_profile
+
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path / "cache"))
+    t = techniques.get("amc")
+    cfg = t.parse({**t.smoke, "episodes": 5, "warmup": 2, "finetune_epochs": 0})
+    hw = get_profile("raspberry-pi-4")  # estimated latency: the run is deterministic
+
+    whole = MemoryReporter(tmp_path / "a")
+    t.run(cfg, hw, whole)
+    first = MemoryReporter(tmp_path / "b", cancel_after=24)
+    with pytest.raises(Cancelled):
+        t.run(cfg, hw, first)
+    searched = [a for a, _ in first.candidates if a["search"] in ("agent", "random")]
+    assert 0 < len(searched) < 10
+    second = MemoryReporter(tmp_path / "c")
+    t.run(cfg, hw, second)
+    assert any("resuming at episode" in m for _, m in second.progresses)
+    resumed = [a for a, _ in second.candidates if a["search"] in ("agent", "random")]
+    again = resumed[0]["episode"]  # the first episode not checkpointed before the cancel
+    assert 1 <= again <= searched[-1]["episode"]
+    assert resumed == [a for a, _ in whole.candidates if a["search"] in ("agent", "random") and a["episode"] >= again]
+    final = lambda rep: [(a, m["accuracy"]) for a, m in rep.candidates if "fine-tuned" in a["search"]]  # noqa: E731
+    assert final(second) == final(whole)
