@@ -37,12 +37,18 @@ from engine.registry import techniques  # noqa: E402
 from engine.reporter import MemoryReporter  # noqa: E402
 
 
-def run(settings: dict) -> tuple[dict, list]:
+def run(settings: dict) -> tuple[dict, list, object]:
+    """One AMC run; its metrics, candidates, and the agent's pruned network (module, problem)."""
+    from engine.networks import load_network
+    from engine.outputs import NetworkOutput
+
     t = techniques.get("amc")
     rep = MemoryReporter()
     summary = t.run(t.parse(settings), get_profile("local-cpu"), rep)
     print(summary.message, flush=True)
-    return summary.metrics, rep.candidates
+    agent = next(load_network(o.folder) for o in rep.outputs
+                 if isinstance(o, NetworkOutput) and o.folder.name.startswith("amc-agent"))
+    return summary.metrics, rep.candidates, agent
 
 
 def main() -> None:
@@ -58,7 +64,9 @@ def main() -> None:
     t0 = time.perf_counter()
     per_seed = []
     for seed in seeds:
-        m, cands = run({**base, "seed": seed, "resource": "flops"})
+        m, cands, net = run({**base, "seed": seed, "resource": "flops"})
+        if seed == seeds[0]:
+            flops_net = net
         agent = next(c for a, c in cands if a["search"] == "agent (fine-tuned)")
         per_seed.append({**m, "agent_latency_ms": agent["latency_ms"]})
         print(json.dumps({"seed": seed, **{k: m[k] for k in ("acc_original", "acc_agent", "acc_uniform",
@@ -66,8 +74,14 @@ def main() -> None:
                                                               "measured_speedup")}}), flush=True)
     flops_aware = per_seed[0]
     limit = flops_aware["agent_latency_ms"]
-    lm, lcands = run({**base, "seed": seeds[0], "resource": "latency", "latency_budget_ms": limit})
+    lm, lcands, lat_net = run({**base, "seed": seeds[0], "resource": "latency", "latency_budget_ms": limit})
     lat_agent = next(c for a, c in lcands if a["search"] == "agent (fine-tuned)")
+    # the two winners timed together, interleaved (the runs' own figures were taken minutes apart)
+    from engine.hardware.measure import measure_many
+
+    (fa, fmod), (la, lmod) = flops_net, lat_net
+    both = measure_many([(fmod, fa.problem.example_inputs()), (lmod, la.problem.example_inputs())], warmup=5,
+                        repeats=30, rounds=7, threads=1)
 
     def mean(key: str) -> float | None:
         vals = [s[key] for s in per_seed if s.get(key) is not None]
@@ -85,7 +99,8 @@ def main() -> None:
         "acc_random_search": mean("acc_random_search"), "measured_speedup": mean("measured_speedup"),
         "latency_limit_ms": limit, "latency_aware_ms": lat_agent["latency_ms"],
         "latency_aware_acc": lat_agent["accuracy"], "flops_aware_ms": limit, "flops_aware_acc": flops_aware["acc_agent"],
-        "latency_aware_vs_flops_aware": lat_agent["latency_ms"] / limit,
+        "latency_aware_vs_flops_aware": both[1].median_ms / both[0].median_ms,
+        "side_by_side_ms": {"flops_aware": both[0].median_ms, "latency_aware": both[1].median_ms},
         "latency_aware_within_limit": lat_agent["latency_ms"] <= limit * 1.05,
         "seeds": len(seeds), "episodes": base["episodes"], "dataset": flops_aware["dataset"],
         "per_seed": [{k: s[k] for k in ("acc_agent", "acc_uniform", "acc_magnitude", "acc_random_search",

@@ -32,6 +32,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.tinytl",
     "engine.networks.technique",
     "engine.amc",
+    "engine.haq",
 )
 
 

@@ -47,7 +47,7 @@ from ..training import classification_step, evaluate, train_model
 from .env import RESOURCES, PruningEnv, describe_policy
 from .pruning import CRITERIA, PruningError, analyse, kept_channels, prune
 
-__all__ = ["AMCConfig", "run_amc", "REWARDS"]
+__all__ = ["AMCConfig", "run_amc", "REWARDS", "base_network", "task_data", "TaskData"]
 
 REWARDS = ("acc", "acc-log-flops")
 
@@ -99,7 +99,7 @@ class AMCConfig(ConfigBase):
 
 
 @dataclass
-class _Data:
+class TaskData:
     name: str
     train: torch.utils.data.TensorDataset
     val: Any
@@ -108,7 +108,7 @@ class _Data:
     note: str
 
 
-def _data(cfg: AMCConfig, dataset: str, problem: ImageClassification) -> _Data:
+def task_data(cfg: AMCConfig, dataset: str, problem: ImageClassification) -> TaskData:
     choice = choose_dataset(dataset)
     train, test = load_train_test(choice.name, image_size=problem.size, channels=problem.channels,
                                   train_limit=cfg.train_limit + cfg.val_images, seed=cfg.seed)
@@ -117,7 +117,7 @@ def _data(cfg: AMCConfig, dataset: str, problem: ImageClassification) -> _Data:
     tl, vl = make_loaders(train, val, batch_size=cfg.batch_size, seed=cfg.seed)
     _, testl = make_loaders(train, test, batch_size=cfg.batch_size, seed=cfg.seed)
     xs = tl.dataset.tensors[0]
-    return _Data(choice.name, tl.dataset, vl, testl, xs[: cfg.bn_images], choice.note or "")
+    return TaskData(choice.name, tl.dataset, vl, testl, xs[: cfg.bn_images], choice.note or "")
 
 
 def _accuracy(model: nn.Module, loader) -> float:
@@ -128,7 +128,7 @@ def _recalibrate(model: nn.Module, calib: torch.Tensor, batch: int = 128) -> Non
     recalibrate_bn(model, (calib[i:i + batch] for i in range(0, len(calib), batch)))
 
 
-def _base(cfg: AMCConfig, reporter: Reporter) -> tuple[Network, nn.Module, bool]:
+def base_network(cfg: AMCConfig, reporter: Reporter) -> tuple[Network, nn.Module, bool]:
     """The input network: the chosen one, or a classifier trained here (cached)."""
     if cfg.network:
         net, module = load_network_setting(cfg.network, setting="network")
@@ -150,7 +150,7 @@ def _base(cfg: AMCConfig, reporter: Reporter) -> tuple[Network, nn.Module, bool]
     spec = NetworkSpec("torchvision", {"model": cfg.base_model, "width": cfg.base_width})
     probe = load_train_test(choice.name, image_size=cfg.resolution, channels=3, train_limit=64, seed=cfg.seed)[0]
     problem = ImageClassification(3, cfg.resolution, probe.num_classes)
-    data = _data(cfg, choice.name, problem)
+    data = task_data(cfg, choice.name, problem)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         module = build_network(spec, problem)
@@ -174,12 +174,12 @@ def run_amc(config: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
 
 def _run(cfg: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
     t0 = time.perf_counter()
-    base_net, base, cached = _base(cfg, reporter)
+    base_net, base, cached = base_network(cfg, reporter)
     problem = base_net.problem
     if not isinstance(problem, ImageClassification):
         raise ValueError(f"network: AMC prunes image classifiers; {base_net.name} is a {problem.kind} network")
     inputs = problem.example_inputs()
-    data = _data(cfg, base_net.dataset or cfg.dataset, problem)
+    data = task_data(cfg, base_net.dataset or cfg.dataset, problem)
     plan = analyse(base.eval(), inputs, round_to=cfg.round_to)
     lat_final = latency_for(hardware, problem=problem, purpose="final", measure={"threads": 1, "repeats": 15,
                                                                                   "warmup": 3})

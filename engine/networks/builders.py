@@ -307,3 +307,37 @@ register_builder(Builder("pruned", "pruned network", _pruned_check, _pruned_buil
                          lambda a: f"{builders.get(a['base']['builder']).describe(a['base']['args'])}, "
                                    f"{len(a['channels'])} layer groups pruned"
                          if a.get("base", {}).get("builder") in builders else "pruned network"))
+
+
+# -- a mixed-precision network (HAQ): its base network's spec and the bits of every conv / linear layer ------------
+
+def _quantized_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    _only(args, {"base", "policy", "mode"})
+    try:
+        base = check_spec(NetworkSpec.from_dict(args.get("base")), problem)
+    except SpecError as e:
+        raise SpecError(f"base: {e}", "base") from None
+    pol = args.get("policy")
+    if not isinstance(pol, list) or not pol or len(pol) > 5000 or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(b, int) and not isinstance(b, bool)
+                                                          and 1 <= b <= 32 for b in p) for p in pol):
+        raise SpecError("policy must be a list of [weight bits, activation bits], each 1 to 32", "policy")
+    mode = args.get("mode", "linear")
+    if mode not in ("linear", "kmeans"):
+        raise SpecError("mode must be linear or kmeans", "mode")
+    return {"base": base.to_dict(), "policy": pol, "mode": mode}
+
+
+def _quantized_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    from ..haq.quant import quantizable_layers, quantize
+
+    base = build_network(NetworkSpec.from_dict(args["base"]), problem).eval()
+    layers = quantizable_layers(base, problem.example_inputs())
+    if len(layers) != len(args["policy"]):
+        raise SpecError(f"policy: {len(args['policy'])} bit pairs for {len(layers)} layers", "policy")
+    return quantize(base, layers, [tuple(p) for p in args["policy"]], [], mode=args["mode"], fit=False)
+
+
+register_builder(Builder("quantized", "mixed-precision network", _quantized_check, _quantized_build,
+                         lambda a: f"mixed precision ({a.get('mode', 'linear')}), "
+                                   f"mean {sum(p[0] for p in a['policy']) / max(1, len(a['policy'])):.1f} weight bits"))

@@ -1,0 +1,290 @@
+"""The ``haq`` technique: HAQ (Wang et al., CVPR 2019), mixed precision with
+hardware feedback.
+
+1. The input network (a saved network, or a torchvision classifier trained
+   here, as AMC does) and its conv / linear layers in execution order.
+2. Episodes: the shared DDPG agent picks weight and activation bits per layer
+   (:mod:`.env`); the budget (latency on the profile, or model size, as a
+   fraction of the all-8-bit network) is enforced by lowering bits from the
+   last layer back; the quantised network is fine-tuned briefly (a few
+   batches, quantisation-aware through the shared training loop) and scored on
+   held-out training images; reward 0.1 x (accuracy - the original's).
+3. Baselines: uniform 8/6/5/4 bits (those that meet the budget); with
+   ``other_profile`` the search runs for that profile too and each policy is
+   priced on both (the cross-hardware table).
+4. The best policy and the best uniform one are fine-tuned alike and tested;
+   the searched network is kept (builder ``quantized``) with its parent.
+5. Real int8: W8A8 with PyTorch's x86 quantised kernels, measured against
+   fp32 on this CPU, interleaved.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..amc.technique import base_network, task_data
+from ..config import ConfigBase, param
+from ..data import DATASETS
+from ..hardware.cost import profile_model
+from ..hardware.measure import fixed_threads, measure_many
+from ..hardware.profile import builtin_profiles
+from ..modelzoo.zoo import MODELS
+from ..networks import keep_network
+from ..networks.builders import NetworkSpec
+from ..reporter import Reporter, Summary
+from ..search.agents import DDPGAgent, DDPGSettings
+from ..training import classification_step, evaluate, train_model
+from .env import RESOURCES, QuantEnv
+from .quant import MODES, quantizable_layers, quantize
+
+__all__ = ["HAQConfig", "run_haq"]
+
+
+def _profile_names() -> tuple[str, ...]:
+    return ("",) + tuple(p.name for p in builtin_profiles())
+
+
+@dataclass(frozen=True)
+class HAQConfig(ConfigBase):
+    network: str = param("", help="The trained network to quantise; none: a torchvision classifier (base model) is "
+                                  "trained here first", max_length=500, network=("image-classification",))
+    dataset: str = param("fashion-mnist", choices=DATASETS, help="Data to score and fine-tune on")
+    base_model: str = param("mobilenet_v2", choices=tuple(MODELS), help="Without a network: the classifier trained")
+    base_width: float = param(0.5, min=0.25, max=2.0, help="Without a network: its width multiplier")
+    base_epochs: int = param(4, min=1, max=100, help="Without a network: its training epochs (cached)")
+    resolution: int = param(32, min=16, max=224, help="Without a network: input resolution (3 channels)")
+    resource: str = param("latency", choices=RESOURCES,
+                          help="What the budget limits: latency on the profile (roofline with per-layer bits, an "
+                               "estimate) or model size")
+    budget: float = param(0.6, min=0.05, max=1.0, help="Fraction of the all-8-bit network's latency / size")
+    min_bits: int = param(2, min=1, max=7, help="Fewest bits of a layer's weights or activations")
+    max_bits: int = param(8, min=2, max=8, help="Most bits")
+    mode: str = param("linear", choices=MODES, help="linear (KL-clipped below 5 bits) or k-means weight sharing")
+    episodes: int = param(60, min=2, max=5000, help="Search episodes (HAQ: 600)")
+    warmup: int = param(20, min=1, max=1000, help="Episodes of random actions first (HAQ: 20)")
+    episode_batches: int = param(8, min=0, max=1000, help="Quantisation-aware fine-tuning batches in each episode "
+                                                          "before it is scored (HAQ: one short fine-tune)")
+    other_profile: str = param("", choices=_profile_names(),
+                               help="Also search for this profile and price both policies on both (the "
+                                    "cross-hardware table)")
+    finetune_epochs: int = param(1, min=0, max=100, help="Fine-tuning epochs of the best and the uniform policy")
+    measure_int8: bool = param(True, help="Run the network in real int8 (W8A8, PyTorch's x86 kernels) and measure "
+                                          "it against fp32 on this CPU")
+    train_limit: int = param(3000, min=100, max=100_000, help="Training images")
+    val_images: int = param(500, min=50, max=10_000, help="Held-out training images that score each episode")
+    bn_images: int = param(256, min=16, max=10_000, help="Training images that calibrate activation ranges")
+    lr: float = param(0.01, min=1e-5, max=1.0, help="Learning rate of the base network's training")
+    qat_lr: float = param(1e-3, min=1e-6, max=1.0, help="Learning rate of quantisation-aware fine-tuning")
+    batch_size: int = param(64, min=8, max=1024, help="Batch size")
+    threads: int = param(1, min=0, max=256, help="CPU threads (0: PyTorch's default)", advanced=True)
+    seed: int = param(0, min=0, max=2**31 - 1, help="Seed")
+
+    def check(self) -> dict[str, str]:
+        errors = {}
+        if self.min_bits >= self.max_bits:
+            errors["min_bits"] = "must be below max_bits"
+        if self.warmup >= self.episodes:
+            errors["warmup"] = "must be fewer than the episodes"
+        return errors
+
+
+def run_haq(config: HAQConfig, hardware: Any, reporter: Reporter) -> Summary:
+    with fixed_threads(config.threads or None):
+        return _run(config, hardware, reporter)
+
+
+def _acc(model: nn.Module, loader) -> float:
+    return float(evaluate(model, classification_step, loader)["acc"])
+
+
+def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict | None = None) -> Summary:
+    t0 = time.perf_counter()
+    base_net, base, _cached = base_network(cfg, reporter)  # type: ignore[arg-type]
+    base = base.eval()
+    problem = base_net.problem
+    inputs = problem.example_inputs()
+    data = task_data(cfg, base_net.dataset or cfg.dataset, problem)  # type: ignore[arg-type]
+    layers = quantizable_layers(base, inputs)
+    cost = profile_model(base, inputs)
+    calib = [data.calib[i:i + 128] for i in range(0, len(data.calib), 128)]
+    xs, ys = data.train.tensors
+    short = torch.utils.data.TensorDataset(xs[: cfg.episode_batches * cfg.batch_size],
+                                           ys[: cfg.episode_batches * cfg.batch_size])
+    fp_acc = _acc(base, data.val)
+    profiles = {hardware.name: hardware}
+    if cfg.other_profile and cfg.other_profile != hardware.name:
+        profiles[cfg.other_profile] = next(p for p in builtin_profiles() if p.name == cfg.other_profile)
+    for p in (extra_profiles or {}).values():  # a bench's own second profile
+        profiles[p.name] = p
+    envs = {}
+    for n, p in profiles.items():
+        try:
+            envs[n] = QuantEnv(cost, layers, p, cfg.resource, cfg.budget, cfg.min_bits, cfg.max_bits)
+        except ValueError as e:
+            field = "budget" if n == hardware.name else "other_profile"
+            hint = "" if p.bit_flexible else f" ({n} is not bit-flexible: fewer bits barely speed it up)"
+            raise ValueError(f"{field}: on {n}, {e}{hint}") from None
+
+    def score(policy, *, episode: bool = True) -> tuple[float, nn.Module]:
+        q = quantize(base, layers, policy, calib, mode=cfg.mode)
+        if episode and cfg.episode_batches:
+            train_model(q, short, epochs=1, batch_size=cfg.batch_size, lr=cfg.qat_lr, optimizer="sgd",
+                        schedule="constant", seed=cfg.seed, drop_last=True)
+        return _acc(q, data.val), q
+
+    # every profile's latency of a policy (the budget's resource may be the size)
+    timing = {n: QuantEnv(cost, layers, p, "latency", 1.0, cfg.min_bits, cfg.max_bits) for n, p in profiles.items()}
+
+    def metrics_of(policy, acc: float) -> dict[str, Any]:
+        out: dict[str, Any] = {"accuracy": acc, "accuracy_source": f"quantised, {cfg.episode_batches} fine-tuning "
+                                                                  "batches", "reward": 0.1 * (acc - fp_acc),
+                               "size_bytes": sum(i.weight_size * w / 8 for i, (w, _) in zip(layers, policy)),
+                               "mean_weight_bits": float(np.mean([w for w, _ in policy])),
+                               "mean_activation_bits": float(np.mean([a for _, a in policy]))}
+        for n, t in timing.items():
+            suffix = "" if n == hardware.name else f"_on_{n}"
+            ms = t.price(policy)
+            out[f"latency_ms{suffix}"] = ms
+            out[f"latency_source{suffix}"] = "roofline"
+            out[f"latency_ratio_vs_w8a8{suffix}"] = ms / t.reference
+        out["budget_fraction"] = envs[hardware.name].fraction(policy)
+        out["within_budget"] = out["budget_fraction"] <= cfg.budget + 1e-9
+        return out
+
+    best: dict[str, tuple[float, list, dict]] = {}
+    met: list[bool] = []
+    n_runs = len(envs)
+    for k, (pname, env) in enumerate(envs.items()):
+        agent = DDPGAgent(10, 0.0, 1.0, rng=np.random.default_rng(cfg.seed + 1), seed=cfg.seed,
+                          settings=DDPGSettings(warmup=cfg.warmup, sigma_decay=0.99,
+                                                buffer_size=128 * 2 * len(layers)))
+        how = "agent" if pname == hardware.name else f"agent for {pname}"
+        for ep in range(cfg.episodes):
+            policy, transitions = env.episode(lambda s, t: agent.act(s, ep)[0])
+            acc, _ = score(policy)
+            m = metrics_of(policy, acc)
+            agent.observe(transitions, m["reward"])
+            agent.update()
+            m.update(search=how, episode=ep, profile_searched=pname)
+            if pname == hardware.name:
+                met.append(bool(m["within_budget"]))
+            reporter.candidate({"search": how, "episode": ep, "bits": [list(p) for p in policy]}, m)
+            reporter.series(f"reward/{how}", ep, m["reward"])
+            if m["within_budget"] or pname != hardware.name:
+                if how not in best or m["reward"] > best[how][0]:
+                    best[how] = (m["reward"], policy, m)
+            reporter.progress(0.15 + 0.6 * (k + (ep + 1) / cfg.episodes) / n_runs,
+                              f"{how}: episode {ep + 1}/{cfg.episodes}, accuracy {acc:.3f}, "
+                              f"{cfg.resource} {env.fraction(policy):.0%} of W8A8")
+    env = envs[hardware.name]
+    uniform_ok = []
+    for b in (8, 6, 5, 4):
+        pol = env.uniform(b)
+        if env.fraction(pol) <= cfg.budget + 1e-9:
+            acc, _ = score(pol)
+            m = metrics_of(pol, acc)
+            m.update(search=f"uniform {b}-bit", episode=-1)
+            reporter.candidate({"search": f"uniform {b}-bit", "bits": [list(p) for p in pol]}, m)
+            uniform_ok.append((m["reward"], pol, m, b))
+    finals = {}
+    if "agent" in best:
+        finals["agent"] = best["agent"][1]
+    if uniform_ok:
+        top = max(uniform_ok, key=lambda t: t[0])
+        finals[f"uniform {top[3]}-bit"] = top[1]
+    rows: dict[str, dict[str, Any]] = {}
+    for j, (how, pol) in enumerate(finals.items()):
+        q = quantize(base, layers, pol, calib, mode=cfg.mode)
+        if cfg.finetune_epochs:
+            train_model(q, data.train, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, lr=cfg.qat_lr,
+                        optimizer="sgd", seed=cfg.seed, drop_last=True,
+                        progress=lambda f, msg, _x, how=how, j=j: reporter.progress(
+                            0.75 + 0.15 * (j + f) / len(finals), f"fine-tuning {how}: {msg}"))
+        m = metrics_of(pol, _acc(q, data.test))
+        m.update(accuracy_source=f"quantisation-aware fine-tuned {cfg.finetune_epochs} epochs, test split",
+                 search=f"{how} (fine-tuned)")
+        idx = reporter.candidate({"search": f"{how} (fine-tuned)", "bits": [list(p) for p in pol]}, m)
+        rows[how] = m
+        for i, (w, a) in enumerate(pol):
+            reporter.series(f"weight bits by layer/{how}", i, w)
+            reporter.series(f"activation bits by layer/{how}", i, a)
+        if how == "agent":
+            keep_network(reporter, q.eval(), name=f"haq-{hardware.name}-{cfg.resource}{cfg.budget:.0%}".replace(
+                "%", "pct"), spec=NetworkSpec("quantized", {"base": base_net.spec.to_dict(),
+                                                            "policy": [list(p) for p in pol], "mode": cfg.mode}),
+                problem=problem, dataset=data.name,
+                metrics={k: m[k] for k in ("accuracy", "accuracy_source", "latency_ms", "latency_source",
+                                           "size_bytes", "mean_weight_bits")},
+                made_by=f"HAQ mixed precision for {hardware.name} at {cfg.budget:.0%} of the W8A8 {cfg.resource}, "
+                        f"fine-tuned {cfg.finetune_epochs} epochs (fake-quantised weights and the bit assignment)",
+                technique="haq", parent=base_net if cfg.network else None, candidate=idx)
+    cross: dict[str, Any] = {}
+    other = [n for n in profiles if n != hardware.name]
+    if other and "agent" in best and f"agent for {other[0]}" in best:
+        o = other[0]
+        own, theirs = best["agent"][1], best[f"agent for {o}"][1]
+        lat = {(p, pol): timing[p].price(x) for p in profiles for pol, x in (("own", own), ("other", theirs))}
+        cross = {f"{hardware.name}: policy for {hardware.name} (ms)": lat[(hardware.name, "own")],
+                 f"{hardware.name}: policy for {o} (ms)": lat[(hardware.name, "other")],
+                 f"{o}: policy for {o} (ms)": lat[(o, "other")], f"{o}: policy for {hardware.name} (ms)": lat[(o, "own")],
+                 "own_policy_fastest": lat[(hardware.name, "own")] <= lat[(hardware.name, "other")]
+                 and lat[(o, "other")] <= lat[(o, "own")]}
+    int8 = _int8(base, inputs, calib, data) if cfg.measure_int8 else {}
+    if int8:
+        reporter.candidate({"search": "int8 (real, x86 kernels)"}, {
+            "accuracy": int8["acc_int8"], "accuracy_source": "post-training int8, test split",
+            "latency_ms": int8["int8_ms"], "latency_source": "measured", "fp32_latency_ms": int8["fp32_ms"],
+            "size_bytes": sum(i.weight_size for i in layers)})
+    reporter.progress(1.0, "done")
+    a = rows.get("agent", {})
+    u = next((r for k, r in rows.items() if k.startswith("uniform")), {})
+    metrics = {"acc_fp32": _acc(base, data.test), "acc_mixed": a.get("accuracy"), "acc_uniform": u.get("accuracy"),
+               "uniform_policy": next((k for k in rows if k.startswith("uniform")), None),
+               "latency_ratio_vs_w8a8": a.get("latency_ratio_vs_w8a8"), "latency_source": "roofline",
+               "budget_met_fraction": float(np.mean(met)) if met else None, "layers": len(layers),
+               "profile": hardware.name,
+               "wall_s": time.perf_counter() - t0, **{k: v for k, v in cross.items()}, **int8}
+    msg = (f"Mixed precision for {hardware.name} at {a.get('budget_fraction', float('nan')):.0%} of the W8A8 "
+           f"{cfg.resource} (roofline estimate): accuracy {a.get('accuracy', float('nan')):.3f}"
+           + (f" vs {metrics['uniform_policy']} {u['accuracy']:.3f}" if u else " (no uniform precision meets the "
+              "budget)") + f"; fp32 {metrics['acc_fp32']:.3f}")
+    if int8:
+        msg += f"; real int8 {int8['int8_measured_speedup']:.2f}x faster than fp32 here (measured)"
+    if cross:
+        msg += "; each profile's own policy is the fastest on it" if cross["own_policy_fastest"] else \
+            "; a profile's own policy was not the fastest on it in this run"
+    return Summary(msg, metrics)
+
+
+def _int8(base: nn.Module, inputs, calib, data) -> dict[str, Any]:
+    """W8A8 with PyTorch's quantised x86 kernels (FX graph mode), against fp32, measured here."""
+    import warnings
+
+    try:
+        from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.backends.quantized.engine = "x86"
+            prepared = prepare_fx(copy_eval(base), get_default_qconfig_mapping("x86"), tuple(inputs))
+            with torch.no_grad():
+                for x in calib:
+                    prepared(x)
+            q = convert_fx(prepared)
+    except Exception:  # noqa: BLE001 - a network FX cannot trace has no int8 figure
+        return {}
+    fp, i8 = measure_many([(base, tuple(inputs)), (q, tuple(inputs))], warmup=3, repeats=25, rounds=5, threads=1)
+    return {"fp32_ms": fp.median_ms, "int8_ms": i8.median_ms, "int8_measured_speedup": fp.median_ms / i8.median_ms,
+            "acc_int8": _acc(q, data.test)}
+
+
+def copy_eval(m: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(m).eval()

@@ -1,0 +1,89 @@
+"""HAQ: fake quantisation per layer (linear with KL clipping, k-means), the
+environment's budget enforcement on a bit-flexible profile, clear errors, and
+the quantised network saved and rebuilt."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine import ConfigError, MemoryReporter, techniques
+from engine.hardware import get_profile
+from engine.hardware.cost import profile_model
+from engine.haq.env import QuantEnv
+from engine.haq.quant import fake_quant, kl_threshold, quantizable_layers, quantize
+from engine.modelzoo.zoo import build_model
+from engine.networks import Network, NetworkSpec, load_network, save_network
+from engine.problems import ImageClassification
+
+P = ImageClassification(3, 32, 10)
+
+
+def test_fake_quant_levels_and_straight_through_gradient():
+    x = torch.linspace(-1, 1, 101, requires_grad=True)
+    q = fake_quant(x, 3, 1.0, True)
+    assert len(torch.unique(q.detach())) == 7  # -3..3 levels
+    q.sum().backward()
+    assert torch.all(x.grad == 1)  # the rounding passes gradients straight through
+    assert len(torch.unique(fake_quant(torch.rand(1000), 2, 1.0, False))) == 4
+
+
+def test_kl_clipping_cuts_outliers_at_low_bits():
+    rng = np.random.default_rng(0)
+    w = np.concatenate([rng.normal(0, 0.1, 10_000), [3.0, -3.0]])  # two outliers
+    assert kl_threshold(w, 3) < 1.0 < 3.0
+    assert kl_threshold(w, 8) > kl_threshold(w, 3)
+
+
+def test_quantised_network_keeps_accuracy_at_8_bits_and_rebuilds(tmp_path):
+    torch.manual_seed(0)
+    m = build_model("mobilenet_v2", width=0.25).eval()
+    (x,) = P.example_inputs(4)
+    layers = quantizable_layers(m, P.example_inputs())
+    assert layers[0].name == "features.0.0" and layers[-1].name == "classifier.1" and any(i.depthwise for i in layers)
+    calib = [torch.randn(16, 3, 32, 32)]
+    q8 = quantize(m, layers, [(8, 8)] * len(layers), calib).eval()
+    assert torch.allclose(q8(x), m(x), atol=0.05 * m(x).abs().max().item() + 1e-3)
+    pol = [(8, 8)] + [(4, 6)] * (len(layers) - 2) + [(8, 8)]
+    for mode in ("linear", "kmeans"):
+        q = quantize(m, layers, pol, calib, mode=mode).eval()
+        w = q.get_submodule(layers[3].name).quantized_weight()
+        assert len(torch.unique(w.detach())) <= 16
+        spec = NetworkSpec("quantized", {"base": {"builder": "torchvision", "args": {"model": "mobilenet_v2",
+                                                                                       "width": 0.25}},
+                                         "policy": [list(p) for p in pol], "mode": mode})
+        folder = save_network(q, Network(name=f"q-{mode}", spec=spec, problem=P), tmp_path)
+        _, back = load_network(folder)
+        assert torch.allclose(back(x), q(x), atol=1e-5)
+
+
+def test_the_budget_is_enforced_and_an_impossible_one_refused():
+    m = build_model("mobilenet_v2", width=1.0).eval()
+    p64 = ImageClassification(3, 64, 10)
+    layers, cost = quantizable_layers(m, p64.example_inputs()), profile_model(m, p64.example_inputs())
+    env = QuantEnv(cost, layers, get_profile("bitfusion"), "latency", 0.6)
+    assert env.fraction(env.uniform(4)) < env.fraction(env.uniform(6)) < 1.0  # fewer bits, faster on BitFusion
+    for act in (lambda s, t: 1.0, lambda s, t: np.random.default_rng(t).random()):
+        policy, transitions = env.episode(act)
+        assert env.fraction(policy) <= 0.6 + 1e-9
+        assert policy[0] == (8, 8) and policy[-1] == (8, 8)
+        assert len(transitions) == 2 * len(layers) and transitions[-1].done
+    cpu = QuantEnv(cost, layers, get_profile("raspberry-pi-4"), "latency", 1.0)
+    assert cpu.fraction(cpu.uniform(4)) > 0.85  # an int8 CPU gains little below 8 bits
+    with pytest.raises(ValueError, match="cannot be met: 2 bits everywhere"):
+        QuantEnv(cost, layers, get_profile("raspberry-pi-4"), "latency", 0.5)
+    with pytest.raises(ConfigError) as e:
+        techniques.get("haq").parse({"min_bits": 8, "max_bits": 4, "resource": "joules"})
+    assert {"min_bits", "resource"} <= set(e.value.errors)
+
+
+def test_haq_keeps_its_network_and_measures_int8(tmp_path):
+    t = techniques.get("haq")
+    rep = MemoryReporter(tmp_path)
+    s = t.run(t.parse({**t.smoke, "measure_int8": True, "resource": "latency", "budget": 0.97}),
+              get_profile("bitfusion"), rep)
+    assert s.metrics["budget_met_fraction"] == 1.0 and s.metrics["int8_measured_speedup"] > 0
+    (out,) = rep.outputs
+    net, module = load_network(out.folder)
+    assert net.spec.builder == "quantized" and net.technique == "haq"
+    assert module(*net.problem.example_inputs()).shape == (1, 10)
