@@ -1,0 +1,73 @@
+"""HAQ: mixed precision searched for a bit-flexible accelerator against the best
+uniform precision at the same latency budget; each profile's own policy against
+the other's; real int8 on this CPU against fp32.
+
+Measures, in one process, through the ``haq`` technique:
+  1. A MobileNetV2 (width 1.0, 64 px, 3 channels) trained here on Fashion-MNIST
+     (mnist-5k when it is not installed); latency priced on the BitFusion
+     profile by the roofline with per-layer bits (an estimate, as HAQ's own
+     simulator is); budget 0.6 x the W8A8 network's latency. The agent's best
+     policy and the best uniform precision that meets the budget, each
+     fine-tuned alike (quantisation-aware), tested on the test split.
+  2. Cross-hardware: the search also runs for a second bit-flexible profile
+     composed here ("bitfusion-narrow": BitFusion with an eighth of its memory
+     bandwidth, so weights and activations cost more than MACs); each policy is
+     priced on both. ``own_policy_fastest``: on each profile, its own policy is
+     faster than the other's.
+  3. Real int8: the trained network in W8A8 with PyTorch's x86 quantised
+     kernels, measured against fp32 on this CPU (interleaved medians).
+
+    .venv/bin/python bench/haq.py --quick    # a few minutes on 2 cores
+    .venv/bin/python bench/haq.py            # more episodes and fine-tuning
+
+The last line printed is one JSON object of the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.hardware import get_profile  # noqa: E402
+from engine.haq.technique import _run  # noqa: E402
+from engine.registry import techniques  # noqa: E402
+from engine.reporter import MemoryReporter  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    bitfusion = get_profile("bitfusion")
+    narrow = dataclasses.replace(bitfusion, name="bitfusion-narrow", title="BitFusion with 1/8 of its memory "
+                                 "bandwidth (composed for this bench)",
+                                 memory_bandwidth_gbs=bitfusion.memory_bandwidth_gbs / 8)
+    t = techniques.get("haq")
+    cfg = t.parse({"dataset": "fashion-mnist", "base_model": "mobilenet_v2", "base_width": 1.0, "resolution": 64,
+                   "base_epochs": 3 if args.quick else 6, "train_limit": 3000 if args.quick else 8000,
+                   "episodes": 40 if args.quick else 200, "warmup": 15 if args.quick else 20,
+                   "episode_batches": 4 if args.quick else 16, "finetune_epochs": 1 if args.quick else 3,
+                   "resource": "latency", "budget": 0.6, "threads": 1, "measure_int8": True})
+    rep = MemoryReporter()
+    s = _run(cfg, bitfusion, rep, extra_profiles={"bitfusion-narrow": narrow})
+    print(s.message, flush=True)
+    m = s.metrics
+    out = {"latency_ratio_vs_w8a8": m["latency_ratio_vs_w8a8"], "latency_source": m["latency_source"],
+           "acc_fp32": m["acc_fp32"], "acc_mixed": m["acc_mixed"], "acc_uniform": m["acc_uniform"],
+           "uniform_policy": m["uniform_policy"], "budget": 0.6, "budget_met_fraction": m["budget_met_fraction"],
+           "own_policy_fastest": m.get("own_policy_fastest"),
+           "cross_hardware_ms": {k: v for k, v in m.items() if k.endswith("(ms)")},
+           "int8_measured_speedup": m.get("int8_measured_speedup"), "acc_int8": m.get("acc_int8"),
+           "fp32_ms": m.get("fp32_ms"), "int8_ms": m.get("int8_ms"), "layers": m["layers"],
+           "episodes": cfg.episodes, "wall_s": time.perf_counter() - t0}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
