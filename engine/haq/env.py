@@ -26,18 +26,20 @@ from ..hardware.latency.roofline import roofline_ms
 from ..search.agents import Transition
 from .quant import LayerInfo
 
-__all__ = ["QuantEnv", "RESOURCES", "STATE_DIM", "policy_cost"]
+__all__ = ["QuantEnv", "RESOURCES", "STATE_DIM", "policy_cost", "load_cost_table"]
 
 RESOURCES = ("latency", "size")
 STATE_DIM = 10
 
 
 def policy_cost(cost: ModelCost, layers: Sequence[LayerInfo], policy: Sequence[tuple[int, int]], profile: Any,
-                resource: str) -> float:
-    """Milliseconds on ``profile`` (roofline with bits; layers that are not
-    conv / linear at 8 bits) or bytes of weights, of ``policy``."""
+                resource: str, table: np.ndarray | None = None) -> float:
+    """Milliseconds on ``profile`` (roofline with bits over the conv and linear
+    layers, or the per-layer ``table`` when one is given) or bytes of weights."""
     if resource == "size":
         return float(sum(info.weight_size * wb / 8 for info, (wb, _) in zip(layers, policy)))
+    if table is not None:
+        return float(sum(table[i, min(wb, 8) - 1, min(ab, 8) - 1] for i, (wb, ab) in enumerate(policy)))
     bits = {info.name: (float(wb), float(ab)) for info, (wb, ab) in zip(layers, policy)}
     return float(roofline_ms(_conv_only(cost, bits), profile, bits).ms)
 
@@ -60,6 +62,8 @@ class QuantEnv:
     budget: float = 0.6
     min_bits: int = 2
     max_bits: int = 8
+    #: a measured or uploaded per-layer latency table (layers x 8 x 8, ms) instead of the roofline
+    table: np.ndarray | None = None
     _static: np.ndarray = field(init=False, repr=False)
     reference: float = field(init=False)
 
@@ -84,7 +88,7 @@ class QuantEnv:
         return {0, len(self.layers) - 1}
 
     def price(self, policy: Sequence[tuple[int, int]]) -> float:
-        return policy_cost(self.cost, self.layers, policy, self.profile, self.resource)
+        return policy_cost(self.cost, self.layers, policy, self.profile, self.resource, self.table)
 
     def fraction(self, policy: Sequence[tuple[int, int]]) -> float:
         return self.price(policy) / self.reference
@@ -139,3 +143,22 @@ class QuantEnv:
                                   states[t + 1] if t + 1 < n else np.zeros(STATE_DIM, np.float32), t + 1 == n)
                        for t in range(n)]
         return self.enforce(policy), transitions
+
+
+def load_cost_table(path: str, layers: Sequence[LayerInfo]) -> np.ndarray:
+    """A per-layer latency table in the reference code's layout: a NumPy array
+    of shape (layers, 8, 8), ``[layer, w_bits - 1, a_bits - 1]`` in ms, read
+    with pickles refused; its layer count must match the network's conv and
+    linear layers and every cost be finite and non-negative."""
+    try:
+        table = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cost_table: not a plain .npy array ({str(e)[:200]})") from None
+    if table.ndim != 3 or table.shape[1:] != (8, 8):
+        raise ValueError(f"cost_table: shape {table.shape}; the reference layout is (layers, 8, 8)")
+    if table.shape[0] != len(layers):
+        raise ValueError(f"cost_table: {table.shape[0]} layers, but the network has {len(layers)} conv and linear "
+                         "layers")
+    if not np.issubdtype(table.dtype, np.number) or not np.all(np.isfinite(table)) or np.any(table < 0):
+        raise ValueError("cost_table: every cost must be a finite number >= 0")
+    return table.astype(np.float64)

@@ -39,7 +39,7 @@ from ..networks.builders import NetworkSpec
 from ..reporter import Reporter, Summary
 from ..search.agents import DDPGAgent, DDPGSettings
 from ..training import classification_step, evaluate, train_model
-from .env import RESOURCES, QuantEnv
+from .env import RESOURCES, QuantEnv, load_cost_table
 from .quant import MODES, quantizable_layers, quantize
 
 __all__ = ["HAQConfig", "run_haq"]
@@ -72,6 +72,11 @@ class HAQConfig(ConfigBase):
     other_profile: str = param("", choices=_profile_names(),
                                help="Also search for this profile and price both policies on both (the "
                                     "cross-hardware table)")
+    cost_table: str = param("", help="A per-layer latency table for this profile in the HAQ reference code's layout: "
+                                     "a NumPy .npy array of shape (layers, 8, 8), [layer, w_bits-1, a_bits-1] in ms "
+                                     "(build it by timing each conv / linear layer of your network at every bit "
+                                     "pair on the device, np.save); replaces the roofline estimate",
+                            max_length=500, advanced=True, file="npy")
     finetune_epochs: int = param(1, min=0, max=100, help="Fine-tuning epochs of the best and the uniform policy")
     measure_int8: bool = param(True, help="Run the network in real int8 (W8A8, PyTorch's x86 kernels) and measure "
                                           "it against fp32 on this CPU")
@@ -86,6 +91,10 @@ class HAQConfig(ConfigBase):
 
     def check(self) -> dict[str, str]:
         errors = {}
+        if self.cost_table and not self.cost_table.endswith(".npy"):
+            errors["cost_table"] = "must be a .npy file"
+        if self.cost_table and self.resource != "latency":
+            errors["cost_table"] = "a latency table needs resource=latency"
         if self.min_bits >= self.max_bits:
             errors["min_bits"] = "must be below max_bits"
         if self.warmup >= self.episodes:
@@ -121,10 +130,13 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         profiles[cfg.other_profile] = next(p for p in builtin_profiles() if p.name == cfg.other_profile)
     for p in (extra_profiles or {}).values():  # a bench's own second profile
         profiles[p.name] = p
+    table = load_cost_table(cfg.cost_table, layers) if cfg.cost_table else None
+    lat_source = "lut" if table is not None else "roofline"  # an uploaded table, labelled like every lookup table
     envs = {}
     for n, p in profiles.items():
         try:
-            envs[n] = QuantEnv(cost, layers, p, cfg.resource, cfg.budget, cfg.min_bits, cfg.max_bits)
+            envs[n] = QuantEnv(cost, layers, p, cfg.resource, cfg.budget, cfg.min_bits, cfg.max_bits,
+                               table=table if n == hardware.name else None)
         except ValueError as e:
             field = "budget" if n == hardware.name else "other_profile"
             hint = "" if p.bit_flexible else f" ({n} is not bit-flexible: fewer bits barely speed it up)"
@@ -138,7 +150,8 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         return _acc(q, data.val), q
 
     # every profile's latency of a policy (the budget's resource may be the size)
-    timing = {n: QuantEnv(cost, layers, p, "latency", 1.0, cfg.min_bits, cfg.max_bits) for n, p in profiles.items()}
+    timing = {n: QuantEnv(cost, layers, p, "latency", 1.0, cfg.min_bits, cfg.max_bits,
+                          table=table if n == hardware.name else None) for n, p in profiles.items()}
 
     def metrics_of(policy, acc: float) -> dict[str, Any]:
         out: dict[str, Any] = {"accuracy": acc, "accuracy_source": f"quantised, {cfg.episode_batches} fine-tuning "
@@ -150,7 +163,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
             suffix = "" if n == hardware.name else f"_on_{n}"
             ms = t.price(policy)
             out[f"latency_ms{suffix}"] = ms
-            out[f"latency_source{suffix}"] = "roofline"
+            out[f"latency_source{suffix}"] = lat_source if n == hardware.name else "roofline"
             out[f"latency_ratio_vs_w8a8{suffix}"] = ms / t.reference
         out["budget_fraction"] = envs[hardware.name].fraction(policy)
         out["within_budget"] = out["budget_fraction"] <= cfg.budget + 1e-9
@@ -245,12 +258,12 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
     u = next((r for k, r in rows.items() if k.startswith("uniform")), {})
     metrics = {"acc_fp32": _acc(base, data.test), "acc_mixed": a.get("accuracy"), "acc_uniform": u.get("accuracy"),
                "uniform_policy": next((k for k in rows if k.startswith("uniform")), None),
-               "latency_ratio_vs_w8a8": a.get("latency_ratio_vs_w8a8"), "latency_source": "roofline",
+               "latency_ratio_vs_w8a8": a.get("latency_ratio_vs_w8a8"), "latency_source": lat_source,
                "budget_met_fraction": float(np.mean(met)) if met else None, "layers": len(layers),
                "profile": hardware.name,
                "wall_s": time.perf_counter() - t0, **{k: v for k, v in cross.items()}, **int8}
     msg = (f"Mixed precision for {hardware.name} at {a.get('budget_fraction', float('nan')):.0%} of the W8A8 "
-           f"{cfg.resource} (roofline estimate): accuracy {a.get('accuracy', float('nan')):.3f}"
+           f"{cfg.resource} ({lat_source} estimate): accuracy {a.get('accuracy', float('nan')):.3f}"
            + (f" vs {metrics['uniform_policy']} {u['accuracy']:.3f}" if u else " (no uniform precision meets the "
               "budget)") + f"; fp32 {metrics['acc_fp32']:.3f}")
     if int8:

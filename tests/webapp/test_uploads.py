@@ -88,3 +88,16 @@ def test_form_file_field(client, user, profiles, media_root, no_queue):
                                           "cfg-image_file": bad})
     assert r.status_code == 200 and b"not a PNG or JPEG" in r.content
     assert not Experiment.objects.filter(name="bad").exists()
+
+
+def test_a_cost_table_upload_refuses_a_pickled_array(api, user, media_root):
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    r = upload(api, buf.getvalue(), "table.npy", kind="npy")
+    assert r.status_code == 400 and "not a plain numeric .npy array" in str(r.json())
+    assert not any((media_root / "uploads").rglob("*.npy"))
+    ok = io.BytesIO()
+    np.save(ok, np.ones((3, 8, 8)))
+    assert upload(api, ok.getvalue(), "table.npy", kind="npy").status_code == 201

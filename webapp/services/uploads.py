@@ -19,6 +19,7 @@ __all__ = ["upload_save", "upload_resolve", "upload_read", "UPLOAD_RULES"]
 UPLOAD_RULES = {
     "image": ((".png", ".jpg", ".jpeg"), "FRONTIER_MAX_IMAGE_UPLOAD"),
     "safetensors": ((".safetensors",), "FRONTIER_MAX_WEIGHTS_UPLOAD"),
+    "npy": ((".npy",), "FRONTIER_MAX_LUT_UPLOAD"),
 }
 
 
@@ -31,6 +32,16 @@ def _validate(kind: str, path: Path) -> None:
             load_user_image(path, 32)
         except DataError as e:
             raise ApplicationError("Bad image.", field_errors={"file": str(e).split(": ", 1)[-1]}) from None
+    elif kind == "npy":
+        import numpy as np
+
+        try:
+            arr = np.load(path, allow_pickle=False)  # an object array (a pickle inside) is refused here
+            if not np.issubdtype(arr.dtype, np.number):
+                raise ValueError(f"dtype {arr.dtype} is not numeric")
+        except Exception as e:  # noqa: BLE001 - any parse error means it is not a plain NumPy array
+            raise ApplicationError("Bad array file.", field_errors={
+                "file": f"not a plain numeric .npy array ({str(e)[:200]})"}) from None
     else:
         from safetensors import safe_open
 

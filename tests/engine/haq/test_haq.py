@@ -87,3 +87,30 @@ def test_haq_keeps_its_network_and_measures_int8(tmp_path):
     net, module = load_network(out.folder)
     assert net.spec.builder == "quantized" and net.technique == "haq"
     assert module(*net.problem.example_inputs()).shape == (1, 10)
+
+
+def test_a_cost_table_in_the_reference_layout_is_checked_and_used(tmp_path):
+    from engine.haq.env import load_cost_table
+
+    m = build_model("mobilenet_v2", width=0.25).eval()
+    layers = quantizable_layers(m, P.example_inputs())
+    n = len(layers)
+    good = np.fromfunction(lambda i, w, a: (w + 1) * (a + 1) / 64.0, (n, 8, 8))
+    cases = {"shape": np.zeros((n, 8)), "count": np.ones((n + 1, 8, 8)), "negative": -good,
+             "nan": np.full((n, 8, 8), np.nan)}
+    for name, arr in cases.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+    msgs = {"shape": r"reference layout is \(layers, 8, 8\)", "count": f"but the network has {n}",
+            "negative": "finite number >= 0", "nan": "finite number >= 0"}
+    for name, msg in msgs.items():
+        with pytest.raises(ValueError, match=msg):
+            load_cost_table(str(tmp_path / f"{name}.npy"), layers)
+    np.save(tmp_path / "pickle.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="not a plain .npy array"):
+        load_cost_table(str(tmp_path / "pickle.npy"), layers)
+    np.save(tmp_path / "good.npy", good)
+    t = techniques.get("haq")
+    rep = MemoryReporter(tmp_path / "w")
+    s = t.run(t.parse({**t.smoke, "resource": "latency", "budget": 0.5, "cost_table": str(tmp_path / "good.npy")}),
+              get_profile("local-cpu"), rep)
+    assert s.metrics["latency_source"] == "lut" and s.metrics["latency_ratio_vs_w8a8"] <= 0.5 + 1e-9
