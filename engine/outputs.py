@@ -39,6 +39,8 @@ class NetworkOutput:
     meta: Path
     weights: Path
     candidate: int | None = None
+    #: the run's result (e.g. the searched network, not a baseline): what a next step takes
+    primary: bool = False
 
     def files(self) -> dict[str, Path]:
         return {"meta": Path(self.meta), "weights": Path(self.weights)}

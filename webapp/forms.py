@@ -69,7 +69,7 @@ def config_form_class(technique: str) -> type[forms.Form]:
     def cleaned_config(self) -> dict[str, Any]:
         out = {}
         for s in specs:
-            if s.file:  # stored by the view through services.upload_save
+            if s.file or s.name not in self.fields:  # files: stored by the view through services.upload_save
                 continue
             v = self.cleaned_data.get(s.name)
             if v in (None, "", []) and s.kind != "bool":
@@ -82,10 +82,10 @@ def config_form_class(technique: str) -> type[forms.Form]:
                 if s.file and self.cleaned_data.get(s.name)}
 
     def basic_fields(self) -> list:
-        return [self[s.name] for s in specs if not s.advanced]
+        return [self[s.name] for s in specs if not s.advanced and s.name in self.fields]
 
     def advanced_fields(self) -> list:
-        return [self[s.name] for s in specs if s.advanced]
+        return [self[s.name] for s in specs if s.advanced and s.name in self.fields]
 
     def __init__(self, *args, user=None, **kwargs):
         forms.Form.__init__(self, *args, **kwargs)

@@ -84,6 +84,9 @@ class Experiment(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    #: a design-automation flow this experiment is a step of: {"id", "name", "step", "steps": [{technique, config}]};
+    #: when it succeeds, the next step is launched on the network it kept
+    flow = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -193,6 +196,8 @@ class Network(models.Model):
                                    related_name="networks")
     candidate = models.ForeignKey(Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="networks")
     uploaded = models.BooleanField(default=False)
+    #: the run's result (its best network), which a flow's next step takes
+    primary = models.BooleanField(default=False)
     #: the network block by block (engine.networks.blocks), for drawing
     blocks = models.JSONField(default=list, blank=True)
     weights_bytes = models.PositiveBigIntegerField(default=0)

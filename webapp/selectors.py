@@ -21,7 +21,7 @@ from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, N
 __all__ = ["is_number", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
            "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
-           "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep"]
+           "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments"]
 
 
 def is_number(v: Any) -> bool:
@@ -351,3 +351,9 @@ def network_latency_table(network: Network) -> list[dict[str, Any]]:
         for e in d["estimates"]:
             e.error = (e.latency_ms - m.latency_ms) / m.latency_ms if m and m.latency_ms > 0 else None
     return sorted(by.values(), key=lambda d: d["profile"].slug)
+
+
+def flow_experiments(flow_id: str) -> list[Experiment]:
+    """The steps of a design flow, in order."""
+    return list(Experiment.objects.filter(flow__id=flow_id).select_related("hardware", "owner")
+                .prefetch_related("networks").order_by("created_at", "id"))

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -521,3 +522,68 @@ def network_measure(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("network", pk=pk)
     messages.success(request, f"Measuring {net.name} on {exp.hardware.slug}: the figure appears here when it ends.")
     return redirect("experiment", pk=exp.pk)
+
+
+# -- design-automation flows --------------------------------------------------------------------
+
+FLOW_LATER = ("amc", "haq")
+
+
+@login_required
+def flow_new(request: HttpRequest) -> HttpResponse:
+    """Search -> prune -> quantise on one profile: the first step's technique, then AMC and HAQ, each
+    with its generated settings form (their network comes from the step before)."""
+    from .services.flows import FIRST_STEPS
+
+    first = request.POST.get("first") or request.GET.get("first") or "evolution"
+    if first not in FIRST_STEPS:
+        first = "evolution"
+    chain = [first, *FLOW_LATER]
+    data = request.POST if request.method == "POST" else None
+    forms_ = [config_form_class(t)(data, prefix=f"s{k}", user=request.user) for k, t in enumerate(chain)]
+    for k, f in enumerate(forms_):
+        if k:
+            for s in f.specs:
+                if s.network:
+                    f.fields.pop(s.name, None)
+    form = ExperimentForm(data, initial={"hardware": request.GET.get("hardware") or "local-cpu",
+                                         "technique": first})
+    if request.method == "POST" and form.is_valid() and all(f.is_valid() for f in forms_):
+        steps = [{"technique": t, "config": {k: v for k, v in f.cleaned_config().items() if k in f.fields}}
+                 for k, (t, f) in enumerate(zip(chain, forms_))
+                 if k == 0 or request.POST.get(f"use-{t}")]
+        try:
+            exp = services.flow_launch(owner=request.user, hardware=form.cleaned_data["hardware"], steps=steps,
+                                       name=form.cleaned_data["name"])
+            return redirect("flow", flow_id=exp.flow["id"])
+        except ApplicationError as e:
+            for key, msg in e.field_errors.items():
+                parts = key.split(".")
+                if len(parts) >= 4 and parts[0] == "steps" and parts[1].isdigit() and int(parts[1]) < len(forms_):
+                    f = forms_[int(parts[1])]
+                    (f.add_error(parts[3], msg) if parts[3] in f.fields else f.add_error(None, msg))
+                else:
+                    form.add_error(None, f"{key}: {msg}")
+    return render(request, "frontier/flow_new.html", {
+        "form": form, "steps": list(zip(chain, forms_, [techniques.get(t) for t in chain])), "first": first,
+        "firsts": FIRST_STEPS})
+
+
+@login_required
+def flow_detail(request: HttpRequest, flow_id: str) -> HttpResponse:
+    steps = selectors.flow_experiments(flow_id)
+    if not steps:
+        raise Http404("no such flow")
+    planned = steps[0].flow.get("steps", [])
+    rows = []
+    for k, st in enumerate(planned):
+        exp = next((e for e in steps if e.flow.get("step") == k), None)
+        net = None
+        if exp is not None:
+            net = (exp.networks.filter(primary=True).first()
+                   or exp.networks.order_by(F("accuracy").desc(nulls_last=True)).first())
+        rows.append({"k": k + 1, "technique": st["technique"], "exp": exp, "net": net})
+    last = next((r["net"] for r in reversed(rows) if r["net"] is not None), None)
+    return render(request, "frontier/flow_detail.html", {
+        "flow": steps[0].flow, "rows": rows, "last": last,
+        "lineage": selectors.network_lineage(last) if last else [], "active": any(e.is_active for e in steps)})

@@ -341,7 +341,7 @@ def _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, b
                                                 "flops_ratio", "speedup") if r.get(k) is not None},
                      made_by=f"{how} pruning to {budget:.0%} of the {cfg.resource} ({cfg.criterion} channels), "
                              f"fine-tuned {cfg.finetune_epochs} epochs", technique="amc", parent=parent,
-                     candidate=idx)
+                     candidate=idx, primary=how == "agent")
     reporter.progress(1.0, "done")
     a = rows.get("agent", {})
     metrics: dict[str, Any] = {

@@ -235,7 +235,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
                                            "size_bytes", "mean_weight_bits")},
                 made_by=f"HAQ mixed precision for {hardware.name} at {cfg.budget:.0%} of the W8A8 {cfg.resource}, "
                         f"fine-tuned {cfg.finetune_epochs} epochs (fake-quantised weights and the bit assignment)",
-                technique="haq", parent=base_net if cfg.network else None, candidate=idx)
+                technique="haq", parent=base_net if cfg.network else None, candidate=idx, primary=True)
     cross: dict[str, Any] = {}
     other = [n for n in profiles if n != hardware.name]
     if other and "agent" in best and f"agent for {other[0]}" in best:

@@ -92,7 +92,8 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, problem: Pr
             metrics.update(latency_ms=metrics["predicted_latency_ms"],
                            latency_source=metrics["predicted_latency_source"])
     out = []
-    for f, (inputs, metrics) in zip(finalists, rows):
+    searched = [n for n, f in enumerate(finalists) if not f.label.startswith("random")]
+    for n, (f, (inputs, metrics)) in enumerate(zip(finalists, rows)):
         metrics.update(f.extra)
         idx = reporter.candidate(space.structure(f.arch), metrics)
         net_problem = dataclasses.replace(problem, size=int(f.arch["resolution"]))
@@ -104,7 +105,7 @@ def finish_candidates(finalists: list[Finalist], space: MBConvSpace, problem: Pr
         keep_network(reporter, f.model, name=f.label, spec={"builder": "space", "args": {
             "space": space.name, "params": space.params(), "arch": f.arch}}, problem=net_problem, dataset=data.name,
             metrics=metrics, made_by=f"{technique or 'NAS'} {f.label}: {how} on {data.name}", technique=technique,
-            candidate=idx, preprocess=data.preprocess())
+            candidate=idx, preprocess=data.preprocess(), primary=bool(searched) and n == searched[0])
         out.append(metrics)
     return out
 

@@ -36,11 +36,13 @@ def parent_of(network: Network | None) -> dict[str, str] | None:
 def keep_network(reporter: Any, module: nn.Module, *, name: str, spec: NetworkSpec | dict, problem: Problem,
                  dataset: str = "", metrics: dict[str, Any] | None = None, made_by: str = "", technique: str = "",
                  parent: Network | None = None, candidate: int | None = None,
-                 preprocess: dict[str, Any] | None = None, network_id: str | None = None) -> Network:
+                 preprocess: dict[str, Any] | None = None, network_id: str | None = None,
+                 primary: bool = False) -> Network:
     """Save ``module`` as a network in the reporter's workdir and report it
     (``reporter.output``); ``candidate`` links it to a reported candidate.
     Params and MACs from the cost model are added to its metrics.
-    ``network_id`` keeps a known id (a network cached and kept again is one network)."""
+    ``network_id`` keeps a known id (a network cached and kept again is one network); ``primary``
+    marks the run's result (what a design flow's next step takes)."""
     from ..hardware.cost import profile_model
 
     spec = spec if isinstance(spec, NetworkSpec) else NetworkSpec.from_dict(spec)
@@ -56,7 +58,8 @@ def keep_network(reporter: Any, module: nn.Module, *, name: str, spec: NetworkSp
     if network_id:
         net.id = network_id
     folder = save_network(module, net, Path(reporter.workdir) / "networks")
-    reporter.output(NetworkOutput(meta=folder / META_FILE, weights=folder / WEIGHTS_FILE, candidate=candidate))
+    reporter.output(NetworkOutput(meta=folder / META_FILE, weights=folder / WEIGHTS_FILE, candidate=candidate,
+                                  primary=primary))
     return net
 
 

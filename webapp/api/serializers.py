@@ -87,7 +87,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
         model = Experiment
         fields = ("id", "url", "name", "technique", "hardware", "config", "status", "progress", "message", "error",
                   "summary", "candidate_count", "front_objectives", "queue", "owner", "created_at", "started_at",
-                  "finished_at", "cancel_requested", "hardware_snapshot")
+                  "finished_at", "cancel_requested", "hardware_snapshot", "flow")
         read_only_fields = fields
 
     def get_url(self, obj) -> str:

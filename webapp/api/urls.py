@@ -15,6 +15,7 @@ urlpatterns = [
     path("techniques/<str:name>/", views.TechniqueDetail.as_view(), name="api-technique"),
     path("token/", obtain_auth_token, name="api-token"),
     path("uploads/", views.UploadView.as_view(), name="api-uploads"),
+    path("flows/", views.FlowView.as_view(), name="api-flows"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -172,6 +172,27 @@ class NetworkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(ExperimentSerializer(exp).data, status=status.HTTP_201_CREATED)
 
 
+class FlowView(APIView):
+    """A design-automation flow (search -> prune -> quantise): every step validated, the first launched."""
+
+    @extend_schema(request={"application/json": {"type": "object", "properties": {
+        "hardware": {"type": "string"}, "name": {"type": "string"},
+        "steps": {"type": "array", "items": {"type": "object", "properties": {
+            "technique": {"type": "string"}, "config": {"type": "object"}}}}}}},
+        responses={201: ExperimentSerializer}, description="Each step runs as an experiment when the one before "
+        "succeeds, on the network it kept (the next technique's network setting is filled in).")
+    def post(self, request):
+        data = _body(request)
+        unknown = sorted(set(data) - {"hardware", "name", "steps"})
+        if unknown:
+            raise ApplicationError("Unknown fields.", field_errors={k: "unknown field" for k in unknown})
+        if not isinstance(data.get("hardware"), str) or not data["hardware"]:
+            raise ApplicationError("The flow is not valid.", field_errors={"hardware": "required"})
+        exp = services.flow_launch(owner=request.user, hardware=data["hardware"], steps=data.get("steps"),
+                                   name=data.get("name", ""))
+        return Response(ExperimentSerializer(exp).data, status=status.HTTP_201_CREATED)
+
+
 class TechniqueList(APIView):
     @extend_schema(responses=TechniqueSerializer(many=True))
     def get(self, request):

@@ -3,11 +3,13 @@
 By topic: ``experiments`` (launch, cancel, delete), ``execution`` (running one
 in a worker), ``fronts`` (the stored Pareto front), ``heartbeat`` (worker
 liveness), ``hardware`` (profiles and their latency models), ``uploads`` and
-``accounts``, ``networks`` (saved networks: adopted from runs, uploaded, exported).
+``accounts``, ``networks`` (saved networks: adopted from runs, uploaded, exported), ``flows`` (search -> prune ->
+quantise, each step an experiment on the network the step before kept).
 """
 from .accounts import admin_ensure
 from .execution import experiment_execute
 from .experiments import experiment_cancel, experiment_delete, experiment_launch, network_measure
+from .flows import flow_launch
 from .fronts import experiment_refresh_front
 from .hardware import (hardware_latency_predictor_attach, hardware_lookup_table_attach, hardware_lookup_table_remove,
                        hardware_profile_create, hardware_profile_delete, hardware_profile_update,
@@ -21,4 +23,4 @@ __all__ = ["admin_ensure", "experiment_cancel", "experiment_delete", "experiment
            "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save",
            "upload_resolve", "hardware_lookup_table_attach", "hardware_lookup_table_remove",
            "hardware_latency_predictor_attach", "network_adopt", "network_delete", "network_export",
-           "network_upload", "network_measure"]
+           "network_upload", "network_measure", "flow_launch"]

@@ -24,6 +24,7 @@ from ..reporting import DbReporter
 from .experiments import file_fields, network_fields
 from .fronts import experiment_refresh_front
 from .hardware import hardware_latency_predictor_attach, hardware_lookup_table_attach
+from .flows import flow_advance
 from .heartbeat import Heartbeat
 from .networks import network_adopt, network_fields_resolve, network_latency_record
 
@@ -115,6 +116,14 @@ def _finish(pk: int, status: str, error: str, summary: dict, reporter: DbReporte
     Experiment.objects.filter(pk=pk).update(
         status=status, error=error, summary=summary, message=message[:500], finished_at=timezone.now(),
         progress=1.0 if status == S.SUCCEEDED else F("progress"))
+    if status == S.SUCCEEDED:
+        try:
+            nxt = flow_advance(experiment_id=pk)
+        except ApplicationError as e:  # the next step's settings no longer hold (e.g. a profile deleted)
+            nxt = None
+            Experiment.objects.filter(pk=pk).update(message=(message + f" — the flow stopped: {e.message}")[:500])
+        if nxt is not None:
+            Experiment.objects.filter(pk=pk).update(message=(message + f" — next step: #{nxt.pk}")[:500])
 
 
 def _adopt_all(pk: int, reporter: DbReporter) -> str:

@@ -105,7 +105,8 @@ def network_adopt(*, experiment_id: int, output: NetworkOutput, start_index: int
             row = Network.objects.create(
                 owner=exp.owner, experiment=exp, candidate=candidate,
                 parent=Network.objects.filter(uid=(net.parent or {}).get("id", "")).first() if net.parent else None,
-                weights_bytes=(staging / WEIGHTS_FILE).stat().st_size, blocks=drawn, **_row_fields(net))
+                weights_bytes=(staging / WEIGHTS_FILE).stat().st_size, blocks=drawn, primary=output.primary,
+                **_row_fields(net))
             _record_run_latencies(row, exp, net.metrics)
             _install(staging, row.uid)
     finally:
