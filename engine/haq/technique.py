@@ -145,8 +145,11 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
     def score(policy, *, episode: bool = True) -> tuple[float, nn.Module]:
         q = quantize(base, layers, policy, calib, mode=cfg.mode)
         if episode and cfg.episode_batches:
-            train_model(q, short, epochs=1, batch_size=cfg.batch_size, lr=cfg.qat_lr, optimizer="sgd",
-                        schedule="constant", seed=cfg.seed, drop_last=True)
+            try:
+                train_model(q, short, epochs=1, batch_size=cfg.batch_size, lr=cfg.qat_lr, optimizer="sgd",
+                            schedule="constant", seed=cfg.seed, drop_last=True, grad_clip=1.0)
+            except FloatingPointError:  # a policy too coarse to fine-tune: scored as quantised, untrained
+                q = quantize(base, layers, policy, calib, mode=cfg.mode)
         return _acc(q, data.val), q
 
     # every profile's latency of a policy (the budget's resource may be the size)
@@ -215,7 +218,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         q = quantize(base, layers, pol, calib, mode=cfg.mode)
         if cfg.finetune_epochs:
             train_model(q, data.train, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, lr=cfg.qat_lr,
-                        optimizer="sgd", seed=cfg.seed, drop_last=True,
+                        optimizer="sgd", seed=cfg.seed, drop_last=True, grad_clip=1.0,
                         progress=lambda f, msg, _x, how=how, j=j: reporter.progress(
                             0.75 + 0.15 * (j + f) / len(finals), f"fine-tuning {how}: {msg}"))
         m = metrics_of(pol, _acc(q, data.test))
