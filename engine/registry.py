@@ -30,6 +30,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.nas",
     "engine.dlg",
     "engine.tinytl",
+    "engine.sparsenet",
 )
 
 

@@ -1,6 +1,6 @@
 """The feature-aggregation space: from ResNet (sum) to DenseNet (concatenate
-all) to SparseNet (concatenate at exponential offsets), after Zhu, Deng, Lin,
-Xu, Mori, *Sparsely Aggregated Convolutional Networks*, ECCV 2018
+all) to SparseNet (concatenate at exponential offsets), after Zhu, Deng,
+Maire, Deng, Mori, Tan, *Sparsely Aggregated Convolutional Networks*, ECCV 2018
 (arXiv:1801.05895). The layers are in :mod:`engine.nn.aggregation`.
 
 An architecture is a JSON dict, one entry per stage (a block of layers at one
@@ -198,7 +198,7 @@ class AggregationSpace(SearchSpace):
         missing = [k for k in _KEYS if k not in arch]
         if missing:
             raise ArchError("architecture lacks " + ", ".join(missing))
-        extra = sorted(set(arch) - set(_KEYS) - {"space", "blocks"})
+        extra = sorted(set(arch) - set(_KEYS) - {"space", "blocks", "stem", "connectivity"})
         if extra:
             raise ArchError("unknown architecture keys: " + ", ".join(extra))
         s = self.n_stages
@@ -305,7 +305,8 @@ class AggregationSpace(SearchSpace):
         for i, (c0, size, cout) in enumerate(self._stage_widths(a, 32)):
             blocks.append({"stage": i + 1, "rule": a["rules"][i], "depth": a["depths"][i], "growth": a["growths"][i],
                            "bottleneck": a["bottleneck"][i], "in_channels": c0, "out_channels": cout})
-        return {**a, "stem": self.stem_width(a), "blocks": blocks, "space": self.name}
+        return {**a, "stem": self.stem_width(a), "blocks": blocks, "connectivity": self.connectivity(a),
+                "space": self.name}
 
     def describe(self, arch: dict[str, Any]) -> str:
         """One line per block, e.g. ``concat-exp 12x k24 | concat-exp 12x k24 BC θ0.5``."""
