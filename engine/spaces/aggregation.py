@@ -90,6 +90,9 @@ SMALL_PRESETS: dict[str, dict[str, Any]] = {
     "resnet-28-16": paper_arch(28, 16, "sum-all"),
     "sumexp-16-16": paper_arch(16, 16, "sum-exp"),
     "sumexp-28-16": paper_arch(28, 16, "sum-exp"),
+    # the paper's depth 40 at a quarter of its widths (DenseNet-40-12 and SparseNet-40-24 halved)
+    "densenet-40-6": paper_arch(40, 6, "concat-all"),
+    "sparsenet-40-12": paper_arch(40, 12, "concat-exp"),
 }
 PRESETS: dict[str, dict[str, Any]] = {**SMALL_PRESETS, **{k: v for k, (v, _) in PAPER_PRESETS.items()}}
 
@@ -175,7 +178,7 @@ class AggregationSpace(SearchSpace):
     @classmethod
     def paper(cls) -> "AggregationSpace":
         """A space holding every network of the paper's table (and the scaled-down presets)."""
-        return cls(depths=(4, 8, 12, 16, 32), growths=(8, 12, 16, 24, 32, 36, 64), compressions=(0.5, 1.0))
+        return cls(depths=(4, 8, 12, 16, 32), growths=(6, 8, 12, 16, 24, 32, 36, 64), compressions=(0.5, 1.0))
 
     # -- description ----------------------------------------------------
     def params(self) -> dict[str, Any]:

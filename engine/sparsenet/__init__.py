@@ -20,6 +20,7 @@ register_technique(Technique(
     run=run,
     objectives={"params": "min", "accuracy": "max"},
     axes=("params", "accuracy"),
+    group_by="rule",
     breakdown={"Training memory, measured (bytes)": ("activation_bytes_measured", "param_bytes_measured",
                                                      "grad_bytes_measured", "optimizer_bytes_measured")},
     paper="Zhu, Deng, Maire, Deng, Mori, Tan. Sparsely Aggregated Convolutional Networks. ECCV 2018. arXiv:1801.05895",
