@@ -123,3 +123,26 @@ def test_small_presets_are_in_the_paper_space():
     sp = AggregationSpace.paper()
     for name in SMALL_PRESETS:
         sp.validate(preset_arch(name))
+
+
+def test_lookup_table_and_roofline_price_the_space_like_mbconv():
+    from engine.hardware import get_profile
+    from engine.hardware.latency import latency_for
+    from engine.hardware.lut.build import build_lut
+
+    sp = AggregationSpace(depths=(1, 2), growths=(4,), rules=("concat-all", "sum-exp"), bottlenecks=(False,),
+                          compressions=(1.0,))
+    prob = ImageClassification(channels=1, size=8, classes=3)
+    table = build_lut(sp, prob, warmup=0, repeats=1)
+    assert table.covers(sp, prob)
+    rng = np.random.default_rng(0)
+    archs = sp.sample_many(rng, 6)
+    lut = latency_for(get_profile("local-cpu"), space=sp, problem=prob, lut=table)
+    ms = lut.estimate_ms_many(archs)
+    assert lut.estimate(archs[0]).source == "lut" and np.all(ms > 0)
+    roof = latency_for(get_profile("raspberry-pi-4"), space=sp, problem=prob)
+    est = roof.estimate_ms_many(archs)
+    assert roof.estimate(archs[0]).source == "roofline" and np.all(est > 0)
+    # a built network is priced too (the space's own module: by its architecture)
+    net = sp.build(archs[0], prob)
+    assert roof.estimate(net, sp.example_inputs(archs[0], prob)).ms > 0
