@@ -86,6 +86,8 @@ class Config(ConfigBase):
 
     def check(self) -> dict[str, str]:
         errors: dict[str, str] = {}
+        if 0 < self.image_size < 8:
+            errors["image_size"] = "at least 8 px (two transitions halve it twice), or 0 for the dataset's own"
         if self.mode == "grid":
             for d in self.grid_depths:
                 try:

@@ -32,6 +32,9 @@ def test_bad_input_names_the_field():
         Config.from_dict({"grid_rules": ["concat-all", "mean"]})
     assert "grid_rules" in e.value.errors
     with pytest.raises(ConfigError) as e:
+        Config.from_dict({"image_size": 4})
+    assert "image_size" in e.value.errors
+    with pytest.raises(ConfigError) as e:
         Config.from_dict({"networks": ["densenet-41-12"]})
     assert "networks" in e.value.errors
 
