@@ -32,7 +32,7 @@ from ..hardware.measure import fixed_threads
 from ..nn.aggregation import RULES
 from ..problems import ImageClassification
 from ..reporter import Reporter, Summary
-from ..spaces.aggregation import PAPER_PRESETS, PRESETS, SMALL_PRESETS, AggregationSpace, paper_arch, preset_arch
+from ..spaces.aggregation import PRESETS, AggregationSpace, paper_arch, preset_arch
 from ..spaces.base import ArchError
 from ..tinytl.memory import measure_training_memory
 from ..training import StepOutput, classification_step, make_optimizer, train_model
