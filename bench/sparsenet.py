@@ -18,8 +18,8 @@ Measures, in one run:
      16 to 40. Paper: SparseNet reaches DenseNet's accuracy with fewer
      parameters, and its memory and latency grow more slowly with depth.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/sparsenet.py            # full (about 10 minutes on one core)
-    OMP_NUM_THREADS=1 .venv/bin/python bench/sparsenet.py --quick    # a few minutes
+    OMP_NUM_THREADS=1 .venv/bin/python bench/sparsenet.py            # full (about 20 minutes on one core)
+    OMP_NUM_THREADS=1 .venv/bin/python bench/sparsenet.py --quick    # about 3 minutes
 
 The last line printed is one JSON object of the figures.
 """
