@@ -33,6 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.networks.technique",
     "engine.amc",
     "engine.haq",
+    "engine.sparsenet",
 )
 
 
@@ -107,6 +108,9 @@ class Technique:
     #: {chart title: (metric, metric, …)} (e.g. TinyTL's training memory)
     breakdown: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fallback_axes: tuple[str, str] | None = None
+    #: a text metric that groups candidates in the scatter: one colour and one
+    #: front per value (e.g. the aggregation rule of SparseNets)
+    group_by: str = ""
 
     def parse(self, data: dict[str, Any] | None) -> "ConfigBase":
         return self.config_cls.from_dict(data)

@@ -9,7 +9,8 @@ from engine.metrics import METRICS, metric_info, source_label
 
 from .selectors import ScatterData, architecture_summary
 
-__all__ = ["pareto_figure", "series_figure", "compare_figure", "axis_title"]
+__all__ = ["pareto_figure", "series_figure", "compare_figure", "axis_title", "breakdown_figure",
+           "connectivity_figure"]
 
 _LAYOUT = dict(paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font=dict(family="system-ui, sans-serif", size=13),
                margin=dict(l=76, r=20, t=30, b=56), height=420,
@@ -46,16 +47,36 @@ def pareto_figure(data: ScatterData, *, webgl: bool = False) -> dict:
              + ": %{y:.4g} (%{customdata[3]})<extra></extra>")
     few = len(data.xs) <= 16  # few points: name each one on the plot
     names = [" ".join(p.split("=", 1)[-1] for p in lab.split(" ")[:2]) for lab in data.labels] if few else None
-    traces = [dict(type=kind, x=data.xs, y=data.ys, mode="markers+text" if few else "markers",
-                   name=f"candidates ({len(data.xs)})", customdata=custom, hovertemplate=hover,
-                   text=names, textposition="bottom right", textfont=dict(size=11, color="#475569"),
-                   marker=dict(size=5 if len(data.xs) > 2000 else 9, color="#94a3b8", opacity=0.7))]
+    grouped = bool(data.groups) and any(data.groups)
+    if grouped:
+        # one colour per group (e.g. the aggregation rule), each with its own front
+        traces = []
+        for gi, g in enumerate(dict.fromkeys(data.groups)):
+            color = PALETTE[gi % len(PALETTE)]
+            idx = [i for i, v in enumerate(data.groups) if v == g]
+            traces.append(dict(type=kind, x=[data.xs[i] for i in idx], y=[data.ys[i] for i in idx],
+                               mode="markers+text" if few else "markers", name=f"{g or '—'} ({len(idx)})",
+                               legendgroup=g, customdata=[custom[i] for i in idx], hovertemplate=hover,
+                               text=[names[i] for i in idx] if names else None, textposition="bottom right",
+                               textfont=dict(size=11, color="#475569"),
+                               marker=dict(size=5 if len(data.xs) > 2000 else 10, color=color, opacity=0.85)))
+            gf = sorted((data.xs[i], data.ys[i]) for i in idx if data.group_front and data.group_front[i])
+            if len(gf) > 1:
+                traces.append(dict(type=kind, x=[t[0] for t in gf], y=[t[1] for t in gf], mode="lines",
+                                   name=f"{g or '—'} front", legendgroup=g, showlegend=False, hoverinfo="skip",
+                                   line=dict(shape="hv", color=color, width=2, dash="dot")))
+    else:
+        traces = [dict(type=kind, x=data.xs, y=data.ys, mode="markers+text" if few else "markers",
+                       name=f"candidates ({len(data.xs)})", customdata=custom, hovertemplate=hover,
+                       text=names, textposition="bottom right", textfont=dict(size=11, color="#475569"),
+                       marker=dict(size=5 if len(data.xs) > 2000 else 9, color="#94a3b8", opacity=0.7))]
     fx = sorted(((x, y, c) for x, y, c, f in zip(data.xs, data.ys, custom, data.on_front) if f), key=lambda t: t[0])
     if fx:
-        traces.append(dict(type=kind, x=[t[0] for t in fx], y=[t[1] for t in fx], mode="lines+markers",
-                           name=f"Pareto front ({len(fx)})", customdata=[t[2] for t in fx], hovertemplate=hover,
-                           line=dict(shape="hv", color=PALETTE[0], width=2),
-                           marker=dict(size=11, color=PALETTE[0], line=dict(width=1, color="white"))))
+        front_color = "#111827" if grouped else PALETTE[0]
+        traces.append(dict(type=kind, x=[t[0] for t in fx], y=[t[1] for t in fx], mode="lines" if grouped
+                           else "lines+markers", name=f"Pareto front ({len(fx)})", customdata=[t[2] for t in fx],
+                           hovertemplate=hover, line=dict(shape="hv", color=front_color, width=2),
+                           marker=dict(size=11, color=front_color, line=dict(width=1, color="white"))))
     layout = dict(_LAYOUT, xaxis=_axis(data.x, data.sources), yaxis=_axis(data.y, data.y_sources))
     return {"data": traces, "layout": layout}
 
@@ -143,3 +164,33 @@ def compare_figure(data: dict[str, Any]) -> dict:
                                  name="reference point", marker=dict(symbol="x", size=12, color="#111827")))
     fig.update_layout(**_LAYOUT, xaxis=_axis(data["x"]), yaxis=_axis(data["y"]))
     return fig.to_plotly_json()
+
+
+def connectivity_figure(label: str, stages: list[dict[str, Any]]) -> dict:
+    """Which earlier outputs each layer of a block reads: one heatmap per stage,
+    rows the layers (the last row: what the block hands on), columns the block
+    input and the layer outputs."""
+    n = len(stages)
+    traces, layout = [], dict(_LAYOUT, height=300, margin=dict(l=60, r=20, t=40, b=50), showlegend=False)
+    gap = 0.04
+    width = (1 - gap * (n - 1)) / max(1, n)
+    notes = []
+    for i, st in enumerate(stages):
+        reads = st["reads"]
+        d = len(reads)
+        z = [[1 if j in set(r) else 0 for j in range(d)] for r in reads]
+        xs = ["in"] + [str(j) for j in range(1, d)]
+        ys = [f"layer {k + 1}" for k in range(d - 1)] + ["out"]
+        ax = "" if i == 0 else str(i + 1)
+        traces.append(dict(type="heatmap", z=z, x=xs, y=ys, xaxis=f"x{ax}", yaxis=f"y{ax}", showscale=False,
+                           colorscale=[[0, "#f1f5f9"], [1, PALETTE[i % len(PALETTE)]]], xgap=1, ygap=1,
+                           hovertemplate="%{y} reads %{x}: %{z}<extra></extra>"))
+        lo = i * (width + gap)
+        layout[f"xaxis{ax}"] = dict(domain=[lo, lo + width], title=dict(text="reads output of"), tickfont=dict(size=9))
+        layout[f"yaxis{ax}"] = dict(autorange="reversed", tickfont=dict(size=9), anchor=f"x{ax}",
+                                    showticklabels=i == 0)
+        notes.append(dict(xref="paper", yref="paper", x=lo + width / 2, y=1.08, showarrow=False,
+                          text=f"stage {st.get('stage', i + 1)}: {st.get('rule', '')}", font=dict(size=11)))
+    layout["annotations"] = notes
+    layout["title"] = dict(text=label, font=dict(size=12), x=0, y=0.99)
+    return {"data": traces, "layout": layout}

@@ -18,7 +18,7 @@ from engine.search.pareto import front_indices, hypervolume_2d
 from .errors import ApplicationError
 from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, NetworkLatency, SeriesPoint
 
-__all__ = ["is_number", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
+__all__ = ["is_number", "connectivity_for", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
            "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
            "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments"]
@@ -131,14 +131,17 @@ class ScatterData:
     on_front: list[bool]
     sources: list[str]  # where each x came from (e.g. latency_source)
     y_sources: list[str] = field(default_factory=list)  # where each y came from (e.g. accuracy_source)
+    groups: list[str] = field(default_factory=list)  # each point's group (the technique's ``group_by`` metric)
+    group_front: list[bool] = field(default_factory=list)  # on its own group's front in (x, y)
 
 
-def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) -> ScatterData:
+def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000, group_by: str = "") -> ScatterData:
     """Points for the scatter. Beyond ``label_limit`` candidates only the
-    front carries an architecture summary, which keeps the payload small."""
+    front carries an architecture summary, which keeps the payload small.
+    ``group_by``: a text metric whose value groups each point (empty: none)."""
     qs = Candidate.objects.filter(experiment=exp).order_by("index")
     with_labels = exp.candidate_count <= label_limit
-    xs, ys, ids, labels, front, sources, y_sources = [], [], [], [], [], [], []
+    xs, ys, ids, labels, front, sources, y_sources, groups = [], [], [], [], [], [], [], []
     xkey, ykey = source_key(x), source_key(y)
     if with_labels:
         rows = qs.values_list("index", "metrics", "on_front", "architecture")
@@ -155,10 +158,36 @@ def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000) ->
         front.append(f)
         sources.append(str(m.get(xkey, "")))
         y_sources.append(str(m.get(ykey, "")))
+        if group_by:
+            groups.append(str(m.get(group_by, "")))
     if not with_labels:
         archs = dict(qs.filter(on_front=True).values_list("index", "architecture"))
         labels = [architecture_summary(archs[i]) if i in archs else "" for i in ids]
-    return ScatterData(x, y, xs, ys, ids, labels, front, sources, y_sources)
+    group_front: list[bool] = []
+    dirs = {x: direction(x), y: direction(y)}
+    if groups and x != y and all(dirs.values()):
+        group_front = [False] * len(xs)
+        for g in dict.fromkeys(groups):
+            members = [i for i, v in enumerate(groups) if v == g]
+            for j in front_indices([{x: xs[i], y: ys[i]} for i in members], dirs):
+                group_front[members[j]] = True
+    return ScatterData(x, y, xs, ys, ids, labels, front, sources, y_sources, groups, group_front)
+
+
+def connectivity_for(exp: Experiment, *, limit: int = 8) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Candidates whose reported architecture draws its block connectivity
+    (``connectivity``: per stage, which earlier outputs each layer reads), with
+    a label each: the first ``limit`` of them."""
+    out = []
+    for index, arch, metrics in Candidate.objects.filter(experiment=exp).order_by("index").values_list(
+            "index", "architecture", "metrics"):
+        conn = arch.get("connectivity") if isinstance(arch, dict) else None
+        if isinstance(conn, list) and conn and all(isinstance(s, dict) and isinstance(s.get("reads"), list)
+                                                   for s in conn):
+            out.append((f"#{index} {metrics.get('network') or architecture_summary(arch, 60)}", conn))
+            if len(out) == limit:
+                break
+    return out
 
 
 # --- constraints --------------------------------------------------------------

@@ -166,7 +166,8 @@ def experiment_status(request: HttpRequest, pk: int) -> HttpResponse:
 def experiment_plot(request: HttpRequest, pk: int) -> JsonResponse:
     exp = _experiment(pk)
     x, y, _ = _axes(request, exp)
-    data = selectors.scatter_data(exp, x, y)
+    tech = techniques.get(exp.technique) if exp.technique in techniques else None
+    data = selectors.scatter_data(exp, x, y, group_by=tech.group_by if tech else "")
     fig = charts.pareto_figure(data, webgl=len(data.xs) > WEBGL_THRESHOLD)
     return JsonResponse({"figure": fig, "status": exp.status, "count": len(data.xs)}, encoder=DjangoJSONEncoder)
 
@@ -182,7 +183,8 @@ def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
     figs = [{"title": g, "figure": charts.series_figure(series, names, title=g)} for g, names in groups.items()]
     tech = techniques.get(exp.technique) if exp.technique in techniques else None
     if tech and tech.breakdown:
-        rows = [(" ".join(str(v) for v in c.architecture.values())[:40] or f"#{c.index}", c.metrics)
+        rows = [(str(c.metrics.get("network") or "")[:40]
+                 or " ".join(str(v) for v in c.architecture.values())[:40] or f"#{c.index}", c.metrics)
                 for c in exp.candidates.order_by("index")[:50]]
         hw = exp.hardware_snapshot
         from django.template.defaultfilters import filesizeformat
@@ -195,6 +197,9 @@ def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
         if rows:
             figs = [{"title": title, "figure": charts.breakdown_figure(rows, metrics, limits=limits)}
                     for title, metrics in tech.breakdown.items()] + figs
+    # block connectivity of the candidates whose architecture reports it (which earlier outputs each layer reads)
+    figs += [{"title": f"Block connectivity: {label}", "figure": charts.connectivity_figure(label, conn)}
+             for label, conn in selectors.connectivity_for(exp)]
     return JsonResponse({"figures": figs, "status": exp.status}, encoder=DjangoJSONEncoder)
 
 

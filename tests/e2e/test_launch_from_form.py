@@ -74,3 +74,31 @@ def test_launch_watch_and_plot(live_server, live_worker, browser_page, django_us
     page.screenshot(path=str(OUT / "experiment-page.png"), full_page=True)
     exp.refresh_from_db()
     assert exp.status == "succeeded" and exp.candidate_count == 3
+
+
+def test_launch_sparsenet_from_the_form(live_server, live_worker, browser_page, django_user_model):
+    """SparseNets from the form on tiny settings: a DenseNet and a SparseNet
+    trained, the scatter coloured by aggregation rule, the training memory bars
+    and the block connectivity drawn."""
+    from .flows import launch, login
+
+    page, url = browser_page, live_server.url
+    login(page, url, django_user_model)
+    page.goto(url + "/experiments/new/")
+    page.select_option("#id_technique", "sparsenet")
+    page.wait_for_selector("#config-form input[name=cfg-networks]", timeout=10_000)
+    check_only(page, "cfg-networks", ("densenet-16-8", "sparsenet-16-16"))
+    exp = launch(page, url, "sparsenet", "local-cpu", "sparsenets in the browser",
+                 {"epochs": 1, "train_limit": 64, "test_limit": 32, "batch_size": 16, "memory_batch_size": 4},
+                 selects={"dataset": "digits"}, keep_form=True)
+    by_net = {c.metrics["network"]: c.metrics for c in exp.candidates.all()}
+    assert set(by_net) == {"densenet-16-8", "sparsenet-16-16"}
+    assert by_net["densenet-16-8"]["rule"] == "concat-all" and by_net["sparsenet-16-16"]["latency_source"]
+    page.wait_for_selector("#pareto .scatterlayer .point", timeout=20_000)
+    legend = page.inner_text("#pareto")
+    assert "concat-all (1)" in legend and "concat-exp (1)" in legend
+    page.wait_for_selector("#series .js-plotly-plot", timeout=20_000)
+    text = page.inner_text("main")
+    assert "Training memory, measured" in text and "Block connectivity" in text
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "sparsenet-page.png"), full_page=True)
