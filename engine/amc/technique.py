@@ -332,7 +332,7 @@ def _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, b
         r = rows[how]
         r.update(latency_ms=ms_, latency_source=src, latency_spread_ms=spread, speedup=lat["original"][0] / ms_,
                  original_latency_ms=lat["original"][0], within_budget=best[how][2]["within_budget"],
-                 budget=budget, resource=cfg.resource)
+                 budget=budget, resource=cfg.resource, search=f"{how} (fine-tuned)")
         idx = reporter.candidate({"search": f"{how} (fine-tuned)", "ratios": [round(x, 4) for x in best[how][1]]}, r)
         spec = NetworkSpec("pruned", {"base": base_net.spec.to_dict(), "channels": kept_channels(plan, best[how][1])})
         keep_network(reporter, models[how], name=f"amc-{how}-{cfg.resource}{budget:.0%}".replace("%", "pct"),

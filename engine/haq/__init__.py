@@ -14,7 +14,7 @@ register_technique(Technique(
             "shrink, an int8 CPU does not); uniform precisions beside it; with a second profile, each policy "
             "priced on both; real int8 (x86 kernels) measured against fp32.",
     config_cls=HAQConfig, run=run_haq, objectives={"latency_ms": "min", "accuracy": "max"},
-    axes=("latency_ms", "accuracy"),
+    axes=("latency_ms", "accuracy"), group_by="search",
     paper="Wang et al., HAQ: Hardware-Aware Automated Quantization with Mixed Precision, CVPR 2019 "
           "(arXiv:1811.08886)",
     smoke={"dataset": "digits", "base_epochs": 1, "base_width": 0.25, "train_limit": 200, "val_images": 100,

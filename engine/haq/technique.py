@@ -255,7 +255,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         reporter.candidate({"search": "int8 (real, x86 kernels)"}, {
             "accuracy": int8["acc_int8"], "accuracy_source": "post-training int8, test split",
             "latency_ms": int8["int8_ms"], "latency_source": "measured", "fp32_latency_ms": int8["fp32_ms"],
-            "size_bytes": sum(i.weight_size for i in layers)})
+            "size_bytes": sum(i.weight_size for i in layers), "search": "int8 (real, x86 kernels)"})
     reporter.progress(1.0, "done")
     a = rows.get("agent", {})
     u = next((r for k, r in rows.items() if k.startswith("uniform")), {})

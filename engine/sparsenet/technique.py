@@ -31,6 +31,7 @@ from ..hardware.latency import latency_for
 from ..hardware.measure import fixed_threads
 from ..nn.aggregation import RULES
 from ..problems import ImageClassification
+from ..networks import keep_network
 from ..reporter import Reporter, Summary
 from ..spaces.aggregation import PRESETS, AggregationSpace, paper_arch, preset_arch
 from ..spaces.base import ArchError
@@ -108,6 +109,10 @@ class TrainedNetwork:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: the architecture as a candidate reports it (``space.structure``: widths and connectivity)
     structure: dict[str, Any] = field(default_factory=dict)
+    #: what rebuilds it (an ``engine.networks`` spec), the problem and dataset it was trained on
+    spec: dict[str, Any] = field(default_factory=dict)
+    problem: Any = None
+    dataset: str = ""
 
 
 def networks_for(config: Config) -> tuple[AggregationSpace, list[tuple[str, dict[str, Any]]]]:
@@ -224,7 +229,9 @@ def train_networks(config: Config, hardware: Any, *, reporter: Reporter | None =
             "optimizer_bytes_measured": mem.optimizer_bytes, "memory_batch_size": mem.batch_size,
             "depth": network_depth(arch), "rule": rules[0] if len(rules) == 1 else "mixed", "network": name,
             "train_s": train_s, **e.as_metrics()}
-        net = TrainedNetwork(name, arch, model, metrics, space.structure(arch))
+        net = TrainedNetwork(name, arch, model, metrics, space.structure(arch),
+                             spec={"builder": "space", "args": {"space": space.name, "params": space.params(),
+                                                                "arch": arch}}, problem=problem, dataset=choice.name)
         out.append(net)
         if on_network is not None:
             on_network(net)
@@ -240,7 +247,13 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     t0 = time.perf_counter()
 
     def report(net: TrainedNetwork) -> None:
-        reporter.candidate(net.structure, net.metrics)
+        idx = reporter.candidate(net.structure, net.metrics)
+        keep_network(reporter, net.model, name=net.name, spec=net.spec, problem=net.problem, dataset=net.dataset,
+                     metrics={**{k: net.metrics[k] for k in ("accuracy", "params", "macs", "latency_ms",
+                                                             "latency_source", "training_memory_bytes_measured")
+                                 if k in net.metrics}, "accuracy_source": "trained"},
+                     made_by=f"trained from scratch for {config.epochs} epochs on {net.dataset} ({config.recipe} "
+                             "recipe)", technique="sparsenet", candidate=idx)
 
     nets, facts = train_networks(config, hardware, reporter=reporter, on_network=report)
     reporter.progress(1.0, "done")
