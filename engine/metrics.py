@@ -58,11 +58,12 @@ def direction(name: str) -> str | None:
 
 #: where a value came from, when it was not measured: latency from the roofline
 #: model, a per-op lookup table (summed) or a learned predictor; accuracy from the
-#: accuracy predictor. Shown as "(estimate)" wherever the value is drawn.
-ESTIMATE_SOURCES = frozenset({"roofline", "lut", "predictor"})
+#: accuracy predictor; energy from per-op energies (``energy-model``: Horowitz,
+#: ISSCC 2014, 45 nm). Shown as "(estimate)" wherever the value is drawn.
+ESTIMATE_SOURCES = frozenset({"roofline", "lut", "predictor", "energy-model"})
 
 
-_UNITS = ("_ms", "_bytes", "_mb")
+_UNITS = ("_ms", "_bytes", "_mb", "_uj")
 
 
 def source_key(metric: str) -> str:

@@ -28,7 +28,14 @@ from .quant import LayerInfo
 
 __all__ = ["QuantEnv", "RESOURCES", "STATE_DIM", "policy_cost", "load_cost_table"]
 
-RESOURCES = ("latency", "size")
+RESOURCES = ("latency", "energy", "size")
+#: energy per operation, 45 nm (Horowitz, "Computing's energy problem", ISSCC 2014): an 8-bit integer
+#: multiply-add about 0.23 pJ (0.2 + 0.03), scaled with the product of the operand widths as a
+#: bit-serial / bit-fusion array spends it; a DRAM access about 640 pJ per 32 bits (20 pJ per bit)
+E_MAC_8X8_PJ = 0.23
+E_DRAM_PJ_PER_BIT = 20.0
+#: the source label of an energy figure (an estimate: see ``engine.metrics.ESTIMATE_SOURCES``)
+ENERGY_SOURCE = "energy-model"
 STATE_DIM = 10
 
 
@@ -38,6 +45,13 @@ def policy_cost(cost: ModelCost, layers: Sequence[LayerInfo], policy: Sequence[t
     layers, or the per-layer ``table`` when one is given) or bytes of weights."""
     if resource == "size":
         return float(sum(info.weight_size * wb / 8 for info, (wb, _) in zip(layers, policy)))
+    if resource == "energy":  # microjoules: MACs at the operand widths, weights and activations from DRAM
+        by = {lc.name: lc for lc in cost.layers}
+        pj = 0.0
+        for info, (wb, ab) in zip(layers, policy):
+            lc = by[info.name]
+            pj += lc.macs * E_MAC_8X8_PJ * (wb * ab) / 64.0 + lc.memory_bytes(wb, ab) * 8 * E_DRAM_PJ_PER_BIT
+        return pj * 1e-6
     if table is not None:
         return float(sum(table[i, min(wb, 8) - 1, min(ab, 8) - 1] for i, (wb, ab) in enumerate(policy)))
     bits = {info.name: (float(wb), float(ab)) for info, (wb, ab) in zip(layers, policy)}

@@ -39,7 +39,7 @@ from ..networks.builders import NetworkSpec
 from ..reporter import Reporter, Summary
 from ..search.agents import DDPGAgent, DDPGSettings
 from ..training import classification_step, evaluate, train_model
-from .env import RESOURCES, QuantEnv, load_cost_table
+from .env import ENERGY_SOURCE, RESOURCES, QuantEnv, load_cost_table, policy_cost
 from .quant import MODES, quantizable_layers, quantize
 
 __all__ = ["HAQConfig", "run_haq"]
@@ -60,7 +60,8 @@ class HAQConfig(ConfigBase):
     resolution: int = param(32, min=16, max=224, help="Without a network: input resolution (3 channels)")
     resource: str = param("latency", choices=RESOURCES,
                           help="What the budget limits: latency on the profile (roofline with per-layer bits, an "
-                               "estimate) or model size")
+                               "estimate), energy (per-op energies of Horowitz, ISSCC 2014, an estimate) or model "
+                               "size")
     budget: float = param(0.6, min=0.05, max=1.0, help="Fraction of the all-8-bit network's latency / size")
     min_bits: int = param(2, min=1, max=7, help="Fewest bits of a layer's weights or activations")
     max_bits: int = param(8, min=2, max=8, help="Most bits")
@@ -168,6 +169,8 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
             out[f"latency_ms{suffix}"] = ms
             out[f"latency_source{suffix}"] = lat_source if n == hardware.name else "roofline"
             out[f"latency_ratio_vs_w8a8{suffix}"] = ms / t.reference
+        out["energy_uj"] = policy_cost(cost, layers, policy, hardware, "energy")
+        out["energy_source"] = ENERGY_SOURCE
         out["budget_fraction"] = envs[hardware.name].fraction(policy)
         out["within_budget"] = out["budget_fraction"] <= cfg.budget + 1e-9
         return out

@@ -114,3 +114,14 @@ def test_a_cost_table_in_the_reference_layout_is_checked_and_used(tmp_path):
     s = t.run(t.parse({**t.smoke, "resource": "latency", "budget": 0.5, "cost_table": str(tmp_path / "good.npy")}),
               get_profile("local-cpu"), rep)
     assert s.metrics["latency_source"] == "lut" and s.metrics["latency_ratio_vs_w8a8"] <= 0.5 + 1e-9
+
+
+def test_energy_shrinks_with_bits_and_is_labelled_an_estimate():
+    from engine.haq.env import ENERGY_SOURCE, policy_cost
+    from engine.metrics import ESTIMATE_SOURCES
+
+    m = build_model("mobilenet_v2", width=0.25).eval()
+    layers, cost = quantizable_layers(m, P.example_inputs()), profile_model(m, P.example_inputs())
+    e = [policy_cost(cost, layers, [(b, b)] * len(layers), get_profile("bitfusion"), "energy") for b in (8, 4, 2)]
+    assert e[0] > e[1] > e[2] > 0
+    assert ENERGY_SOURCE in ESTIMATE_SOURCES
