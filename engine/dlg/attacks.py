@@ -80,7 +80,7 @@ class AttackSettings:
     stall_steps: int = 25  #: k: stalled when the best loss gained less than ``stall_rtol`` over k steps (0: never)
     stall_rtol: float = 1e-4
     fallback: str = "adam"  #: "adam": continue with Adam once L-BFGS stalls; "none": stop there
-    fallback_lr: float = 0.01
+    fallback_lr: float = 1e-3
 
 
 def dummy_images(shape: tuple[int, ...], init: str, generator: torch.Generator) -> torch.Tensor:
@@ -172,7 +172,7 @@ def dlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...],
         generator: torch.Generator, labels: torch.Tensor | None = None, steps: int = 300, lr: float = 1.0,
         history_size: int = 100, max_iter: int = 20, tol: float = 1e-12,
         line_search: str | None = "strong_wolfe", init: str = "uniform", tv_weight: float = 0.0,
-        stall_steps: int = 0, stall_rtol: float = 1e-4, fallback: str = "none", fallback_lr: float = 0.01,
+        stall_steps: int = 0, stall_rtol: float = 1e-4, fallback: str = "none", fallback_lr: float = 1e-3,
         callback: Callback | None = None) -> AttackResult:
     """L-BFGS gradient matching. ``labels=None``: DLG (soft labels are learned
     too); given labels: only the images are optimised (iDLG's second stage).

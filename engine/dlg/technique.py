@@ -87,7 +87,7 @@ class CommonConfig(ConfigBase):
     fallback: str = param("adam", choices=("adam", "none"), advanced=True,
                           help="When L-BFGS stalls: continue from the best images with Adam for the remaining "
                                "evaluations, or stop")
-    fallback_lr: float = param(0.01, min=1e-5, max=1.0, advanced=True, help="Adam step size of the fallback")
+    fallback_lr: float = param(1e-3, min=1e-5, max=1.0, advanced=True, help="Adam step size of the fallback")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seed of the victim's weights, the dummy data and the noise")
 
     def check(self) -> dict[str, str]:
