@@ -20,7 +20,8 @@ from .attacks import (DEFAULT_STEPS, METHODS, AttackResult, AttackSettings, cosi
 from .defences import (DEFENCES, GRADIENT_DEFENCES, apply_defence, fp16_compress, gaussian_noise, int_quantize,
                        laplacian_noise, prune_gradients)
 from .images import load_attack_images, load_user_image
-from .metrics import image_metrics, match_reconstructions, mse, psnr, ssim
+from .metrics import (LEAK_PSNR_DB, LEAK_SSIM, image_metrics, is_leaked, leak_criterion, match_reconstructions, mse,
+                      psnr, ssim)
 from .sweep import SweepConfig, stopping_strength
 from .technique import AttackConfig, traced_attack
 from .victims import LeNet, SmallResNet, build_victim, make_victim, train_victim
@@ -29,7 +30,8 @@ __all__ = ["DEFAULT_STEPS", "METHODS", "AttackResult", "AttackSettings", "cosine
            "infer_labels", "inverting_gradients", "l2_distance", "run_attack", "shared_gradients",
            "total_variation", "DEFENCES", "GRADIENT_DEFENCES", "apply_defence", "fp16_compress", "gaussian_noise",
            "int_quantize", "laplacian_noise", "prune_gradients", "load_attack_images", "load_user_image",
-           "image_metrics", "match_reconstructions", "mse", "psnr", "ssim", "SweepConfig", "stopping_strength",
+           "image_metrics", "is_leaked", "leak_criterion", "LEAK_PSNR_DB", "LEAK_SSIM", "match_reconstructions",
+           "mse", "psnr", "ssim", "SweepConfig", "stopping_strength",
            "AttackConfig", "traced_attack", "LeNet", "SmallResNet", "build_victim", "make_victim", "train_victim"]
 
 _PAPER = ("Zhu, Liu & Han, Deep Leakage from Gradients, NeurIPS 2019 (arXiv:1906.08935); "
@@ -40,7 +42,10 @@ register_technique(Technique(
     name="dlg",
     title="Deep Leakage from Gradients",
     summary="Rebuild a client's private images from the gradient it shares (DLG, iDLG, Inverting Gradients); "
-            "see the reconstruction evolve and how close it gets.",
+            "see the reconstruction evolve and how close it gets. Batches: reconstructions are matched to their "
+            "originals, labels read per image off the last layer's gradient, restarts keep the best gradient "
+            "match, and a stalled L-BFGS is flagged and handed to Adam. Leaked: "
+            + leak_criterion() + " (defaults; settable).",
     config_cls=AttackConfig,
     run=_technique.run,
     objectives={"psnr": "max", "ssim": "max"},
@@ -53,7 +58,8 @@ register_technique(Technique(
     name="dlg-defences",
     title="Gradient-leakage defences",
     summary="Attack behind gradient pruning, Gaussian/Laplacian noise, fp16/int8 compression and larger "
-            "batches at increasing strength: reconstruction quality against the accuracy each defence costs.",
+            "batches at increasing strength: reconstruction quality against the accuracy each defence costs; noise "
+            "variances also relative to the gradient's mean square. Leaked: " + leak_criterion() + ".",
     config_cls=SweepConfig,
     run=_sweep.run,
     objectives={"accuracy": "max", "psnr": "min"},

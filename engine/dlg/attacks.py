@@ -50,7 +50,14 @@ class AttackResult:
     evaluations: int  #: gradient-matching loss evaluations
     losses: list[float] = field(default_factory=list)  #: loss after each step
     wall_s: float = 0.0
-    diverged: bool = False  #: the loss became NaN/inf; ``images`` are the last finite ones
+    diverged: bool = False  #: the loss became NaN/inf; ``images`` are the best finite ones
+    #: the optimiser stopped improving (no relative gain over ``stall_steps`` steps, or NaN); its idle steps
+    #: are not in ``iterations``
+    stalled: bool = False
+    fallback_steps: int = 0  #: Adam steps run after L-BFGS stalled (up to the last improving one)
+    gradient_loss: float = math.inf  #: the best gradient distance reached (what restarts are chosen by)
+    restart: int = 0  #: which restart the result comes from
+    restart_losses: list[float] = field(default_factory=list)  #: every restart's best gradient distance
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,12 @@ class AttackSettings:
     #: dummy images drawn from "normal" N(0, 1) (the DLG reference) or "uniform" U(0, 1) (inside the
     #: image box: for batches of RGB photos on LeNet it is what lets L-BFGS converge, see bench/dlg.py)
     init: str = "uniform"
+    restarts: int = 1  #: independent dummy starts; the one with the best gradient match is kept
+    lbfgs_tv: float = 0.0  #: total-variation weight in the L-BFGS objective (dlg/idlg)
+    stall_steps: int = 25  #: k: stalled when the best loss gained less than ``stall_rtol`` over k steps (0: never)
+    stall_rtol: float = 1e-4
+    fallback: str = "adam"  #: "adam": continue with Adam once L-BFGS stalls; "none": stop there
+    fallback_lr: float = 1e-3
 
 
 def dummy_images(shape: tuple[int, ...], init: str, generator: torch.Generator) -> torch.Tensor:
@@ -147,14 +160,33 @@ def _soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tenso
     return torch.mean(torch.sum(-F.softmax(soft, dim=-1) * F.log_softmax(logits, dim=-1), dim=1))
 
 
+def _stalled(losses: list[float], k: int, rtol: float) -> bool:
+    """No relative improvement of at least ``rtol`` on the best loss over the last ``k`` steps."""
+    if k <= 0 or len(losses) <= k:
+        return False
+    before = min(losses[:-k])
+    return min(losses[-k:]) > before * (1.0 - rtol)
+
+
 def dlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...], num_classes: int,
         generator: torch.Generator, labels: torch.Tensor | None = None, steps: int = 300, lr: float = 1.0,
         history_size: int = 100, max_iter: int = 20, tol: float = 1e-12,
-        line_search: str | None = "strong_wolfe", init: str = "uniform",
+        line_search: str | None = "strong_wolfe", init: str = "uniform", tv_weight: float = 0.0,
+        stall_steps: int = 0, stall_rtol: float = 1e-4, fallback: str = "none", fallback_lr: float = 1e-3,
         callback: Callback | None = None) -> AttackResult:
     """L-BFGS gradient matching. ``labels=None``: DLG (soft labels are learned
     too); given labels: only the images are optimised (iDLG's second stage).
-    ``init``: how the dummy images are drawn (:func:`dummy_images`)."""
+    ``init``: how the dummy images are drawn (:func:`dummy_images`);
+    ``tv_weight``: total variation of the dummy images added to the objective.
+
+    Stall detection (``stall_steps`` k > 0): when the best gradient distance has
+    not improved by a relative ``stall_rtol`` over k steps, or the loss turns
+    NaN/inf, the optimiser has stalled; the idle steps are not counted as
+    iterations (``iterations`` is the last step that gained at least ``stall_rtol``) and ``stalled`` is
+    set. A run that did not stall counts every step it ran. ``fallback="adam"`` then continues from the best images with Adam
+    (``fallback_lr``) for the evaluations the remaining L-BFGS steps would have
+    had (``max_iter`` per step), stopping on its own stall; its steps are
+    ``fallback_steps``."""
     t0 = time.perf_counter()
     params = _params(model)
     x = dummy_images(shape, init, generator).requires_grad_(True)
@@ -165,42 +197,88 @@ def dlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...],
                             line_search_fn=line_search)
     evaluations = 0
 
-    def matching_loss(create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def matching_loss(create_graph: bool) -> torch.Tensor:
         logits = model(x)
         loss = _soft_cross_entropy(logits, soft) if soft is not None else F.cross_entropy(logits, labels)
         grads = torch.autograd.grad(loss, params, create_graph=create_graph)
-        return l2_distance(grads, target), grads
+        return l2_distance(grads, target)
+
+    def objective() -> tuple[torch.Tensor, torch.Tensor]:
+        d = matching_loss(True)
+        return (d + tv_weight * total_variation(x) if tv_weight > 0 else d), d
 
     def closure() -> torch.Tensor:
         nonlocal evaluations
         evaluations += 1
-        d, _ = matching_loss(True)
-        gs = torch.autograd.grad(d, variables)
+        obj, _ = objective()
+        gs = torch.autograd.grad(obj, variables)
         for v, g in zip(variables, gs):
             v.grad = g
-        return d.detach()
+        return obj.detach()
 
     losses: list[float] = []
     best_x = x.detach().clone()
-    diverged = False
+    best_soft = soft.detach().clone() if soft is not None else None
+    best_loss = math.inf
+    productive_loss, productive_it = math.inf, 0  # last step that gained at least stall_rtol
+    diverged = stalled = stopped = False
     it = 0
     for it in range(1, steps + 1):
         opt.step(closure)
-        d, _ = matching_loss(False)
-        loss = float(d)
+        loss = float(matching_loss(False))
         if not math.isfinite(loss) or not torch.isfinite(x).all():
-            diverged = True
-            it -= 1
+            diverged = stalled = True
             break
-        best_x = x.detach().clone()
         losses.append(loss)
-        if callback is not None and callback(it, loss, best_x.clamp(0, 1)):
+        if loss < productive_loss * (1.0 - stall_rtol):
+            productive_loss, productive_it = loss, it
+        if loss < best_loss:
+            best_loss = loss
+            best_x = x.detach().clone()
+            best_soft = soft.detach().clone() if soft is not None else None
+        if callback is not None and callback(it, loss, x.detach().clamp(0, 1)):
+            stopped = True
             break
         if loss < tol:
             break
-    out_labels = soft.detach().argmax(1) if soft is not None else labels.detach().clone()  # type: ignore[union-attr]
-    return AttackResult("dlg" if learn_labels else "idlg", best_x.clamp(0, 1), out_labels, it, evaluations, losses,
-                        time.perf_counter() - t0, diverged)
+        if _stalled(losses, stall_steps, stall_rtol):
+            stalled = True
+            break
+    # a stalled run's idle steps (gaining less than stall_rtol) are not iterations
+    iterations = productive_it if stalled else len(losses)
+    fallback_steps = 0
+    if stalled and fallback == "adam" and not stopped and best_loss >= tol and it < steps:
+        with torch.no_grad():
+            x.copy_(best_x)
+            if soft is not None:
+                soft.copy_(best_soft)
+        adam = torch.optim.Adam(variables, lr=fallback_lr)
+        adam_losses: list[float] = []
+        for j in range(1, (steps - it) * max_iter + 1):
+            evaluations += 1
+            obj, d = objective()
+            gs = torch.autograd.grad(obj, variables)
+            loss = float(d.detach())
+            if not math.isfinite(loss) or not all(torch.isfinite(g).all() for g in gs):
+                break
+            adam_losses.append(loss)
+            if loss < best_loss:
+                best_loss = loss
+                best_x = x.detach().clone()
+                best_soft = soft.detach().clone() if soft is not None else None
+                fallback_steps = j
+            for v, g in zip(variables, gs):
+                v.grad = g
+            adam.step()
+            losses.append(loss)
+            if callback is not None and callback(it + j, loss, x.detach().clamp(0, 1)):
+                break
+            if loss < tol or _stalled(adam_losses, stall_steps * max_iter, stall_rtol):
+                break
+    out_labels = best_soft.argmax(1) if best_soft is not None else labels.detach().clone()  # type: ignore[union-attr]
+    return AttackResult("dlg" if learn_labels else "idlg", best_x.clamp(0, 1), out_labels, iterations, evaluations,
+                        losses, time.perf_counter() - t0, diverged, stalled=stalled, fallback_steps=fallback_steps,
+                        gradient_loss=best_loss)
 
 
 def idlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...], generator: torch.Generator,
@@ -213,11 +291,13 @@ def idlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...]
 
 def inverting_gradients(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...],
                         labels: torch.Tensor, generator: torch.Generator, steps: int = 2000, lr: float = 0.1,
-                        tv_weight: float = 0.05, callback: Callback | None = None) -> AttackResult:
-    """Cosine distance + ``tv_weight`` x total variation, signed Adam, boxed to [0, 1]."""
+                        tv_weight: float = 0.05, init: str = "uniform",
+                        callback: Callback | None = None) -> AttackResult:
+    """Cosine distance + ``tv_weight`` x total variation, signed Adam, boxed to
+    [0, 1]; the dummy images start as ``init`` (:func:`dummy_images`)."""
     t0 = time.perf_counter()
     params = _params(model)
-    x = torch.randn(shape, generator=generator).requires_grad_(True)
+    x = dummy_images(shape, init, generator).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     milestones = sorted({max(1, int(steps * f)) for f in (3 / 8, 5 / 8, 7 / 8)})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
@@ -243,21 +323,67 @@ def inverting_gradients(model: nn.Module, target: list[torch.Tensor], *, shape: 
         losses.append(float(rec.detach()))
         if callback is not None and callback(it, losses[-1], best_x):
             break
-    return AttackResult("ig", best_x, labels.detach().clone(), it, it, losses, time.perf_counter() - t0, diverged)
+    return AttackResult("ig", best_x, labels.detach().clone(), it, it, losses, time.perf_counter() - t0, diverged,
+                        stalled=diverged, gradient_loss=losses[-1] if losses else math.inf)
 
 
 def run_attack(method: str, model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...],
                num_classes: int, generator: torch.Generator, settings: AttackSettings = AttackSettings(),
                callback: Callback | None = None) -> AttackResult:
-    """Dispatch to one method with ``settings``; ``ig`` uses iDLG's inferred labels."""
+    """Dispatch to one method with ``settings``; ``ig`` uses iDLG's inferred labels.
+
+    ``settings.restarts`` > 1: that many attacks from successive dummy draws of
+    ``generator``; the one with the smallest gradient distance is returned (the
+    attacker sees only the gradient, so that is the only fair choice), with every
+    restart's distance in ``restart_losses`` and the evaluations of all of them.
+    The callback's iteration keeps counting across restarts; a restart that
+    reaches ``settings.tol`` or is stopped by the callback ends the search."""
+    if method not in METHODS:
+        raise ValueError(f"unknown attack {method!r}; known: {', '.join(METHODS)}")
+    if settings.restarts < 1:
+        raise ValueError("restarts must be at least 1")
+    if settings.fallback not in ("adam", "none"):
+        raise ValueError(f"unknown fallback {settings.fallback!r}; known: adam, none")
     steps = settings.steps or DEFAULT_STEPS[method]
-    if method in ("dlg", "idlg"):
-        fn = dlg if method == "dlg" else idlg
-        return fn(model, target, shape=shape, num_classes=num_classes, generator=generator, steps=steps,
-                  lr=settings.lbfgs_lr, history_size=settings.history_size, max_iter=settings.max_iter,
-                  tol=settings.tol, line_search=settings.line_search, init=settings.init, callback=callback)
-    if method == "ig":
+    labels = None
+    if method in ("idlg", "ig"):
         labels = infer_labels(model, target, shape[0], shape=shape, generator=generator)
-        return inverting_gradients(model, target, shape=shape, labels=labels, generator=generator, steps=steps,
-                                   lr=settings.adam_lr, tv_weight=settings.tv_weight, callback=callback)
-    raise ValueError(f"unknown attack {method!r}; known: {', '.join(METHODS)}")
+    best: AttackResult | None = None
+    losses: list[float] = []
+    evaluations = 0
+    wall = 0.0
+    offset = 0
+    for r in range(settings.restarts):
+        stop = [False]
+
+        def cb(it: int, loss: float, images: torch.Tensor, offset=offset) -> bool:
+            if callback is not None and callback(offset + it, loss, images):
+                stop[0] = True
+                return True
+            return False
+
+        if method in ("dlg", "idlg"):
+            res = dlg(model, target, shape=shape, num_classes=num_classes, generator=generator, labels=labels,
+                      steps=steps, lr=settings.lbfgs_lr, history_size=settings.history_size,
+                      max_iter=settings.max_iter, tol=settings.tol, line_search=settings.line_search,
+                      init=settings.init, tv_weight=settings.lbfgs_tv, stall_steps=settings.stall_steps,
+                      stall_rtol=settings.stall_rtol, fallback=settings.fallback, fallback_lr=settings.fallback_lr,
+                      callback=cb)
+        else:
+            res = inverting_gradients(model, target, shape=shape, labels=labels, generator=generator, steps=steps,
+                                      lr=settings.adam_lr, tv_weight=settings.tv_weight, init=settings.init,
+                                      callback=cb)
+        offset += len(res.losses)
+        losses.append(res.gradient_loss)
+        evaluations += res.evaluations
+        wall += res.wall_s
+        if best is None or res.gradient_loss < best.gradient_loss:
+            best = res
+            best.restart = r
+        if stop[0] or res.gradient_loss < settings.tol:
+            break
+    assert best is not None
+    best.restart_losses = losses
+    best.evaluations = evaluations
+    best.wall_s = wall
+    return best

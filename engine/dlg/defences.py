@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["Defence", "DEFENCES", "GRADIENT_DEFENCES", "prune_gradients", "gaussian_noise", "laplacian_noise",
-           "fp16_compress", "int_quantize", "apply_defence", "defence_detail"]
+           "fp16_compress", "int_quantize", "apply_defence", "defence_detail", "gradient_mean_square"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,14 @@ def laplacian_noise(grads: list[torch.Tensor], variance: float, *, generator: to
         noise = -b * torch.sign(u) * torch.log1p(-2.0 * u.abs().clamp_max(0.5 - 1e-12))
         out.append(g.detach() + noise.to(g.dtype))
     return out
+
+
+def gradient_mean_square(grads: list[torch.Tensor]) -> float:
+    """Mean of the squared entries over every tensor of a gradient: what a noise
+    variance is relative to (variance / mean square is the noise-to-signal power
+    ratio, independent of the victim's gradient scale)."""
+    n = sum(g.numel() for g in grads)
+    return float(sum(float((g.detach().double() ** 2).sum()) for g in grads) / n) if n else 0.0
 
 
 def fp16_compress(grads: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -8,7 +8,25 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["mse", "psnr", "ssim", "match_reconstructions", "image_metrics"]
+__all__ = ["mse", "psnr", "ssim", "match_reconstructions", "image_metrics", "LEAK_PSNR_DB", "LEAK_SSIM", "is_leaked",
+           "leak_criterion"]
+
+#: An image counts as leaked when, after matching, its reconstruction has PSNR >= LEAK_PSNR_DB *and*
+#: SSIM >= LEAK_SSIM. PSNR alone is too loose on 32-pixel photos: an MSE of 1e-2 (20 dB) passed
+#: reconstructions where only a dark background was right (21-25 dB, structure lost), which SSIM exposes.
+LEAK_PSNR_DB = 25.0
+LEAK_SSIM = 0.8
+
+
+def is_leaked(metrics: dict[str, float], *, min_psnr: float = LEAK_PSNR_DB, min_ssim: float = LEAK_SSIM) -> bool:
+    """The leak criterion on one image's ``{"psnr", "ssim"}`` (already matched)."""
+    return metrics["psnr"] >= min_psnr and metrics["ssim"] >= min_ssim
+
+
+def leak_criterion(min_psnr: float = LEAK_PSNR_DB, min_ssim: float = LEAK_SSIM) -> str:
+    """The criterion in words, as the pages state it."""
+    return (f"an image counts as leaked when its reconstruction, matched to its original (Hungarian assignment "
+            f"on MSE), has PSNR >= {min_psnr:g} dB and SSIM >= {min_ssim:g}")
 
 
 def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,8 @@ import torch
 from ..config import param
 from ..reporter import Reporter, Summary
 from .attacks import DEFAULT_STEPS, shared_gradients
-from .defences import DEFENCES, apply_defence, defence_detail
+from .defences import DEFENCES, apply_defence, defence_detail, gradient_mean_square
+from .metrics import leak_criterion
 from .images import AttackImages
 from .render import compose, labelled_row, pair_image, save_png
 from .technique import CommonConfig, check_defence, traced_attack
@@ -132,9 +133,11 @@ def run(config: SweepConfig, hardware: Any, reporter: Reporter) -> Summary:
 
         reporter.progress(base, f"{label}: attacking")
         target = shared_gradients(model, batch.x, batch.y)
+        clean_ms = gradient_mean_square(target)
         target = apply_defence(d, target, s, generator=torch.Generator().manual_seed(c.seed + 2))
         trace = traced_attack(c.method, model, batch, target, num_classes=c.num_classes, settings=settings,
-                              seed=c.seed, leak_mse=c.leak_mse, max_frames=1, on_step=on_step)
+                              seed=c.seed, leak_psnr=c.leak_psnr, leak_ssim=c.leak_ssim, max_frames=1,
+                              on_step=on_step)
         per = trace.per_image
         metrics: dict[str, Any] = {
             "mse": float(np.mean([m["mse"] for m in per])),
@@ -142,11 +145,18 @@ def run(config: SweepConfig, hardware: Any, reporter: Reporter) -> Summary:
             "ssim": float(np.mean([m["ssim"] for m in per])),
             "mse_best": float(min(m["mse"] for m in per)),
             "leaked": any(m["leaked"] for m in per),
+            "leaked_fraction": sum(m["leaked"] for m in per) / len(per),
+            "stalled": trace.result.stalled,
+            "fallback_steps": trace.result.fallback_steps,
             "label_accuracy": sum(m["label_correct"] for m in per) / len(per),
             "iterations": trace.result.iterations,
             "wall_s": trace.result.wall_s,
             "batch_size": n,
+            "gradient_mean_square": clean_ms,
         }
+        if d in ("gaussian", "laplacian"):
+            # the variance is absolute; relative to the gradient's mean square it is the noise-to-signal power
+            metrics["noise_variance_relative"] = s / clean_ms if clean_ms > 0 else float("nan")
         if data is not None:
             reporter.progress(base + 0.8 * span, f"{label}: accuracy run")
             t0 = time.perf_counter()
@@ -179,7 +189,11 @@ def run(config: SweepConfig, hardware: Any, reporter: Reporter) -> Summary:
     stops = {d: stopping_strength(d, results[d]) for d in c.defences}
     summary: dict[str, Any] = {f"{d}_stops_at": v for d, v in stops.items()}
     baseline = records[0]
-    summary.update(baseline_psnr=baseline["psnr"], baseline_mse=baseline["mse"], leak_mse=c.leak_mse)
+    for d, v in stops.items():
+        if d in ("gaussian", "laplacian") and v is not None:
+            summary[f"{d}_stops_at_relative"] = v / baseline["gradient_mean_square"]
+    summary.update(baseline_psnr=baseline["psnr"], baseline_mse=baseline["mse"], leak_psnr=c.leak_psnr,
+                   leak_ssim=c.leak_ssim, gradient_mean_square=baseline["gradient_mean_square"])
     if "accuracy" in baseline:
         summary["baseline_accuracy"] = baseline["accuracy"]
     if victim_acc is not None:
@@ -191,11 +205,19 @@ def run(config: SweepConfig, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(1.0, "done")
     summary["baseline_leaked"] = bool(baseline["leaked"])
     if not baseline["leaked"]:
-        return Summary(f"The attack did not leak even without a defence (MSE {baseline['mse']:.3g} >= "
-                       f"{c.leak_mse:g}); try more steps, another seed or idlg", summary)
-    parts = [f"{DEFENCES[d].title.lower()} from {defence_detail(d, v)}" if v is not None
-             else f"{DEFENCES[d].title.lower()}: never (up to the strongest tested)" for d, v in stops.items()]
-    return Summary("Leak stopped by " + "; ".join(parts), summary)
+        return Summary(f"The attack did not leak even without a defence (PSNR {baseline['psnr']:.1f} dB, SSIM "
+                       f"{baseline['ssim']:.3f}); try more steps, restarts, another seed or idlg; "
+                       f"{leak_criterion(c.leak_psnr, c.leak_ssim)}", summary)
+
+    def stop_text(d: str, v: float | None) -> str:
+        if v is None:
+            return f"{DEFENCES[d].title.lower()}: never (up to the strongest tested)"
+        rel = summary.get(f"{d}_stops_at_relative")
+        return f"{DEFENCES[d].title.lower()} from {defence_detail(d, v)}" + (
+            f" ({rel:.2g}x the gradient's mean square)" if rel is not None else "")
+
+    return Summary("Leak stopped by " + "; ".join(stop_text(d, v) for d, v in stops.items())
+                   + f"; {leak_criterion(c.leak_psnr, c.leak_ssim)}", summary)
 
 
 def _json_safe(obj: Any) -> Any:

@@ -14,9 +14,9 @@ import torch
 from ..config import ConfigBase, param
 from ..reporter import Reporter, Summary
 from .attacks import DEFAULT_STEPS, INITS, METHODS, AttackResult, AttackSettings, run_attack, shared_gradients
-from .defences import GRADIENT_DEFENCES, apply_defence, defence_detail
+from .defences import GRADIENT_DEFENCES, apply_defence, defence_detail, gradient_mean_square
 from .images import IMAGE_SOURCES, AttackImages, check_image_name, load_attack_images
-from .metrics import image_metrics, match_reconstructions, mse
+from .metrics import LEAK_PSNR_DB, LEAK_SSIM, image_metrics, is_leaked, leak_criterion, match_reconstructions, mse
 from .render import batch_frame, pair_image, save_png, write_mp4
 from .victims import VICTIMS, make_victim
 
@@ -71,8 +71,23 @@ class CommonConfig(ConfigBase):
     history_size: int = param(100, min=1, max=500, help="L-BFGS history size", advanced=True)
     adam_lr: float = param(0.1, min=1e-4, max=1.0, help="Adam step size (ig)", advanced=True)
     tv_weight: float = param(0.05, min=0.0, max=1.0, help="Total-variation weight (ig)")
-    leak_mse: float = param(1e-2, min=1e-6, max=1.0, help="An image counts as leaked when its MSE is below this "
-                                                          "(1e-2 is PSNR 20 dB: a 32-pixel image is recognisable)")
+    leak_psnr: float = param(LEAK_PSNR_DB, min=10.0, max=100.0,
+                             help="Leaked: an image whose reconstruction (matched to its original by the Hungarian "
+                                  "assignment on MSE) has PSNR at least this (dB) and SSIM at least leak_ssim; "
+                                  "PSNR alone passes pictures where only the background is right")
+    leak_ssim: float = param(LEAK_SSIM, min=0.0, max=1.0,
+                             help="Leaked: SSIM at least this, together with PSNR at least leak_psnr, per image")
+    restarts: int = param(1, min=1, max=20, help="Independent dummy starts; the one whose gradient matches best "
+                                                 "is kept (the attacker sees only the gradient)")
+    lbfgs_tv: float = param(0.0, min=0.0, max=1.0, advanced=True,
+                            help="Total-variation weight added to the L-BFGS objective (dlg/idlg)")
+    stall_steps: int = param(25, min=0, max=1000, advanced=True,
+                             help="The optimiser has stalled when its best gradient distance gains less than 0.01 % "
+                                  "over this many steps (or turns NaN); its idle steps are not counted; 0: never")
+    fallback: str = param("adam", choices=("adam", "none"), advanced=True,
+                          help="When L-BFGS stalls: continue from the best images with Adam for the remaining "
+                               "evaluations, or stop")
+    fallback_lr: float = param(1e-3, min=1e-5, max=1.0, advanced=True, help="Adam step size of the fallback")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seed of the victim's weights, the dummy data and the noise")
 
     def check(self) -> dict[str, str]:
@@ -91,7 +106,8 @@ class CommonConfig(ConfigBase):
         return AttackSettings(steps=self.steps, lbfgs_lr=self.lbfgs_lr, history_size=self.history_size,
                               max_iter=self.lbfgs_inner, adam_lr=self.adam_lr, tv_weight=self.tv_weight,
                               line_search=None if self.line_search == "none" else self.line_search,
-                              init=self.dummy_init)
+                              init=self.dummy_init, restarts=self.restarts, lbfgs_tv=self.lbfgs_tv,
+                              stall_steps=self.stall_steps, fallback=self.fallback, fallback_lr=self.fallback_lr)
 
     def load(self, reporter: Reporter, batch_size: int | None = None,
              span: tuple[float, float] = (0.02, 0.1)) -> tuple[AttackImages, torch.nn.Module, float | None]:
@@ -140,10 +156,11 @@ class AttackTrace:
 
 
 def traced_attack(method: str, model: torch.nn.Module, images: AttackImages, target: list[torch.Tensor], *,
-                  num_classes: int, settings: AttackSettings, seed: int, leak_mse: float,
-                  max_frames: int = 300, on_step=None) -> AttackTrace:
+                  num_classes: int, settings: AttackSettings, seed: int, leak_psnr: float = LEAK_PSNR_DB,
+                  leak_ssim: float = LEAK_SSIM, max_frames: int = 300, on_step=None) -> AttackTrace:
     """Run one attack and record, per step, the batch's MSE (after matching)
-    and up to ``max_frames`` frames; ``on_step(it, loss, mse)`` may raise Cancelled."""
+    and up to ``max_frames`` frames; ``on_step(it, loss, mse)`` may raise Cancelled.
+    Each image is ``leaked`` by :func:`engine.dlg.metrics.is_leaked` (PSNR and SSIM)."""
     steps = settings.steps or DEFAULT_STEPS[method]
     every = max(1, math.ceil(steps / max_frames))
     frames: list[tuple[int, torch.Tensor]] = []
@@ -153,9 +170,10 @@ def traced_attack(method: str, model: torch.nn.Module, images: AttackImages, tar
     def callback(it: int, loss: float, cur: torch.Tensor) -> bool:
         perm = match_reconstructions(cur, images.x)
         errs = mse(cur[perm], images.x)
-        for i, e in enumerate(errs.tolist()):
-            if first_leak[i] is None and e < leak_mse:
-                first_leak[i] = it
+        if any(f is None for f in first_leak) and float(errs.min()) < 10 ** (-leak_psnr / 10):
+            for i, m in enumerate(image_metrics(cur[perm], images.x)):
+                if first_leak[i] is None and is_leaked(m, min_psnr=leak_psnr, min_ssim=leak_ssim):
+                    first_leak[i] = it
         curve.append((it, float(errs.mean())))
         if it % every == 0 or it == steps:
             frames.append((it, cur[perm].clone()))
@@ -172,7 +190,7 @@ def traced_attack(method: str, model: torch.nn.Module, images: AttackImages, tar
     for i, m in enumerate(per_image):
         pred = int(res.labels[perm[i]]) if perm[i] < len(res.labels) else -1
         m.update(true_label=int(images.y[i]), predicted_label=pred, label_correct=pred == int(images.y[i]),
-                 leaked=m["mse"] < leak_mse, iterations_to_leak=first_leak[i])
+                 leaked=is_leaked(m, min_psnr=leak_psnr, min_ssim=leak_ssim), iterations_to_leak=first_leak[i])
     return AttackTrace(res, perm, per_image, frames, curve)
 
 
@@ -182,6 +200,7 @@ def run(config: AttackConfig, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(0.0, "loading images")
     images, model, victim_acc = c.load(reporter)
     target = shared_gradients(model, images.x, images.y)
+    clean_ms = gradient_mean_square(target)
     if c.defence != "none":
         target = apply_defence(c.defence, target, c.defence_strength,
                                generator=torch.Generator().manual_seed(c.seed + 2))
@@ -202,7 +221,7 @@ def run(config: AttackConfig, hardware: Any, reporter: Reporter) -> Summary:
 
     reporter.progress(0.1, f"attacking with {c.method}")
     trace = traced_attack(c.method, model, images, target, num_classes=c.num_classes, settings=settings,
-                          seed=c.seed, leak_mse=c.leak_mse, on_step=on_step)
+                          seed=c.seed, leak_psnr=c.leak_psnr, leak_ssim=c.leak_ssim, on_step=on_step)
     res = trace.result
     arch_base = {"method": c.method, "model": c.model, "init": c.init, "batch_size": c.batch_size,
                  "defence": defence_detail(c.defence, c.defence_strength)}
@@ -210,7 +229,7 @@ def run(config: AttackConfig, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(0.92, "writing pictures")
     for i, m in enumerate(trace.per_image):
         metrics = dict(m, iterations=res.iterations, evaluations=res.evaluations, wall_s=res.wall_s,
-                       diverged=res.diverged)
+                       diverged=res.diverged, stalled=res.stalled, fallback_steps=res.fallback_steps)
         idx = reporter.candidate(dict(arch_base, image=images.names[i], index=i), metrics)
         path = save_png(pair_image(images.x[i], recon[i]), reporter.workdir / f"reconstruction_{i}.png")
         reporter.artifact("png", path, f"{images.names[i]}: original | reconstruction "
@@ -239,8 +258,18 @@ def run(config: AttackConfig, hardware: Any, reporter: Reporter) -> Summary:
         "evaluations": res.evaluations,
         "wall_s": res.wall_s,
         "diverged": res.diverged,
+        "stalled": res.stalled,
+        "fallback_steps": res.fallback_steps,
+        "gradient_distance": res.gradient_loss if math.isfinite(res.gradient_loss) else None,
+        "restart": res.restart,
+        "restarts_run": len(res.restart_losses),
+        "leak_psnr": c.leak_psnr,
+        "leak_ssim": c.leak_ssim,
         "torch_threads": torch_threads,
     }
+    if c.defence in ("gaussian", "laplacian"):
+        summary["noise_variance_relative"] = c.defence_strength / clean_ms if clean_ms > 0 else None
+        summary["gradient_mean_square"] = clean_ms
     if victim_acc is not None:
         summary["victim_accuracy"] = victim_acc
     record = {"config": c.to_dict(), "images": [dict(m, name=images.names[i]) for i, m in enumerate(trace.per_image)],
@@ -249,6 +278,10 @@ def run(config: AttackConfig, hardware: Any, reporter: Reporter) -> Summary:
     path.write_text(json.dumps(record, indent=1))
     reporter.artifact("json", path, "per-image metrics, loss and MSE curves", group="metrics")
     reporter.progress(1.0, "done")
-    return Summary(f"{c.method} rebuilt {summary['leaked_images']}/{n} image(s) to MSE < {c.leak_mse:g} in "
-                   f"{res.iterations} steps (mean PSNR {summary['psnr']:.1f} dB, SSIM {summary['ssim']:.3f})",
-                   summary)
+    stall = ""
+    if res.stalled:
+        stall = (f"; the optimiser stalled after {res.iterations} improving steps"
+                 + (f", Adam fallback {res.fallback_steps} steps" if res.fallback_steps else ""))
+    return Summary(f"{c.method} leaked {summary['leaked_images']}/{n} image(s) in {res.iterations} steps (mean PSNR "
+                   f"{summary['psnr']:.1f} dB, SSIM {summary['ssim']:.3f}){stall}; "
+                   f"{leak_criterion(c.leak_psnr, c.leak_ssim)}", summary)

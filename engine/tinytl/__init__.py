@@ -33,7 +33,8 @@ register_technique(Technique(
     summary="Adapts a pre-trained MobileNetV2-style network to a new task with frozen weights, learned biases and "
             "lite residual modules, against full, last-layer and norm fine-tuning, and on a sub-net of a super-net "
             "picked for the target data without back-propagation; training memory is measured "
-            "(bytes autograd saves, parameters, gradients, optimiser state) and counted the paper's way, and "
+            "(bytes autograd saves, parameters, gradients, optimiser state, and the allocator-level peak of a whole "
+            "training step) and counted the paper's way, the measured peak quoted beside the paper's count, and "
             "each method is checked against the device's memory.",
     config_cls=Config,
     run=run,

@@ -7,6 +7,21 @@ with ``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage
 parameters and buffers. Parameters and buffers, gradients and optimiser state
 are the bytes of the tensors that hold them after the step.
 
+Measured peak (``MemoryBreakdown.peak_bytes``): the high-water mark of the
+whole step at the allocator level. torch 2.14 exposes no statistics of its CPU
+allocator (``torch.cpu`` has no ``memory_allocated``), and ``tracemalloc`` does
+not see tensor storage (it is allocated by c10, not by Python), so the step runs
+under ``torch.profiler.profile(profile_memory=True)``: every allocation and free
+of the CPU allocator is an event with its size and time, and the running sum of
+those events, from the bytes already live when the step starts (parameters,
+buffers, the batch), peaks at the step's high-water mark. Unlike the saved-tensor
+count it includes the transient forward and backward buffers (a layer's output
+before the next layer consumes it, gradient temporaries, the optimiser's
+intermediates), which is what a device must hold at once. It is the most
+faithful of the candidates: a saved-tensors + forward-hook high-water mark sees
+only tensors that a hook is shown, and misses backward temporaries and the
+optimiser's scratch.
+
 Counted (:func:`analytic_memory`): the paper's model (TinyTL, Cai et al. 2020,
 Sec. 2-3), from the cost model's per-layer shapes
 (``engine.hardware.cost.profile_model``): a convolution, linear or norm layer
@@ -31,7 +46,7 @@ from torch import nn
 from engine.hardware.cost import profile_model
 from engine.training import StepOutput, classification_step
 
-__all__ = ["MemoryBreakdown", "AnalyticMemory", "measure_training_memory", "analytic_memory", "saved_activation_bytes",
+__all__ = ["MemoryBreakdown", "step_peak_bytes", "peak_from_events", "AnalyticMemory", "measure_training_memory", "analytic_memory", "saved_activation_bytes",
            "fits_profile", "MB"]
 
 MB = 2 ** 20
@@ -51,6 +66,9 @@ class MemoryBreakdown:
     frozen_param_bytes: int
     grad_bytes: int
     optimizer_bytes: int
+    #: allocator-level high-water mark of the whole step (forward, backward, optimiser step), including the
+    #: bytes live when it starts (model state and the batch); 0 when the profiler recorded no memory events
+    peak_bytes: int = 0
 
     @property
     def param_bytes(self) -> int:
@@ -150,6 +168,48 @@ def saved_activation_bytes(model: nn.Module, batch: Any, *,
     return rec.bytes
 
 
+def peak_from_events(events: list[tuple[int, int]], start_bytes: int = 0) -> int:
+    """The high-water mark of ``start_bytes`` plus the running sum of
+    (time, +allocated / -freed bytes) events taken in time order."""
+    live = peak = start_bytes
+    for _, nbytes in sorted(events, key=lambda e: e[0]):
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
+class _AllocatorPeak:
+    """Context manager: allocations and frees of the CPU allocator while it is open
+    (``torch.profiler`` with ``profile_memory=True``); ``peak(start_bytes)`` after it closes."""
+
+    def __enter__(self) -> "_AllocatorPeak":
+        from torch.profiler import ProfilerActivity, profile
+
+        self._prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+        self._prof.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._prof.__exit__(*exc)
+
+    def events(self) -> list[tuple[int, int]]:
+        out = []
+        for e in self._prof.profiler.kineto_results.events():
+            if e.name() == "[memory]" and str(e.device_type()).endswith("CPU"):
+                out.append((int(e.start_ns()), int(e.nbytes())))
+        return out
+
+    def peak(self, start_bytes: int) -> int:
+        return peak_from_events(self.events(), start_bytes)
+
+
+def step_peak_bytes(fn: Callable[[], Any], *, live_before: int = 0) -> tuple[int, Any]:
+    """Run ``fn()`` and return (allocator-level peak bytes during it + ``live_before``, its result)."""
+    with _AllocatorPeak() as rec:
+        out = fn()
+    return rec.peak(live_before), out
+
+
 def measure_training_memory(model: nn.Module, batch: Any, *,
                             make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
                             step: Callable[[nn.Module, Any], StepOutput] = classification_step) -> MemoryBreakdown:
@@ -159,18 +219,25 @@ def measure_training_memory(model: nn.Module, batch: Any, *,
     trainable = [p for p in m.parameters() if p.requires_grad]
     opt = make_optimizer(trainable)
     rec = _SavedTensors(_state_ptrs(m))
-    with torch.autograd.graph.saved_tensors_hooks(rec.pack, rec.unpack):
-        out = step(m, batch)
+    inputs = [t for t in (batch if isinstance(batch, (list, tuple)) else [batch]) if isinstance(t, torch.Tensor)]
+    live_before = _storage_bytes([*m.parameters(), *m.buffers(), *inputs])
     opt.zero_grad(set_to_none=True)
-    out.loss.backward()
-    opt.step()
+
+    def whole_step() -> StepOutput:
+        with torch.autograd.graph.saved_tensors_hooks(rec.pack, rec.unpack):
+            o = step(m, batch)
+        o.loss.backward()
+        opt.step()
+        return o
+
+    peak, out = step_peak_bytes(whole_step, live_before=live_before)
     batch_size = int(batch[0].shape[0]) if isinstance(batch, (list, tuple)) else int(out.count or 1)
     frozen = [p for p in m.parameters() if not p.requires_grad] + list(m.buffers())
     state_tensors = [v for st in opt.state.values() for v in st.values() if isinstance(v, torch.Tensor)]
     return MemoryBreakdown(
         batch_size=batch_size, activation_bytes=rec.bytes, trainable_param_bytes=_storage_bytes(trainable),
         frozen_param_bytes=_storage_bytes(frozen), grad_bytes=_storage_bytes([p.grad for p in trainable]),
-        optimizer_bytes=_storage_bytes(state_tensors))
+        optimizer_bytes=_storage_bytes(state_tensors), peak_bytes=peak)
 
 
 def analytic_memory(model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: int,

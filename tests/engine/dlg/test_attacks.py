@@ -128,3 +128,80 @@ def test_idlg_rebuilds_a_batch_of_four_tiny_images():
     perm = match_reconstructions(res.images, x)
     assert float(mse(res.images[perm], x).max()) < 1e-3
     assert sorted(res.labels.tolist()) == [2, 5, 5, 7]
+
+
+def _lenet16(seed=1, c=1):
+    model = LeNet(in_channels=c, num_classes=10, image_size=16)
+    model.reset_parameters_uniform(torch.Generator().manual_seed(seed))
+    return model
+
+
+def test_stalled_rule():
+    from engine.dlg.attacks import _stalled
+    assert not _stalled([5.0, 4.0, 3.0, 2.0], 2, 1e-4)
+    assert _stalled([5.0, 1.0, 1.0, 1.0], 2, 1e-4)  # no gain over the last two steps
+    assert not _stalled([5.0, 1.0], 2, 1e-4)  # too few steps to tell
+    assert not _stalled([5.0, 1.0, 1.0, 1.0], 0, 1e-4)  # detection off
+
+
+def test_a_stalled_lbfgs_is_flagged_and_its_idle_steps_are_not_iterations():
+    # an unmatchable target (the gradient of another network): L-BFGS stops improving
+    x, y = _image(), torch.tensor([3])
+    model = _lenet16()
+    target = shared_gradients(_lenet16(seed=7), x, y)
+    settings = AttackSettings(steps=200, max_iter=5, stall_steps=5, fallback="none")
+    res = run_attack("idlg", model, target, shape=tuple(x.shape), num_classes=10,
+                     generator=torch.Generator().manual_seed(2), settings=settings)
+    assert res.stalled and not res.diverged
+    assert len(res.losses) < 200  # stopped once stalled rather than idling to the step budget
+    assert res.iterations <= len(res.losses) - 5  # the idle steps are not counted
+    assert res.gradient_loss == min(res.losses) > 0.99 * min(res.losses[:res.iterations])
+    # with the Adam fallback it keeps going from the best images; anything it finds is an improvement
+    fb = run_attack("idlg", model, target, shape=tuple(x.shape), num_classes=10,
+                    generator=torch.Generator().manual_seed(2),
+                    settings=AttackSettings(steps=200, max_iter=5, stall_steps=5, fallback="adam", fallback_lr=1e-3))
+    assert fb.stalled and fb.evaluations > res.evaluations
+    assert fb.gradient_loss <= res.gradient_loss
+
+
+def test_restarts_keep_the_best_gradient_match():
+    x = torch.cat([_image(0), _image(1)])
+    y = torch.tensor([3, 5])
+    model = _lenet16()
+    target = shared_gradients(model, x, y)
+    kw = dict(shape=tuple(x.shape), num_classes=10)
+    one = run_attack("idlg", model, target, generator=torch.Generator().manual_seed(2),
+                     settings=AttackSettings(steps=8, max_iter=3), **kw)
+    three = run_attack("idlg", model, target, generator=torch.Generator().manual_seed(2),
+                       settings=AttackSettings(steps=8, max_iter=3, restarts=3), **kw)
+    assert len(three.restart_losses) == 3 and three.restart_losses[0] == one.gradient_loss
+    assert three.gradient_loss == min(three.restart_losses) <= one.gradient_loss
+    assert three.restart == three.restart_losses.index(three.gradient_loss)
+    assert three.evaluations > one.evaluations  # every restart's cost is counted
+
+
+def test_total_variation_enters_the_lbfgs_objective():
+    x, y = _image(), torch.tensor([3])
+    model = _lenet16()
+    target = shared_gradients(model, x, y)
+    runs = [run_attack("idlg", model, target, shape=tuple(x.shape), num_classes=10,
+                       generator=torch.Generator().manual_seed(2), settings=AttackSettings(steps=3, max_iter=3,
+                                                                                           lbfgs_tv=tv))
+            for tv in (0.0, 0.5)]
+    assert float(total_variation(runs[1].images)) < float(total_variation(runs[0].images))
+
+
+def test_inverting_gradients_honours_dummy_init():
+    x, y = _image(), torch.tensor([3])
+    model = _lenet16()
+    target = shared_gradients(model, x, y)
+    first = {}
+    for init in ("uniform", "normal"):
+        def cb(it, loss, cur, init=init):
+            first.setdefault(init, cur.clone())
+        run_attack("ig", model, target, shape=tuple(x.shape), num_classes=10,
+                   generator=torch.Generator().manual_seed(2),
+                   settings=AttackSettings(steps=1, adam_lr=1e-6, init=init), callback=cb)
+    # one tiny step from the start, boxed to [0, 1]: N(0, 1) puts about 2/3 of the pixels on the box's faces
+    on_box = {k: float(((v == 0) | (v == 1)).float().mean()) for k, v in first.items()}
+    assert on_box["normal"] > 0.4 and on_box["uniform"] < 0.05

@@ -70,3 +70,10 @@ def test_apply_defence_dispatch():
         apply_defence("gaussian", g, 0.1)  # noise without a generator
     with pytest.raises(ValueError):
         apply_defence("nope", g, 0.1)
+
+
+def test_gradient_mean_square_is_over_every_entry():
+    from engine.dlg.defences import gradient_mean_square
+    grads = [torch.full((2, 2), 2.0), torch.zeros(4)]
+    assert gradient_mean_square(grads) == pytest.approx(2.0)  # (4 * 4 + 4 * 0) / 8
+    assert gradient_mean_square([]) == 0.0

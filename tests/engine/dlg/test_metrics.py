@@ -44,3 +44,24 @@ def test_matching_undoes_a_permutation():
     found = match_reconstructions(recon, x)
     assert found == perm
     assert np.allclose(mse(recon[found], x).numpy(), 1e-4, atol=1e-6)
+
+
+def test_leak_needs_psnr_and_ssim_together():
+    from engine.dlg.metrics import LEAK_PSNR_DB, LEAK_SSIM, image_metrics, is_leaked, leak_criterion
+    from engine.dlg.images import load_attack_images
+    x = load_attack_images(source="photos", batch_size=1, index=3, size=32, num_classes=10).x
+    g = torch.Generator().manual_seed(0)
+    noisy = (x + 0.09 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    m = image_metrics(noisy, x)[0]
+    assert m["mse"] < 1e-2  # the old rule (MSE < 1e-2) called this leaked
+    assert m["ssim"] < LEAK_SSIM and not is_leaked(m)
+    # 4x4 blocks: the smooth background is right (PSNR over 25 dB), the structure is gone
+    blocks = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, 4), size=32, mode="nearest")
+    b = image_metrics(blocks, x)[0]
+    assert b["psnr"] >= LEAK_PSNR_DB and b["ssim"] < LEAK_SSIM and not is_leaked(b)
+    near = (x + 0.01 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    assert is_leaked(image_metrics(near, x)[0])
+    assert not is_leaked({"psnr": LEAK_PSNR_DB + 5, "ssim": LEAK_SSIM - 0.1})
+    assert not is_leaked({"psnr": LEAK_PSNR_DB - 0.1, "ssim": 0.99})
+    text = leak_criterion()
+    assert f"{LEAK_PSNR_DB:g} dB" in text and f"SSIM >= {LEAK_SSIM:g}" in text

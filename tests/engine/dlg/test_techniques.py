@@ -103,3 +103,34 @@ def test_training_with_a_defence_goes_through_fit():
     train_victim(model, data, None, epochs=1, batch_size=16, defence="quantize", strength=8)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert not any(p._post_accumulate_grad_hooks for p in model.parameters())  # hooks removed
+
+
+def test_the_leak_criterion_is_stated_on_the_page_and_in_the_summary(tmp_path):
+    t = get_technique("dlg")
+    assert "PSNR >= 25 dB and SSIM >= 0.8" in t.summary
+    assert "PSNR >= 25 dB and SSIM >= 0.8" in get_technique("dlg-defences").summary
+    cfg = t.parse(dict(t.smoke, image_size=16, leak_psnr=30, leak_ssim=0.9))
+    summary = t.run(cfg, None, MemoryReporter(tmp_path))
+    assert "PSNR >= 30 dB and SSIM >= 0.9" in summary.message
+    assert {"stalled", "fallback_steps", "restarts_run"} <= set(summary.metrics)
+
+
+def test_sweep_reports_noise_relative_to_the_gradient_and_batch_as_a_defence(tmp_path):
+    from engine.dlg.attacks import shared_gradients
+    from engine.dlg.defences import gradient_mean_square
+    t = get_technique("dlg-defences")
+    cfg = t.parse(dict(t.smoke, image_size=16, defences=["gaussian", "batch"], noise_levels=[1e-4, 10.0],
+                       batch_levels=[1, 2]))
+    rep = MemoryReporter(tmp_path)
+    summary = t.run(cfg, None, rep)
+    rows = {(a["defence"], a["strength"]): m for a, m in rep.candidates}
+    assert {("batch", 1.0), ("batch", 2.0)} <= set(rows) and rows[("batch", 2.0)]["batch_size"] == 2
+    ms = rows[("none", 0.0)]["gradient_mean_square"]
+    images, model, _ = cfg.load(MemoryReporter(tmp_path))
+    x, y = images.x[:1], images.y[:1]
+    assert ms == pytest.approx(gradient_mean_square(shared_gradients(model, x, y)))
+    for s in (1e-4, 10.0):
+        assert rows[("gaussian", s)]["noise_variance_relative"] == pytest.approx(s / ms)
+    assert summary.metrics["gradient_mean_square"] == pytest.approx(ms)
+    if summary.metrics["gaussian_stops_at"] is not None:
+        assert summary.metrics["gaussian_stops_at_relative"] == pytest.approx(summary.metrics["gaussian_stops_at"] / ms)

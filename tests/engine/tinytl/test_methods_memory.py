@@ -182,3 +182,26 @@ def test_lite_residuals_on_torchvision_mobilenet_v2():
     m = apply_method(tv, "ft-last")
     assert attach_lite_residuals(m, LiteSpec(), input_shape=(3, 32, 32), block_types=(InvertedResidual,)) == n - 1
     assert m.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+
+
+class _Transient(torch.nn.Module):
+    """A big temporary in forward that autograd does not save (repeat, then sum)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 24 * 24, 4)
+
+    def forward(self, x):
+        wide = x.repeat(1, 64, 1, 1)  # 64x the input, freed before backward
+        return self.fc((wide.sum(1, keepdim=True).expand_as(x) / 64).flatten(1))
+
+
+def test_peak_of_a_whole_step_includes_transient_buffers():
+    from engine.tinytl.memory import peak_from_events
+    assert peak_from_events([(2, -50), (0, 100), (1, 30), (3, 10)], start_bytes=5) == 135
+    x, y = _batch(4)
+    mem = measure_training_memory(_Transient(), (x, y), make_optimizer=lambda ps: torch.optim.Adam(ps))
+    transient = x.numel() * 64 * 4
+    assert mem.activation_bytes < transient  # the saved-tensor count never sees it
+    assert mem.peak_bytes >= transient + mem.param_bytes + x.numel() * 4
+    assert mem.peak_bytes > mem.total_bytes and mem.to_dict()["peak_bytes"] == mem.peak_bytes
