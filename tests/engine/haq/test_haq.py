@@ -83,6 +83,7 @@ def test_haq_keeps_its_network_and_measures_int8(tmp_path):
     s = t.run(t.parse({**t.smoke, "measure_int8": True, "resource": "latency", "budget": 0.97}),
               get_profile("bitfusion"), rep)
     assert s.metrics["budget_met_fraction"] == 1.0 and s.metrics["int8_measured_speedup"] > 0
+    assert any(kind == "pt" and "int8" in caption for kind, _, caption, _, _ in rep.artifacts)
     (out,) = rep.outputs
     net, module = load_network(out.folder)
     assert net.spec.builder == "quantized" and net.technique == "haq"
