@@ -34,10 +34,15 @@ def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return x + (q - x).detach()
 
 
-def fake_quant(x: torch.Tensor, bits: int, clip: float, signed: bool) -> torch.Tensor:
+def fake_quant(x: torch.Tensor, bits: int, clip: float | torch.Tensor, signed: bool) -> torch.Tensor:
     """Linear quantisation to ``bits`` within ``[-clip, clip]`` (signed) or
-    ``[0, clip]``, with the straight-through estimator."""
-    if bits >= 32 or clip <= 0:
+    ``[0, clip]``, with the straight-through estimator; ``clip`` may be one
+    value per output channel (a tensor of ``x.shape[0]`` values)."""
+    if bits >= 32:
+        return x
+    if isinstance(clip, torch.Tensor) and clip.dim() == 1:
+        clip = clip.clamp_min(1e-12).view(-1, *([1] * (x.dim() - 1)))
+    elif float(clip) <= 0:
         return x
     levels = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
     scale = clip / max(levels, 1)
@@ -48,15 +53,20 @@ def fake_quant(x: torch.Tensor, bits: int, clip: float, signed: bool) -> torch.T
 
 def kl_threshold(values: np.ndarray, bits: int, *, bins: int = 2048) -> float:
     """The clipping threshold of |values| whose ``bits``-bit quantisation keeps
-    the histogram closest in KL divergence (TensorRT's entropy calibration)."""
+    the histogram closest in KL divergence (TensorRT's entropy calibration).
+    A small layer gets fewer bins (about 16 values each) and thresholds below
+    the median |value| are not tried: with a few hundred weights the sparse
+    histogram otherwise favours clipping almost everything."""
     a = np.abs(values.ravel())
     top = float(a.max()) if a.size else 0.0
     if top == 0.0:
         return 0.0
+    bins = int(min(bins, max(128, a.size // 16)))
     hist, edges = np.histogram(a, bins=bins, range=(0.0, top))
     levels = 2 ** (bits - 1)
+    start = max(levels, int(np.searchsorted(edges, np.median(a))))
     best, best_kl = top, math.inf
-    for i in range(levels, bins + 1, max(1, bins // 128)):
+    for i in range(start, bins + 1, max(1, bins // 128)):
         h = hist[:i].astype(np.float64)
         p = h.copy()
         p[i - 1] += hist[i:].sum()  # the reference: what is clipped lands in the last bin
@@ -94,12 +104,14 @@ class LayerInfo:
 class QuantLayer(nn.Module):
     """A conv or linear layer with its weight and its input quantised."""
 
-    def __init__(self, layer: nn.Module, w_bits: int, a_bits: int, *, mode: str = "linear"):
+    def __init__(self, layer: nn.Module, w_bits: int, a_bits: int, *, mode: str = "linear", per_channel: bool = False):
         super().__init__()
         self.layer, self.w_bits, self.a_bits, self.mode = layer, int(w_bits), int(a_bits), mode
+        self.per_channel = per_channel
         self.register_buffer("a_clip", torch.zeros(()))
         self.register_buffer("a_signed", torch.zeros((), dtype=torch.bool))
-        self.register_buffer("w_clip", torch.zeros(()))
+        out = layer.weight.shape[0]
+        self.register_buffer("w_clip", torch.zeros(out) if per_channel else torch.zeros(()))
         self.register_buffer("centroids", torch.zeros(2 ** self.w_bits if mode == "kmeans" else 0))
         self.calibrating = False
         self._seen: list[torch.Tensor] = []
@@ -114,6 +126,8 @@ class QuantLayer(nn.Module):
             km = KMeans(n_clusters=k, n_init=1, random_state=0).fit(flat)
             cents = np.sort(km.cluster_centers_.ravel())
             self.centroids = torch.from_numpy(np.pad(cents, (0, 2 ** self.w_bits - k), mode="edge")).float()
+        elif self.per_channel:  # each output channel its own range (its largest weight)
+            self.w_clip.copy_(w.abs().flatten(1).amax(1))
         elif self.w_bits < 5:
             self.w_clip.fill_(kl_threshold(w.numpy(), self.w_bits))
         else:
@@ -126,7 +140,7 @@ class QuantLayer(nn.Module):
         if self.mode == "kmeans":
             idx = torch.argmin((w.detach().unsqueeze(-1) - self.centroids).abs(), dim=-1)
             return _ste(w, self.centroids[idx])
-        return fake_quant(w, self.w_bits, float(self.w_clip), True)
+        return fake_quant(w, self.w_bits, self.w_clip if self.per_channel else float(self.w_clip), True)
 
     def finish_calibration(self) -> None:
         x = torch.cat([t.flatten() for t in self._seen]) if self._seen else torch.zeros(1)
@@ -136,7 +150,9 @@ class QuantLayer(nn.Module):
         self.a_signed.fill_(signed)
         # kl_threshold counts 2^(bits-1) levels of |x|: an unsigned range has twice as many
         kl_bits = self.a_bits if signed else self.a_bits + 1
-        clip = kl_threshold(x.numpy(), kl_bits) if self.a_bits < 5 else float(x.abs().max())
+        # the exact zeros a ReLU leaves are not part of the range to fit (TensorRT leaves them out too)
+        nz = x[x != 0]
+        clip = kl_threshold(nz.numpy(), kl_bits) if self.a_bits < 5 and nz.numel() else float(x.abs().max())
         self.a_clip.fill_(clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,7 +167,7 @@ class QuantLayer(nn.Module):
         return F.linear(x, w, layer.bias)
 
     def extra_repr(self) -> str:
-        return f"w{self.w_bits}a{self.a_bits}, {self.mode}"
+        return f"w{self.w_bits}a{self.a_bits}, {self.mode}" + (", per channel" if self.per_channel else "")
 
 
 def quantizable_layers(model: nn.Module, example_inputs: Sequence[torch.Tensor]) -> list[LayerInfo]:
@@ -178,7 +194,8 @@ def _set(model: nn.Module, name: str, module: nn.Module) -> None:
 
 
 def quantize(model: nn.Module, layers: Sequence[LayerInfo], policy: Sequence[tuple[int, int]],
-             calibration: Iterable[torch.Tensor], *, mode: str = "linear", fit: bool = True) -> nn.Module:
+             calibration: Iterable[torch.Tensor], *, mode: str = "linear", fit: bool = True,
+             per_channel: bool = False) -> nn.Module:
     """A copy of ``model`` with layer i quantised to ``policy[i] = (w_bits, a_bits)``;
     activation ranges calibrated on ``calibration`` batches (inputs only).
     ``fit=False`` only builds the structure (a saved network's buffers are loaded after)."""
@@ -191,7 +208,7 @@ def quantize(model: nn.Module, layers: Sequence[LayerInfo], policy: Sequence[tup
     for info, (wb, ab) in zip(layers, policy):
         if not (1 <= wb <= 32 and 1 <= ab <= 32):
             raise ValueError(f"{info.name}: bits must be from 1 to 32")
-        qa = QuantLayer(q.get_submodule(info.name), wb, ab, mode=mode)
+        qa = QuantLayer(q.get_submodule(info.name), wb, ab, mode=mode, per_channel=per_channel)
         if fit:
             qa.set_weight_quantizer()
             qa.calibrating = True

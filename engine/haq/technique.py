@@ -66,6 +66,8 @@ class HAQConfig(ConfigBase):
     min_bits: int = param(2, min=1, max=7, help="Fewest bits of a layer's weights or activations")
     max_bits: int = param(8, min=2, max=8, help="Most bits")
     mode: str = param("linear", choices=MODES, help="linear (KL-clipped below 5 bits) or k-means weight sharing")
+    per_channel: bool = param(True, help="Linear weights: one range per output channel (off: one per layer, "
+                                         "clipped by KL divergence below 5 bits, as the reference code does)")
     episodes: int = param(60, min=2, max=5000, help="Search episodes (HAQ: 600)")
     warmup: int = param(20, min=1, max=1000, help="Episodes of random actions first (HAQ: 20)")
     episode_batches: int = param(8, min=0, max=1000, help="Quantisation-aware fine-tuning batches in each episode "
@@ -144,13 +146,13 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
             raise ValueError(f"{field}: on {n}, {e}{hint}") from None
 
     def score(policy, *, episode: bool = True) -> tuple[float, nn.Module]:
-        q = quantize(base, layers, policy, calib, mode=cfg.mode)
+        q = quantize(base, layers, policy, calib, mode=cfg.mode, per_channel=cfg.per_channel)
         if episode and cfg.episode_batches:
             try:
                 train_model(q, short, epochs=1, batch_size=cfg.batch_size, lr=cfg.qat_lr, optimizer="sgd",
                             schedule="constant", seed=cfg.seed, drop_last=True, grad_clip=1.0)
             except FloatingPointError:  # a policy too coarse to fine-tune: scored as quantised, untrained
-                q = quantize(base, layers, policy, calib, mode=cfg.mode)
+                q = quantize(base, layers, policy, calib, mode=cfg.mode, per_channel=cfg.per_channel)
         return _acc(q, data.val), q
 
     # every profile's latency of a policy (the budget's resource may be the size)
@@ -218,7 +220,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         finals[f"uniform {top[3]}-bit"] = top[1]
     rows: dict[str, dict[str, Any]] = {}
     for j, (how, pol) in enumerate(finals.items()):
-        q = quantize(base, layers, pol, calib, mode=cfg.mode)
+        q = quantize(base, layers, pol, calib, mode=cfg.mode, per_channel=cfg.per_channel)
         if cfg.finetune_epochs:
             train_model(q, data.train, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, lr=cfg.qat_lr,
                         optimizer="sgd", seed=cfg.seed, drop_last=True, grad_clip=1.0,
@@ -235,7 +237,8 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         if how == "agent":
             keep_network(reporter, q.eval(), name=f"haq-{hardware.name}-{cfg.resource}{cfg.budget:.0%}".replace(
                 "%", "pct"), spec=NetworkSpec("quantized", {"base": base_net.spec.to_dict(),
-                                                            "policy": [list(p) for p in pol], "mode": cfg.mode}),
+                                                            "policy": [list(p) for p in pol], "mode": cfg.mode,
+                                                            "per_channel": cfg.per_channel}),
                 problem=problem, dataset=data.name,
                 metrics={k: m[k] for k in ("accuracy", "accuracy_source", "latency_ms", "latency_source",
                                            "size_bytes", "mean_weight_bits")},

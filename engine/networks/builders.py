@@ -312,7 +312,7 @@ register_builder(Builder("pruned", "pruned network", _pruned_check, _pruned_buil
 # -- a mixed-precision network (HAQ): its base network's spec and the bits of every conv / linear layer ------------
 
 def _quantized_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
-    _only(args, {"base", "policy", "mode"})
+    _only(args, {"base", "policy", "mode", "per_channel"})
     try:
         base = check_spec(NetworkSpec.from_dict(args.get("base")), problem)
     except SpecError as e:
@@ -325,7 +325,7 @@ def _quantized_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
     mode = args.get("mode", "linear")
     if mode not in ("linear", "kmeans"):
         raise SpecError("mode must be linear or kmeans", "mode")
-    return {"base": base.to_dict(), "policy": pol, "mode": mode}
+    return {"base": base.to_dict(), "policy": pol, "mode": mode, "per_channel": bool(args.get("per_channel", False))}
 
 
 def _quantized_build(args: dict[str, Any], problem: Problem) -> nn.Module:
@@ -335,7 +335,8 @@ def _quantized_build(args: dict[str, Any], problem: Problem) -> nn.Module:
     layers = quantizable_layers(base, problem.example_inputs())
     if len(layers) != len(args["policy"]):
         raise SpecError(f"policy: {len(args['policy'])} bit pairs for {len(layers)} layers", "policy")
-    return quantize(base, layers, [tuple(p) for p in args["policy"]], [], mode=args["mode"], fit=False)
+    return quantize(base, layers, [tuple(p) for p in args["policy"]], [], mode=args["mode"], fit=False,
+                    per_channel=args["per_channel"])
 
 
 register_builder(Builder("quantized", "mixed-precision network", _quantized_check, _quantized_build,

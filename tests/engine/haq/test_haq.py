@@ -126,3 +126,20 @@ def test_energy_shrinks_with_bits_and_is_labelled_an_estimate():
     e = [policy_cost(cost, layers, [(b, b)] * len(layers), get_profile("bitfusion"), "energy") for b in (8, 4, 2)]
     assert e[0] > e[1] > e[2] > 0
     assert ENERGY_SOURCE in ESTIMATE_SOURCES
+
+
+def test_per_channel_weights_keep_a_range_each_and_rebuild(tmp_path):
+    torch.manual_seed(0)
+    m = build_model("mobilenet_v2", width=0.25).eval()
+    layers = quantizable_layers(m, P.example_inputs())
+    pol = [(8, 8)] + [(4, 8)] * (len(layers) - 2) + [(8, 8)]
+    q = quantize(m, layers, pol, [torch.randn(16, 3, 32, 32)], per_channel=True).eval()
+    lay = q.get_submodule(layers[3].name)
+    assert lay.w_clip.shape == (lay.layer.weight.shape[0],)
+    w = lay.quantized_weight().detach()
+    assert all(len(torch.unique(w[c])) <= 15 for c in range(w.shape[0]))  # 4 bits signed per channel
+    spec = NetworkSpec("quantized", {"base": {"builder": "torchvision", "args": {"model": "mobilenet_v2", "width": 0.25}},
+                                     "policy": [list(p) for p in pol], "per_channel": True})
+    _, back = load_network(save_network(q, Network(name="pc", spec=spec, problem=P), tmp_path))
+    (x,) = P.example_inputs(2)
+    assert torch.allclose(back(x), q(x), atol=1e-5)
