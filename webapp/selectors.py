@@ -21,7 +21,7 @@ from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, N
 __all__ = ["is_number", "connectivity_for", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
            "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
-           "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments"]
+           "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
 
 
 def is_number(v: Any) -> bool:
@@ -386,3 +386,10 @@ def flow_experiments(flow_id: str) -> list[Experiment]:
     """The steps of a design flow, in order."""
     return list(Experiment.objects.filter(flow__id=flow_id).select_related("hardware", "owner")
                 .prefetch_related("networks").order_by("created_at", "id"))
+
+
+def result_network(exp: Experiment) -> Network | None:
+    """The network a run kept as its result (marked primary; else its most accurate): what a flow's next
+    step takes and what the flow's page shows."""
+    return (exp.networks.filter(primary=True).order_by("id").first()
+            or exp.networks.order_by(F("accuracy").desc(nulls_last=True), "id").first())

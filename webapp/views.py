@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -583,10 +582,7 @@ def flow_detail(request: HttpRequest, flow_id: str) -> HttpResponse:
     rows = []
     for k, st in enumerate(planned):
         exp = next((e for e in steps if e.flow.get("step") == k), None)
-        net = None
-        if exp is not None:
-            net = (exp.networks.filter(primary=True).first()
-                   or exp.networks.order_by(F("accuracy").desc(nulls_last=True)).first())
+        net = selectors.result_network(exp) if exp is not None else None
         rows.append({"k": k + 1, "technique": st["technique"], "exp": exp, "net": net})
     last = next((r["net"] for r in reversed(rows) if r["net"] is not None), None)
     return render(request, "frontier/flow_detail.html", {

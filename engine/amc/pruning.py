@@ -30,7 +30,7 @@ from torch import nn
 from ..hardware.cost import profile_model
 
 __all__ = ["Group", "PruningPlan", "analyse", "prune", "prune_to_channels", "CRITERIA", "PruningError",
-           "kept_channels"]
+           "kept_channels", "channel_scores"]
 
 CRITERIA = ("l1", "l2")
 
@@ -187,7 +187,7 @@ def kept_channels(plan: PruningPlan, ratios: Sequence[float]) -> dict[str, int]:
     return {g.name: plan.keep(g, a) for g, a in zip(plan.groups, ratios)}
 
 
-def _prune_group(model: nn.Module, dg, root_name: str, keep: int, criterion: str | None) -> None:
+def _root(model: nn.Module, root_name: str):
     import torch_pruning as tp
 
     modules = dict(model.named_modules())
@@ -196,6 +196,26 @@ def _prune_group(model: nn.Module, dg, root_name: str, keep: int, criterion: str
     root = modules[root_name]
     handler = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
     n = root.out_channels if isinstance(root, nn.Conv2d) else root.out_features
+    return root, handler, n
+
+
+def _scores(model: nn.Module, dg, root_name: str, criterion: str) -> torch.Tensor:
+    import torch_pruning as tp
+
+    root, handler, n = _root(model, root_name)
+    grp = dg.get_pruning_group(root, handler, idxs=list(range(n)))
+    return tp.importance.GroupMagnitudeImportance(p=1 if criterion == "l1" else 2)(grp)
+
+
+def channel_scores(model: nn.Module, plan: PruningPlan, example_inputs: Sequence[torch.Tensor], *,
+                   criterion: str = "l1") -> list[torch.Tensor]:
+    """Each group's per-channel L1 / L2 norm over every layer of the group (what ``prune`` drops the smallest of)."""
+    dg = _graph(model, example_inputs)
+    return [_scores(model, dg, g.name, criterion) for g in plan.groups]
+
+
+def _prune_group(model: nn.Module, dg, root_name: str, keep: int, criterion: str | None) -> None:
+    root, handler, n = _root(model, root_name)
     if keep >= n:
         return
     if keep < 1:
@@ -203,9 +223,7 @@ def _prune_group(model: nn.Module, dg, root_name: str, keep: int, criterion: str
     if criterion is None:  # rebuilding a saved structure: which channels does not matter
         drop = list(range(keep, n))
     else:
-        grp = dg.get_pruning_group(root, handler, idxs=list(range(n)))
-        scores = tp.importance.GroupMagnitudeImportance(p=1 if criterion == "l1" else 2)(grp)
-        drop = torch.argsort(scores)[: n - keep].tolist()
+        drop = torch.argsort(_scores(model, dg, root_name, criterion))[: n - keep].tolist()
     grp = dg.get_pruning_group(root, handler, idxs=sorted(drop))
     if not dg.check_pruning_group(grp):
         raise PruningError(f"{root_name}: removing {n - keep} of {n} channels would leave a layer empty")

@@ -45,7 +45,7 @@ from ..search.agents.checkpoint import load_state, save_state
 from ..supernet.bn import recalibrate_bn
 from ..training import classification_step, evaluate, train_model
 from .env import RESOURCES, PruningEnv, describe_policy
-from .pruning import CRITERIA, PruningError, analyse, kept_channels, prune
+from .pruning import CRITERIA, PruningError, analyse, channel_scores, kept_channels, prune
 
 __all__ = ["AMCConfig", "run_amc", "REWARDS", "base_network", "task_data", "TaskData"]
 
@@ -174,7 +174,7 @@ def run_amc(config: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
 
 def _run(cfg: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
     t0 = time.perf_counter()
-    base_net, base, cached = base_network(cfg, reporter)
+    base_net, base, _cached = base_network(cfg, reporter)
     problem = base_net.problem
     if not isinstance(problem, ImageClassification):
         raise ValueError(f"network: AMC prunes image classifiers; {base_net.name} is a {problem.kind} network")
@@ -259,17 +259,7 @@ def _run(cfg: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
         save_state({"agent": agent.state_dict(), "rng": rng.bit_generator.state, "episode": ep + 1,
                     "episodes": cfg.episodes, "best": {k: list(v) for k, v in best.items()}}, ckpt)
     # the baselines at the same budget
-    from .pruning import _graph  # noqa: PLC0415 - the scores come from the same dependency graph
-    import torch_pruning as tp
-
-    dg = _graph(base, inputs)
-    mods = dict(base.named_modules())
-    scores = []
-    for g in plan.groups:
-        root = mods[g.name]
-        fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
-        grp = dg.get_pruning_group(root, fn, idxs=list(range(g.channels)))
-        scores.append(tp.importance.GroupMagnitudeImportance(p=1 if cfg.criterion == "l1" else 2)(grp).numpy())
+    scores = [t.numpy() for t in channel_scores(base, plan, inputs, criterion=cfg.criterion)]
     policies = {"uniform": env.uniform(), "magnitude": env.global_magnitude(scores)}
     for how, ratios in policies.items():
         m, _ = evaluate_policy(ratios)
@@ -277,8 +267,8 @@ def _run(cfg: AMCConfig, hardware: Any, reporter: Reporter) -> Summary:
     for how, (_, ratios, _m) in best.items():
         for t, r in enumerate(ratios):
             reporter.series(f"preserve ratio by layer group/{how}", t, r)
-    summary = _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, base_lat, base_acc_val,
-                      budget, time.perf_counter() - t0, cached, env)
+    summary = _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, base_lat, budget,
+                      time.perf_counter() - t0)
     shutil.rmtree(ckpt, ignore_errors=True)
     return summary
 
@@ -288,8 +278,8 @@ def _run_key(cfg: AMCConfig, base_net: Network, hardware: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, base_lat, base_acc_val, budget,
-            search_s, cached, env) -> Summary:
+def _finish(cfg, hardware, reporter, base_net, base, plan, data, inputs, best, base_lat, budget,
+            search_s) -> Summary:
     order = [h for h in ("agent", "random", "uniform", "magnitude") if h in best]
     models: dict[str, nn.Module] = {}
     rows: dict[str, dict[str, Any]] = {}

@@ -295,6 +295,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
 
 def _int8(base: nn.Module, inputs, calib, data) -> dict[str, Any]:
     """W8A8 with PyTorch's quantised x86 kernels (FX graph mode), against fp32, measured here."""
+    import copy
     import warnings
 
     try:
@@ -304,7 +305,7 @@ def _int8(base: nn.Module, inputs, calib, data) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.backends.quantized.engine = "x86"
-            prepared = prepare_fx(copy_eval(base), get_default_qconfig_mapping("x86"), tuple(inputs))
+            prepared = prepare_fx(copy.deepcopy(base).eval(), get_default_qconfig_mapping("x86"), tuple(inputs))
             with torch.no_grad():
                 for x in calib:
                     prepared(x)
@@ -314,9 +315,3 @@ def _int8(base: nn.Module, inputs, calib, data) -> dict[str, Any]:
     fp, i8 = measure_many([(base, tuple(inputs)), (q, tuple(inputs))], warmup=3, repeats=25, rounds=5, threads=1)
     return {"fp32_ms": fp.median_ms, "int8_ms": i8.median_ms, "int8_measured_speedup": fp.median_ms / i8.median_ms,
             "acc_int8": _acc(q, data.test), "module": q}
-
-
-def copy_eval(m: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(m).eval()

@@ -15,12 +15,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
 
 from engine import ConfigError, techniques
 
 from ..errors import ApplicationError
 from ..models import Experiment, HardwareProfile
+from ..selectors import result_network
 from .experiments import experiment_launch, network_fields
 
 __all__ = ["flow_launch", "flow_advance", "FIRST_STEPS", "MAX_STEPS"]
@@ -90,8 +90,7 @@ def flow_advance(*, experiment_id: int) -> Experiment | None:
     steps, k = flow.get("steps") or [], int(flow.get("step", 0))
     if k + 1 >= len(steps):
         return None
-    net = (exp.networks.filter(primary=True).order_by("id").first()
-           or exp.networks.order_by(F("accuracy").desc(nulls_last=True), "id").first())
+    net = result_network(exp)
     if net is None:
         Experiment.objects.filter(pk=exp.pk).update(message=(exp.message + " — the flow stopped: this step kept no "
                                                              "network")[:500])

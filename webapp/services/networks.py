@@ -30,7 +30,7 @@ from engine.outputs import NetworkLatencyOutput, NetworkOutput
 from engine.problems import ImageClassification
 
 from ..errors import ApplicationError
-from ..models import Candidate, Experiment, HardwareProfile, Network, NetworkLatency
+from ..models import Candidate, Experiment, Network, NetworkLatency
 from .uploads import _check_size
 
 __all__ = ["network_folder", "network_adopt", "network_upload", "network_delete", "network_export",
