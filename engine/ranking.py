@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["rmse", "mape", "spearman", "kendall_tau", "rank_metrics", "latency_errors"]
+__all__ = ["rmse", "mape", "spearman", "kendall_tau", "rank_metrics", "latency_errors", "spearman_ci",
+           "mean_difference_ci"]
 
 
 def _pair(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -59,3 +60,41 @@ def latency_errors(pred: Sequence[float], true: Sequence[float]) -> dict[str, fl
     """How far a latency source can be trusted: MAPE, RMSE (ms) and Kendall's tau
     of predicted against measured latencies."""
     return {"mape": mape(pred, true), "rmse_ms": rmse(pred, true), "kendall_tau": kendall_tau(pred, true)}
+
+
+def spearman_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, resamples: int = 2000,
+                seed: int = 0) -> tuple[float, float]:
+    """A percentile bootstrap interval of Spearman's rho, pairs resampled
+    together; (nan, nan) where rho is undefined. Resamples without spread
+    (rho undefined there) are left out; with fewer than half of them
+    defined the interval is (nan, nan)."""
+    x, y = _pair(a, b)
+    if not _ranked(x, y):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(x), len(x))
+        if _ranked(x[i], y[i]):
+            rhos.append(stats.spearmanr(x[i], y[i]).statistic)
+    rhos = np.asarray(rhos, float)
+    rhos = rhos[np.isfinite(rhos)]
+    if len(rhos) < resamples // 2:
+        return float("nan"), float("nan")
+    q = (1 - level) / 2
+    return float(np.quantile(rhos, q)), float(np.quantile(rhos, 1 - q))
+
+
+def mean_difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
+    """A percentile bootstrap interval of mean(a) - mean(b), each sample
+    resampled on its own (a side with one value contributes that value);
+    (nan, nan) when a side is empty."""
+    x, y = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    if len(x) == 0 or len(y) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    dx = x[rng.integers(0, len(x), (resamples, len(x)))].mean(1)
+    dy = y[rng.integers(0, len(y), (resamples, len(y)))].mean(1)
+    q = (1 - level) / 2
+    return float(np.quantile(dx - dy, q)), float(np.quantile(dx - dy, 1 - q))

@@ -27,7 +27,9 @@ register_technique(Technique(
     config_cls=EvolutionConfig, run=run_evolution, objectives=_OBJ, axes=("latency_ms", "accuracy"),
     paper="Cai et al., Once-for-All (ICLR 2020); Wang et al., HAT: Hardware-Aware Transformers (ACL 2020)",
     smoke={"checkpoint": "fresh-tiny", "generations": 2, "predictor_samples": 12, "predictor_epochs": 5,
-           "eval_images": 50, "finetune": 1, "finetune_epochs": 0, "latency_source": "roofline"},
+           "eval_images": 50, "finetune": 1, "finetune_epochs": 0, "latency_source": "roofline",
+           "winners_checked": 2},
+    group_by="search",
 ))
 register_technique(Technique(
     name="proxylessnas", title="ProxylessNAS",
@@ -37,5 +39,6 @@ register_technique(Technique(
     paper="Cai et al., ProxylessNAS: Direct Neural Architecture Search on Target Task and Hardware, ICLR 2019",
     smoke={"widths": [8, 16], "resolution": 16, "head_width": 16, "epochs": 1, "train_limit": 128,
            "batch_size": 32, "arch_every": 1, "warmup_fraction": 0.0, "finetune_epochs": 0,
-           "latency_source": "roofline"},
+           "latency_source": "roofline", "baselines": "corners"},
+    group_by="search",
 ))

@@ -18,6 +18,8 @@ from ..hardware.latency import SEARCH_SOURCES, latency_for
 from ..reporter import Reporter, Summary
 from ..supernet import load_nas_data, recalibrate_bn, subnet_accuracy
 from ..training import StepOutput, make_loader, train_model
+from ..hardware.measure import measure_many
+from .baselines import GRIDS, best_at_latency, fit_to_target, indistinct_blocks, train_uniform, uniform_archs
 from .common import Finalist, finish_candidates, lut_cache_dir, lut_progress
 from .proxyless import WEIGHT_SHARING, ArchStep, ProxylessSuperNet, block_latency_table
 from .supernet_technique import space_from_config
@@ -58,6 +60,16 @@ class ProxylessConfig(ConfigBase):
     batch_size: int = param(32, help="Batch size", min=8, max=1024)
     train_limit: int = param(2000, help="Training images (0 = all)", min=0, max=1_000_000)
     finetune_epochs: int = param(3, help="Fine-tuning epochs of the derived network", min=0, max=100)
+    fit_target: bool = param(True, help="Make the derived network meet the target: from the most likely op per "
+                             "block, move to cheaper ops while over it, to dearer ones while more than the tolerance "
+                             "under it (re-checked on the measured latency where the profile is this machine)")
+    target_tolerance: float = param(0.1, help="How far under the target the derived network may stay (a fraction)",
+                                    min=0.01, max=0.5)
+    baselines: str = param("grid", help="Uniform baselines trained from scratch with the same budget (search + "
+                           "fine-tuning epochs): grid: every kernel x expand at the smallest and largest depth; "
+                           "corners: only the smallest and largest kernel x expand; none", choices=GRIDS)
+    baseline_widths: tuple[float, ...] = param((1.0,), help="Width multipliers of the uniform baselines",
+                                               min=0.25, max=2.0, min_items=1, max_items=4)
     seed: int = param(0, help="Random seed", min=0, max=2**31 - 1)
 
     def check(self) -> dict[str, str]:
@@ -146,8 +158,25 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
                 params=net.weight_parameters(), weight_decay=3e-5, seed=config.seed, drop_last=True,
                 channels_last=True, grad_clip=5.0, step=trainer.step, before_step=trainer.before_step,
                 progress=progress)
-    arch, model = net.extract()
+    probs = net.probabilities()
+    argmax = [int(np.argmax(p)) for p in probs]
+    priced = lambda ix: fixed + sum(table[s][c] for s, c in enumerate(ix))  # noqa: E731
+    idx, table_target = argmax, target
+    final = latency_for(hardware, space=space, problem=problem, purpose="final", cache_dir=lut_cache_dir(),
+                        measure={"warmup": 2, "repeats": 10, "rounds": 3})
+    checks = 0
+    while config.fit_target:
+        idx = fit_to_target(argmax, probs, table, fixed, table_target, tolerance=config.target_tolerance)
+        if final.source != "measured" or checks >= 3:
+            break
+        checks += 1  # the table's sum is an estimate: re-check on the measurement, tighten the table's target
+        ms = final.estimate_arch(net.derived_arch(idx)).ms
+        if ms <= target:
+            break
+        table_target *= target / ms
+    arch, model = net.extract(idx)
     expected = float(net.expected_latency(table, fixed).detach())
+    moved = sum(a != b for a, b in zip(idx, argmax))
     # the derived network with the super-net's weights, before fine-tuning
     # (its batch norms re-calibrated: the shared ones averaged many paths)
     r = config.resolution
@@ -155,14 +184,62 @@ def run_proxyless(config: ProxylessConfig, hardware: HardwareProfile, reporter: 
     inherited = subnet_accuracy(model, data, split="val", resolution=r)
     reporter.progress(0.8, f"derived network: {space.describe(arch)}; fine-tuning")
     extra = {"expected_latency_ms": expected, "target_ms": target, "search": "proxylessnas",
-             "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing}
+             "inherited_accuracy": inherited, "weight_sharing": config.weight_sharing,
+             "table_latency_ms": priced(idx), "argmax_table_latency_ms": priced(argmax), "ops_moved_to_fit": moved}
     m, = finish_candidates([Finalist(model, arch, "proxylessnas", extra)], space, problem, data, profile=hardware,
                            estimator=est, reporter=reporter, epochs=config.finetune_epochs, lr=config.lr,
                            seed=config.seed, technique="proxylessnas")
+    out: dict[str, Any] = {"target_ratio": m["latency_ms"] / target if target > 0 else None,
+                           "ops_moved_to_fit": moved}
+    # uniform baselines with the same training budget, compared at equal latency
+    budget = config.epochs + config.finetune_epochs
+    baselines = uniform_archs(space, r, grid=config.baselines, width_mults=config.baseline_widths)
+    if baselines:
+        reporter.progress(0.85, f"training {len(baselines)} uniform baselines from scratch ({budget} epochs each)")
+        train_uniform(baselines, data, problem, epochs=budget, lr=config.lr, batch_size=config.batch_size,
+                      seed=config.seed, progress=lambda i, n: reporter.progress(
+                          0.85 + 0.13 * i / n, f"uniform baseline {i}/{n} trained"))
+        if hardware.measurable:  # the searched net measured again beside them, interleaved
+            items = [(model, space.example_inputs(arch, problem))] + [
+                (b.model, b.space.example_inputs(b.arch, problem)) for b in baselines]
+            ms = [x.median_ms for x in measure_many(items, warmup=3, repeats=25, rounds=5, threads=1)]
+            searched_ms, lat, src = ms[0], ms[1:], ["measured"] * len(baselines)
+        else:
+            searched_ms, lat, src = m["latency_ms"], [], []
+            for b in baselines:
+                e = (est if b.space is space else latency_for(hardware, space=b.space, problem=problem,
+                                                                source=config.latency_source)).estimate_arch(b.arch)
+                lat.append(e.ms)
+                src.append(e.source)
+        rows = []
+        for b, ms_b, s_b in zip(baselines, lat, src):
+            reporter.candidate(b.space.structure(b.arch), {
+                "accuracy": b.accuracy, "accuracy_source": "trained from scratch", "latency_ms": ms_b,
+                "latency_source": s_b, "search": "uniform baseline", "label": b.label, "train_epochs": budget,
+                "width_mult": b.space.width_mult})
+            rows.append((b.accuracy, ms_b))
+        best = best_at_latency(searched_ms, rows)
+        out.update(baselines=len(baselines), baseline_epochs=budget, searched_latency_ms_beside_baselines=searched_ms,
+                   best_uniform_acc=best[0] if best else None, best_uniform_latency_ms=best[1] if best else None,
+                   proxyless_vs_best_uniform_acc=m["accuracy"] - best[0] if best else None,
+                   best_uniform_any_latency_acc=max(a for a, _ in rows))
+    same = indistinct_blocks(table, len(net.choices))
+    out["blocks_indistinct"] = len(same)
     reporter.progress(1.0, "done")
-    return Summary(f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
-                   f"({m['latency_source']}), target {target:.2f} ms on {choice.name}"
-                   + (f"; {choice.note}" if choice.note else ""),
+    text = (f"Derived network: accuracy {m['accuracy']:.1%}, latency {m['latency_ms']:.2f} ms "
+            f"({m['latency_source']}) against a target of {target:.2f} ms ({out['target_ratio']:.0%} of it"
+            + (f"; {moved} of {len(idx)} blocks moved off the most likely op to fit" if moved else "") + ")")
+    if out.get("best_uniform_acc") is not None:
+        gap = out["proxyless_vs_best_uniform_acc"]
+        text += (f"; the best uniform baseline at that latency or less ({out['baselines']} trained from scratch, "
+                 f"{budget} epochs each): {out['best_uniform_acc']:.1%}, so the search "
+                 + (f"wins by {gap:+.1%}" if gap > 0 else f"does NOT beat it ({gap:+.1%})"))
+    elif baselines:
+        text += f"; none of the {len(baselines)} uniform baselines is as fast"
+    if same:
+        text += (f"; the {est.source} latency prices the kernel/expand choices of {len(same)} of {len(table)} blocks "
+                 "within 2 % of each other: there the latency loss cannot prefer one (only depth matters)")
+    return Summary(text + f" on {choice.name}" + (f"; {choice.note}" if choice.note else ""),
                    {"dataset": choice.name, "accuracy": m["accuracy"], "latency_ms": m["latency_ms"],
-                    "target_ms": target, "expected_latency_ms": expected, "inherited_accuracy": inherited, "arch_updates": trainer.updates,
-                    "wall_s": time.perf_counter() - t0})
+                    "target_ms": target, "expected_latency_ms": expected, "inherited_accuracy": inherited,
+                    "arch_updates": trainer.updates, **out, "wall_s": time.perf_counter() - t0})

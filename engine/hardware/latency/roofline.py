@@ -7,6 +7,13 @@ bit-flexible profile (BitFusion-like) the peak scales with 1/(w x a) bricks.
 Peak figures are upper bounds, so the roofline is an optimistic *estimate*;
 it is always labelled ``roofline``.
 
+On a GPU the peak needs every lane busy: a layer computes one output element
+per thread, so one whose output has fewer elements than the profile's
+``cores`` (CUDA cores on the datasheet) reaches only that fraction of the peak
+(:func:`occupancy`). At batch 1 that is most layers of a small network, and
+it is what makes a wider or larger-kernel op cost more there; without it the
+per-layer overhead alone decides and every kernel/expand choice costs the same.
+
 The estimate also says whether the network fits the device: weights within
 ``storage_mb`` (flash, when the profile has one) or ``memory_capacity_mb``, and
 peak activations within ``memory_capacity_mb`` (SRAM on a microcontroller).
@@ -29,7 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...problems import Problem
     from ...spaces.base import OpSpec, SearchSpace
 
-__all__ = ["RooflineLatency", "roofline_layer_ms", "roofline_ms", "RooflineBreakdown", "fits_device"]
+__all__ = ["RooflineLatency", "roofline_layer_ms", "roofline_ms", "RooflineBreakdown", "fits_device", "occupancy",
+           "GPU_KINDS"]
+
+#: profile kinds whose peak is spread over ``cores`` lanes that a layer must fill
+GPU_KINDS = ("gpu", "embedded-gpu")
 
 Bits = tuple[float, float]
 
@@ -39,9 +50,19 @@ def roofline_layer_ms(layer: LayerCost, profile: HardwareProfile, w_bits: float 
     """(compute ms, memory ms, total ms incl. overhead) of one layer."""
     if layer.is_free:
         return 0.0, 0.0, 0.0
-    compute = layer.macs / (profile.peak_bits(w_bits, a_bits) * 1e9) * 1e3
+    compute = layer.macs / (profile.peak_bits(w_bits, a_bits) * occupancy(layer, profile) * 1e9) * 1e3
     memory = layer.memory_bytes(w_bits, a_bits) / (profile.memory_bandwidth_gbs * 1e9) * 1e3
     return compute, memory, max(compute, memory) + profile.layer_overhead_us * 1e-3
+
+
+def occupancy(layer: LayerCost, profile: HardwareProfile) -> float:
+    """The fraction of the peak one layer can reach: on a GPU profile, its
+    output elements (one thread each) over the profile's cores, at most 1;
+    elsewhere 1 (a CPU's, an MCU's or an accelerator's loop nest reaches its
+    peak on one layer)."""
+    if profile.kind not in GPU_KINDS or profile.cores <= 1:
+        return 1.0
+    return min(1.0, max(1, int(layer.output_elems)) / profile.cores)
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,22 @@ def test_supernet_then_evolution_front(cache):
         summary.metrics["eval_repeatability_spearman"] != summary.metrics["eval_repeatability_spearman"]  # nan
     assert any(p[0] == "predictor RMSE on held-out sub-nets/predictor" for p in r.points)
     assert any(a[0] == "onnx" for a in r.artifacts)
-    # constrained mode on the same checkpoint: evolution against random search by best predicted accuracy
-    summary, r = _run("evolution", {"checkpoint": "smoke-supernet", "mode": "constrained"})
+    # constrained mode on the same checkpoint: the headline compares several winners per method on the super-net
+    summary, r = _run("evolution", {"checkpoint": "smoke-supernet", "mode": "constrained", "winners_checked": 3,
+                                    "latency_margin": 0.1})
     m = summary.metrics
     assert m["predicted_accuracy_gap"] == pytest.approx(m["evolution_best_predicted"] - m["random_best_predicted"])
-    assert 0 <= m["evolution_best_supernet_accuracy"] <= 1
+    checked = [c for _, c in r.candidates if c.get("stage") == "checked winner"]
+    ev = [c["supernet_accuracy"] for c in checked if c["search"] == "evolution"]
+    rv = [c["supernet_accuracy"] for c in checked if c["search"] == "random"]
+    assert 1 <= len(ev) <= 3 and 1 <= len(rv) <= 3 and m["winners_checked_evolution"] == len(ev)
+    assert m["constrained_supernet_acc_evolution"] == pytest.approx(sum(ev) / len(ev))
+    assert m["constrained_supernet_acc_random"] == pytest.approx(sum(rv) / len(rv))
+    assert m["supernet_gap_ci_low"] <= m["supernet_gap"] <= m["supernet_gap_ci_high"]
+    assert all(c["latency_ms"] <= c["latency_limit_ms"] and c["accuracy_source"] == "supernet" for c in checked)
+    # the margin tightens the search, the check holds the limit itself
+    assert m["search_limit_ms"] == pytest.approx(0.9 * m["latency_limit_ms"])
+    assert "on the super-net" in summary.message and "predicted" in summary.message
     assert any(p[0] == "best fitness per generation/random search" for p in r.points)
 
 
@@ -59,7 +70,17 @@ def test_evolution_checkpoint_validated(cache):
 
 def test_proxyless_smoke(cache):
     summary, r = _run("proxylessnas")
-    arch, metrics = r.candidates[-1]
+    arch, metrics = next(c for c in r.candidates if c[1]["search"] == "proxylessnas")
+    # uniform baselines (smoke: the corners, at the smallest and largest depth), trained and priced alike
+    base = [m for _, m in r.candidates if m["search"] == "uniform baseline"]
+    assert len(base) == 4 and all(m["accuracy_source"] == "trained from scratch" for m in base)
+    assert all(m["latency_source"] == "roofline" and m["latency_ms"] > 0 for m in base)
+    assert summary.metrics["baselines"] == 4
+    if summary.metrics["best_uniform_acc"] is not None:
+        assert summary.metrics["proxyless_vs_best_uniform_acc"] == pytest.approx(
+            metrics["accuracy"] - summary.metrics["best_uniform_acc"])
+    # the derived network meets its target on the latency it was searched with
+    assert metrics["table_latency_ms"] <= metrics["target_ms"] + 1e-9 or metrics["ops_moved_to_fit"] == 0
     assert {"resolution", "depths", "kernels", "expands"} <= set(arch) and arch["blocks"]
     assert metrics["latency_source"] == "roofline" and "predicted_latency_ms" in metrics
     assert any(p[0].startswith("op probabilities, block 01/") for p in r.points)
