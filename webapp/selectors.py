@@ -393,3 +393,31 @@ def result_network(exp: Experiment) -> Network | None:
     step takes and what the flow's page shows."""
     return (exp.networks.filter(primary=True).order_by("id").first()
             or exp.networks.order_by(F("accuracy").desc(nulls_last=True), "id").first())
+
+
+_CROSS = re.compile(r"^(?P<on>.+?): (?P<what>policy for (?P<for>.+?)|fastest policy for (?P<rival>.+?) at matched "
+                    r"accuracy) \(ms\)$")
+
+
+def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """A HAQ run's cross-hardware comparison as table rows, one per profile:
+    its own policy's latency there, the other profile's policy's, and the
+    fastest policy of the other search at matched accuracy. Empty when the
+    run searched one profile."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, value in (metrics or {}).items():
+        m = _CROSS.match(key)
+        if not m:
+            continue
+        row = rows.setdefault(m["on"], {"profile": m["on"]})
+        if m["rival"]:
+            row["matched"], row["rival"] = value, m["rival"]
+        elif m["for"] == m["on"]:
+            row["own"] = value
+        else:
+            row["other"], row["rival"] = value, m["for"]
+    out = [r for r in rows.values() if "own" in r]
+    for r in out:
+        best_other = r.get("matched")
+        r["own_fastest"] = best_other is None or r["own"] <= best_other
+    return out

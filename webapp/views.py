@@ -131,6 +131,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "networks": exp.networks.select_related("candidate").order_by("id"),
         "can_manage": exp.owner_id == request.user.pk or request.user.is_staff,
         "series_names": sorted(selectors.series_for(exp)),
+        "cross_rows": selectors.cross_hardware_rows((exp.summary or {}).get("metrics") or {}),
     })
 
 

@@ -260,3 +260,16 @@ def test_estimates_are_labelled_on_both_axes(profiles, user, client):
     assert "Latency source: <b>roofline</b> — an estimate" in page
     page = client.get(f"/experiments/{e.pk}/candidates/1/").content.decode()
     assert "an estimate" not in page
+
+
+def test_cross_hardware_rows_from_a_haq_summary():
+    m = {"bitfusion: policy for bitfusion (ms)": 1.0, "bitfusion: policy for narrow (ms)": 0.9,
+         "bitfusion: fastest policy for narrow at matched accuracy (ms)": 1.2,
+         "narrow: policy for narrow (ms)": 2.0, "narrow: policy for bitfusion (ms)": 2.5,
+         "narrow: fastest policy for bitfusion at matched accuracy (ms)": None, "acc_mixed": 0.7}
+    rows = {r["profile"]: r for r in selectors.cross_hardware_rows(m)}
+    assert set(rows) == {"bitfusion", "narrow"}
+    assert rows["bitfusion"]["own"] == 1.0 and rows["bitfusion"]["other"] == 0.9
+    assert rows["bitfusion"]["matched"] == 1.2 and rows["bitfusion"]["own_fastest"] is True
+    assert rows["narrow"]["matched"] is None and rows["narrow"]["own_fastest"] is True
+    assert selectors.cross_hardware_rows({"acc": 1}) == []
