@@ -277,8 +277,14 @@ def analytic_memory(model: nn.Module, input_shape: tuple[int, int, int], *, batc
 
 
 def fits_profile(profile: Any, *, activation_bytes: float, trainable_param_bytes: float, frozen_param_bytes: float,
-                 grad_bytes: float = 0.0, optimizer_bytes: float = 0.0) -> tuple[bool, str]:
+                 grad_bytes: float = 0.0, optimizer_bytes: float = 0.0,
+                 peak_bytes: float | None = None) -> tuple[bool, str]:
     """Whether a training step fits ``profile``'s memory, and why (not).
+
+    ``peak_bytes``: the measured high-water mark of the whole step (it holds
+    the transient buffers the breakdown leaves out); when given, the step
+    needs at least that in all, and that less the frozen weights as mutable
+    memory.
 
     Any device: everything must fit ``memory_capacity_mb``. A microcontroller
     (``kind == "mcu"``): the mutable state (activations, trainable parameters,
@@ -288,6 +294,9 @@ def fits_profile(profile: Any, *, activation_bytes: float, trainable_param_bytes
     capacity = float(profile.memory_capacity_mb) * MB
     mutable = activation_bytes + trainable_param_bytes + grad_bytes + optimizer_bytes
     total = mutable + frozen_param_bytes
+    if peak_bytes is not None:
+        mutable = max(mutable, float(peak_bytes) - frozen_param_bytes)
+        total = max(total, float(peak_bytes))
     if getattr(profile, "kind", "") == "mcu":
         sram = min(float(profile.onchip_memory_kb) * 1024, capacity)
         flash = float(getattr(profile, "storage_mb", 0.0) or 0.0) * MB

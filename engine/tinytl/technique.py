@@ -217,7 +217,7 @@ def _train_method(t: _Target, base: torch.nn.Module, method: str, *, label: str,
         fits, why = fits_profile(t.hardware, activation_bytes=measured.activation_bytes,
                                  trainable_param_bytes=measured.trainable_param_bytes,
                                  frozen_param_bytes=measured.frozen_param_bytes, grad_bytes=measured.grad_bytes,
-                                 optimizer_bytes=measured.optimizer_bytes)
+                                 optimizer_bytes=measured.optimizer_bytes, peak_bytes=measured.peak_bytes or None)
         fits_a, _ = fits_profile(t.hardware, activation_bytes=analytic.activation_bytes,
                                  trainable_param_bytes=analytic.trainable_param_bytes,
                                  frozen_param_bytes=analytic.frozen_param_bytes)
