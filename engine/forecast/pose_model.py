@@ -7,8 +7,9 @@ Three temporal levels, stepped together frame by frame:
   velocity, the joints relative to it and their velocities);
 - group: each step people are grouped by proximity and motion
   (:func:`form_groups`: two people are linked when their hips are closer than
-  ``link_distance`` body heights and their velocities differ by less than
-  ``link_speed`` body heights a frame; groups are the linked components), the
+  ``link_distance`` body heights and either their velocities differ by less
+  than ``link_speed`` body heights a frame or they are closing in on each
+  other faster than that; groups are the linked components), the
   person states are max-pooled over each person's group, and a GRU per
   person carries that group context;
 - scene: the person states max-pooled over everyone, into one scene GRU.
@@ -46,12 +47,18 @@ def form_groups(pos: torch.Tensor, vel: torch.Tensor, height: torch.Tensor, mask
     """Groups by proximity and motion: (B, P, P) bool, ``[b, i, j]`` true when i and j share a group.
 
     ``pos``, ``vel`` (B, P, 2) hips' position and velocity per frame, ``height`` (B, P) body heights,
-    ``mask`` (B, P) who exists. Linked: closer than ``link_distance`` x their mean height and velocities
-    differing by less than ``link_speed`` x that height; a group is a connected component of the links."""
+    ``mask`` (B, P) who exists. Linked: closer than ``link_distance`` x their mean height, and velocities
+    differing by less than ``link_speed`` x that height a frame or the distance between them shrinking by
+    more than that (walking up to each other); a group is a connected component of the links."""
     B, P, _ = pos.shape
     h = (height[:, :, None] + height[:, None, :]) / 2
     near = (pos[:, :, None] - pos[:, None, :]).norm(dim=-1) < link_distance * h
-    alike = (vel[:, :, None] - vel[:, None, :]).norm(dim=-1) < link_speed * h
+    rel_v = vel[:, :, None] - vel[:, None, :]
+    alike = rel_v.norm(dim=-1) < link_speed * h
+    # or closing in on each other (walking up to meet): the distance shrinks by more than link_speed a frame
+    rel_p = pos[:, :, None] - pos[:, None, :]
+    closing = (rel_p * rel_v).sum(-1) / rel_p.norm(dim=-1).clamp_min(1e-6) < -link_speed * h
+    alike = alike | closing
     both = mask[:, :, None] & mask[:, None, :]
     eye = torch.eye(P, dtype=torch.bool, device=pos.device).expand(B, P, P)
     adj = (near & alike & both) | (eye & both)

@@ -7,8 +7,9 @@ the background; a small fully convolutional network looks at that person's
 appearance in the observed frame (the frame masked by its limbs) and predicts
 *adaptive appearance filters* — a depthwise 3x3 kernel and a scale and shift
 per bottleneck channel — that are applied to the encoder's features before
-decoding. The decoder gives the person's colours and a mask; people are
-composited over the background far to near.
+decoding. The decoder gives the person's colours and a mask, the mask kept to the
+neighbourhood of the target pose's limbs; people are composited over the
+background far to near.
 
 :class:`PixelConvGRU` is the baseline the paper argues against: a
 convolutional GRU over the observed frames that predicts the next frames
@@ -85,13 +86,22 @@ class AdaptiveRenderer(nn.Module):
         y = self.dec2(torch.cat([y, x2], 1))
         y = F.interpolate(y, scale_factor=2, mode="nearest")
         y = self.out(self.dec1(torch.cat([y, x1], 1)))
-        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:])
+        # a person is drawn only near its target pose: the limbs' maps dilated by ~size/24 px
+        r = max(1, frame.shape[-1] // 24)
+        envelope = F.max_pool2d(tgt_maps.amax(1, keepdim=True), 2 * r + 1, 1, r)
+        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:]) * envelope
 
     def forward(self, frame, src_maps, tgt_maps, background, mask, depth):
         B, P = mask.shape
         H, W = frame.shape[-2:]
-        rep = lambda t: t[:, None].expand(B, P, *t.shape[1:]).reshape(B * P, *t.shape[1:])  # noqa: E731
-        rgb, alpha = self.person_layers(rep(frame), src_maps.flatten(0, 1), tgt_maps.flatten(0, 1), rep(background))
+        rows = mask.flatten().nonzero().flatten()  # only the people present are rendered
+        scene = rows // P
+        rgb = frame.new_zeros(B * P, 3, H, W)
+        alpha = frame.new_zeros(B * P, 1, H, W)
+        if len(rows):
+            c, a = self.person_layers(frame[scene], src_maps.flatten(0, 1)[rows], tgt_maps.flatten(0, 1)[rows],
+                                      background[scene])
+            rgb, alpha = rgb.index_copy(0, rows, c), alpha.index_copy(0, rows, a)
         return composite(background, rgb.view(B, P, 3, H, W), alpha.view(B, P, 1, H, W), mask, depth)
 
 

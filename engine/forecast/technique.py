@@ -286,6 +286,7 @@ def _run(config: Config, reporter: Reporter) -> Summary:
         "constant-velocity": render_forecast(renderer, test, eval_idx, forecasts["constant-velocity"][eval_idx]),
         "true-poses-rendered": render_forecast(renderer, test, eval_idx, test.fut[eval_idx]),
     }
+    frames["last-frame"] = test.clip_frames(eval_idx)[:, To - 1:To].expand(-1, Tf, -1, -1, -1)
     with torch.no_grad():
         frames["pixel-convgru"] = torch.cat([pixel(test.clip_frames(eval_idx[i:i + 8])[:, :To])
                                              for i in range(0, len(eval_idx), 8)])
@@ -311,7 +312,8 @@ def _run(config: Config, reporter: Reporter) -> Summary:
             "constant-velocity": "baseline: every joint moves on at its last velocity (rendered by the same renderer)",
             "zero-velocity": "baseline: the last pose held",
             "pixel-convgru": "baseline: direct pixel prediction (convolutional GRU)",
-            "true-poses-rendered": "the renderer fed the true future poses: its ceiling, not a forecast"}
+            "true-poses-rendered": "the renderer fed the true future poses: its ceiling, not a forecast",
+            "last-frame": "baseline: the last observed frame held (pixels)"}
     index: dict[str, int] = {}
     for name, row in summary_rows.items():
         mod = models.get(name) or (pixel if name == "pixel-convgru" else renderer if name == "true-poses-rendered" else None)
@@ -339,14 +341,17 @@ def _run(config: Config, reporter: Reporter) -> Summary:
            "ssim_model": summary_rows["hierarchical"]["ssim"], "ssim_pixel_baseline": summary_rows["pixel-convgru"]["ssim"],
            "psnr_cv_rendered": summary_rows["constant-velocity"]["psnr"],
            "psnr_true_poses_rendered": summary_rows["true-poses-rendered"]["psnr"],
+           "psnr_last_frame": summary_rows["last-frame"]["psnr"], "ssim_last_frame": summary_rows["last-frame"]["ssim"],
            "train_clips": len(train), "test_clips": len(test), "seeds": config.seeds}
     verdict = []
     verdict.append("beats" if h < cv else "does NOT beat")
     verdict.append("beats" if h < ng else "does NOT beat")
     verdict.append("above" if out["psnr_model"] > out["psnr_pixel_baseline"] else "NOT above")
+    verdict.append("above" if out["psnr_model"] > out["psnr_last_frame"] else "NOT above")
     msg = (f"hierarchical pose error at +{Tf}: {h:.2f} px ({verdict[0]} constant velocity {cv:.2f}, {verdict[1]} no-group "
            f"{ng:.2f}); pose-then-render PSNR {out['psnr_model']:.2f} dB, {verdict[2]} direct pixel prediction "
-           f"{out['psnr_pixel_baseline']:.2f} dB; data: {about}")
+           f"{out['psnr_pixel_baseline']:.2f} dB, {verdict[3]} the last frame held {out['psnr_last_frame']:.2f} dB; "
+           f"data: {about}")
     reporter.progress(1.0, msg)
     return Summary(msg[:500], out)
 
