@@ -24,7 +24,7 @@ from torch import nn
 
 from .mocap import COCO_LIMBS
 
-__all__ = ["limb_maps", "AdaptiveRenderer", "PixelConvGRU", "composite"]
+__all__ = ["limb_maps", "AdaptiveRenderer", "PoseVideoRenderer", "PixelConvGRU", "composite"]
 
 
 def limb_maps(poses: torch.Tensor, size: int, *, sigma: float = 1.2) -> torch.Tensor:
@@ -160,3 +160,28 @@ class PixelConvGRU(nn.Module):
             pred, h = self._next(pred, h)
             out.append(pred)
         return torch.stack(out, 1)
+
+
+class PoseVideoRenderer(nn.Module):
+    """The renderer as a standalone network: ``forward(frames (B, To, 3, H, W), poses (B, P, To + Tf, 17, 2))
+    -> (B, Tf, 3, H, W)``: every future pose rendered from the last observed frame, over the observed frames'
+    median as the background, people ordered by how low their feet are (lower is nearer)."""
+
+    def __init__(self, *, width: int = 24):
+        super().__init__()
+        self.renderer = AdaptiveRenderer(width=width)
+
+    @classmethod
+    def wrap(cls, renderer: AdaptiveRenderer) -> "PoseVideoRenderer":
+        out = cls(width=renderer.width)
+        out.renderer = renderer
+        return out.eval()
+
+    def forward(self, frames: torch.Tensor, poses: torch.Tensor) -> torch.Tensor:
+        B, To, _, H, W = frames.shape
+        last, background = frames[:, -1], frames.median(dim=1).values
+        src = limb_maps(poses[:, :, To - 1], H)
+        mask = torch.ones(B, poses.shape[1], dtype=torch.bool, device=frames.device)
+        depth = -poses[:, :, To - 1, 15:17, 1].mean(-1)
+        return torch.stack([self.renderer(last, src, limb_maps(poses[:, :, t], H), background, mask, depth)
+                            for t in range(To, poses.shape[2])], 1)

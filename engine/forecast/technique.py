@@ -30,7 +30,7 @@ from ..config import ConfigBase, param
 from ..data import data_dir
 from ..hardware.measure import fixed_threads
 from ..networks import NetworkSpec, keep_network
-from ..problems import PoseForecast
+from ..problems import PoseForecast, VideoForecast
 from ..reporter import Reporter, Summary
 from ..training import StepOutput, fit, make_optimizer
 from ..training.recipe import make_loader
@@ -38,7 +38,7 @@ from .clips import ClipSet, make_clips
 from .compose import ORIGIN_NOTE, SceneConfig, compose_scenes
 from .metrics import image_metrics_per_horizon, pose_error_per_horizon
 from .pose_model import VARIANTS, HierarchicalPoseModel, constant_velocity, zero_velocity
-from .render_model import AdaptiveRenderer, PixelConvGRU, limb_maps
+from .render_model import AdaptiveRenderer, PixelConvGRU, PoseVideoRenderer, limb_maps
 from .userdata import ForecastDataError, load_folder
 from .video import panel_frames, save_strip, write_forecast_video
 
@@ -322,12 +322,27 @@ def _run(config: Config, reporter: Reporter) -> Summary:
         if mod is not None:
             metrics["params"] = int(sum(p.numel() for p in mod.parameters()))
         index[name] = reporter.candidate({"method": name, "about": what[name]}, metrics)
+    dataset = "mocap-groups" if config.source == "composed" else "user-clips"
     for variant, model in models.items():
         keep_network(reporter, model, name=f"pose forecaster ({variant})", spec=_pose_spec(model), problem=problem,
-                     dataset="mocap-groups" if config.source == "composed" else "user-clips",
+                     dataset=dataset,
                      metrics={"pose_err_final_px": summary_rows[variant]["pose_err_final_px"]},
                      made_by=f"video-forecast: {what[variant]}", technique="video-forecast",
                      candidate=index[variant], primary=variant == "hierarchical")
+
+    video = dict(channels=3, size=test.size, observed_frames=To, future_frames=Tf)
+    keep_network(reporter, PoseVideoRenderer.wrap(renderer), name="pose renderer (adaptive appearance filters)",
+                 spec=NetworkSpec("video-forecast", {"model": "renderer", "width": config.renderer_width}),
+                 problem=VideoForecast(**video, people=config.max_people), dataset=dataset,
+                 metrics={"psnr": summary_rows["true-poses-rendered"]["psnr"]},
+                 made_by="video-forecast: renders forecast poses (psnr: fed the true future poses)",
+                 technique="video-forecast", candidate=index["true-poses-rendered"])
+    keep_network(reporter, pixel, name="pixel ConvGRU (baseline)",
+                 spec=NetworkSpec("video-forecast", {"model": "pixel-convgru", "width": config.renderer_width,
+                                                     "hidden": pixel.hidden}),
+                 problem=VideoForecast(**video), dataset=dataset, metrics={"psnr": summary_rows["pixel-convgru"]["psnr"]},
+                 made_by=f"video-forecast: {what['pixel-convgru']}", technique="video-forecast",
+                 candidate=index["pixel-convgru"])
 
     reporter.progress(0.9, "writing videos")
     _videos(reporter, test, eval_idx, truth, frames, forecasts, config)

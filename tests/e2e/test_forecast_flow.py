@@ -25,6 +25,8 @@ def test_video_forecast_from_the_form_plays_its_videos(live_server, live_worker,
     assert {"hierarchical", "no-group", "one-group", "constant-velocity", "zero-velocity", "pixel-convgru"} <= methods
     assert "composed from real motion capture" in exp.summary["message"]
     assert Network.objects.filter(experiment=exp, builder="pose-forecast").count() == 3
+    assert set(Network.objects.filter(experiment=exp, builder="video-forecast").values_list("problem_kind", flat=True)) \
+        == {"video-forecast"}
     page.wait_for_selector("#series .js-plotly-plot", timeout=20_000)
     assert "pose error (px)" in page.inner_text("#series")
     video = page.wait_for_selector("figure.video video", timeout=20_000)
@@ -34,3 +36,6 @@ def test_video_forecast_from_the_form_plays_its_videos(live_server, live_worker,
     assert video.evaluate("v => v.videoWidth") > 0
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "forecast-page.png"), full_page=True)
+    for net in Network.objects.filter(experiment=exp):  # each kept network has its page
+        response = page.goto(f"{url}/networks/{net.pk}/")
+        assert response.status == 200 and net.name in page.inner_text("main")
