@@ -311,10 +311,9 @@ def _appearance(rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
 
 
 #: limbs drawn per person: (keypoint a, keypoint b, radius in metres, material), back to front
-_PARTS = ((_L["left_knee"], _L["left_ankle"], 0.06, "trousers"), (_L["right_knee"], _L["right_ankle"], 0.06, "trousers"),
-          (_L["left_hip"], _L["left_knee"], 0.08, "trousers"), (_L["right_hip"], _L["right_knee"], 0.08, "trousers"),
-          (_L["left_shoulder"], _L["left_elbow"], 0.055, "shirt"), (_L["right_shoulder"], _L["right_elbow"], 0.055, "shirt"),
-          (_L["left_elbow"], _L["left_wrist"], 0.045, "skin"), (_L["right_elbow"], _L["right_wrist"], 0.045, "skin"))
+_PARTS = tuple((_L[f"{side}_{a}"], _L[f"{side}_{b}"], r, mat) for a, b, r, mat in (
+    ("knee", "ankle", 0.06, "trousers"), ("hip", "knee", 0.08, "trousers"), ("shoulder", "elbow", 0.055, "shirt"),
+    ("elbow", "wrist", 0.045, "skin")) for side in ("left", "right"))
 
 
 def _capsule_alpha(gx: np.ndarray, gy: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:

@@ -126,7 +126,8 @@ def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSe
                                            / total, m))
     train = compose_scenes(seeds_train, cfg, progress=prog(0))
     test = compose_scenes(seeds_test, cfg, progress=prog(len(seeds_train)))
-    as_tuple = lambda ss, tag: [(s.frames, s.poses, s.depth, f"{tag}-{i} ({s.script})") for i, s in enumerate(ss)]  # noqa: E731
+    def as_tuple(ss, tag):
+        return [(s.frames, s.poses, s.depth, f"{tag}-{i} ({s.script})") for i, s in enumerate(ss)]
     return make_clips(as_tuple(train, "train"), **kw), make_clips(as_tuple(test, "test"), **kw), \
         f"{len(train)} + {len(test)} scenes {ORIGIN_NOTE}"
 
@@ -236,8 +237,9 @@ def render_forecast(renderer: AdaptiveRenderer, clips: ClipSet, idx: torch.Tenso
 # -- the run ---------------------------------------------------------------------------------------------------
 
 def _pose_spec(model: HierarchicalPoseModel) -> NetworkSpec:
-    return NetworkSpec("pose-forecast", {"variant": model.variant, "hidden": model.hidden, "image_size": model.image_size,
-                                         "link_distance": model.link_distance, "link_speed": model.link_speed})
+    return NetworkSpec("pose-forecast", {"variant": model.variant, "hidden": model.hidden,
+                                         "image_size": model.image_size, "link_distance": model.link_distance,
+                                         "link_speed": model.link_speed})
 
 
 def run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
@@ -298,7 +300,8 @@ def _run(config: Config, reporter: Reporter) -> Summary:
         e = np.stack(errs)  # (seeds, Tf)
         for k in range(Tf):
             reporter.series(f"pose error (px)/{name}", k + 1, float(e[:, k].mean()))
-        summary_rows[name] = {"pose_err_final_px": float(e[:, -1].mean()), "pose_err_final_px_std": float(e[:, -1].std()),
+        summary_rows[name] = {"pose_err_final_px": float(e[:, -1].mean()),
+                              "pose_err_final_px_std": float(e[:, -1].std()),
                               "pose_err_mean_px": float(e.mean()), "seeds": len(errs)}
     for name, (ps, ss) in image_scores.items():
         for k in range(Tf):
@@ -316,7 +319,7 @@ def _run(config: Config, reporter: Reporter) -> Summary:
             "last-frame": "baseline: the last observed frame held (pixels)"}
     index: dict[str, int] = {}
     for name, row in summary_rows.items():
-        mod = models.get(name) or (pixel if name == "pixel-convgru" else renderer if name == "true-poses-rendered" else None)
+        mod = models.get(name) or {"pixel-convgru": pixel, "true-poses-rendered": renderer}.get(name)
         metrics = {**row, "method": name, "data": "composed" if config.source == "composed" else "real",
                    "horizon_frames": Tf}
         if mod is not None:
@@ -340,7 +343,8 @@ def _run(config: Config, reporter: Reporter) -> Summary:
     keep_network(reporter, pixel, name="pixel ConvGRU (baseline)",
                  spec=NetworkSpec("video-forecast", {"model": "pixel-convgru", "width": config.renderer_width,
                                                      "hidden": pixel.hidden}),
-                 problem=VideoForecast(**video), dataset=dataset, metrics={"psnr": summary_rows["pixel-convgru"]["psnr"]},
+                 problem=VideoForecast(**video), dataset=dataset,
+                 metrics={"psnr": summary_rows["pixel-convgru"]["psnr"]},
                  made_by=f"video-forecast: {what['pixel-convgru']}", technique="video-forecast",
                  candidate=index["pixel-convgru"])
 
@@ -352,8 +356,10 @@ def _run(config: Config, reporter: Reporter) -> Summary:
            "pose_err_final_px": h, "pose_err_final_px_cv": cv, "pose_err_final_px_no_group": ng,
            "pose_err_final_px_one_group": summary_rows["one-group"]["pose_err_final_px"],
            "pose_err_final_px_zero_velocity": summary_rows["zero-velocity"]["pose_err_final_px"],
-           "psnr_model": summary_rows["hierarchical"]["psnr"], "psnr_pixel_baseline": summary_rows["pixel-convgru"]["psnr"],
-           "ssim_model": summary_rows["hierarchical"]["ssim"], "ssim_pixel_baseline": summary_rows["pixel-convgru"]["ssim"],
+           "psnr_model": summary_rows["hierarchical"]["psnr"],
+           "psnr_pixel_baseline": summary_rows["pixel-convgru"]["psnr"],
+           "ssim_model": summary_rows["hierarchical"]["ssim"],
+           "ssim_pixel_baseline": summary_rows["pixel-convgru"]["ssim"],
            "psnr_cv_rendered": summary_rows["constant-velocity"]["psnr"],
            "psnr_true_poses_rendered": summary_rows["true-poses-rendered"]["psnr"],
            "psnr_last_frame": summary_rows["last-frame"]["psnr"], "ssim_last_frame": summary_rows["last-frame"]["ssim"],
@@ -363,8 +369,8 @@ def _run(config: Config, reporter: Reporter) -> Summary:
     verdict.append("beats" if h < ng else "does NOT beat")
     verdict.append("above" if out["psnr_model"] > out["psnr_pixel_baseline"] else "NOT above")
     verdict.append("above" if out["psnr_model"] > out["psnr_last_frame"] else "NOT above")
-    msg = (f"hierarchical pose error at +{Tf}: {h:.2f} px ({verdict[0]} constant velocity {cv:.2f}, {verdict[1]} no-group "
-           f"{ng:.2f}); pose-then-render PSNR {out['psnr_model']:.2f} dB, {verdict[2]} direct pixel prediction "
+    msg = (f"hierarchical pose error at +{Tf}: {h:.2f} px ({verdict[0]} constant velocity {cv:.2f}, {verdict[1]} "
+           f"no-group {ng:.2f}); pose-then-render PSNR {out['psnr_model']:.2f} dB, {verdict[2]} direct pixel prediction "
            f"{out['psnr_pixel_baseline']:.2f} dB, {verdict[3]} the last frame held {out['psnr_last_frame']:.2f} dB; "
            f"data: {about}")
     reporter.progress(1.0, msg)
@@ -389,7 +395,8 @@ def _videos(reporter, test: ClipSet, eval_idx, truth, frames, forecasts, config:
             return torch.cat([test.obs[int(ci)], p], 1)
 
         cols = [("ground truth", full, poses_true),
-                ("hierarchical + renderer", cat(frames["hierarchical"][i]), with_obs(forecasts["hierarchical"][int(ci)])),
+                ("hierarchical + renderer", cat(frames["hierarchical"][i]),
+                 with_obs(forecasts["hierarchical"][int(ci)])),
                 ("const. velocity + renderer", cat(frames["constant-velocity"][i]),
                  with_obs(forecasts["constant-velocity"][int(ci)])),
                 ("pixel ConvGRU", cat(frames["pixel-convgru"][i]), None)]

@@ -102,7 +102,8 @@ def read_frames(clip: str, folder: Path) -> np.ndarray:
         except ForecastDataError:
             raise
         except Exception as e:  # imageio raises OSError, RuntimeError, IndexError … on a broken file
-            raise ForecastDataError(f"{video.name}: unreadable video after frame {len(frames)} ({str(e)[:200]})") from None
+            raise ForecastDataError(f"{video.name}: unreadable video after frame {len(frames)} "
+                                    f"({str(e)[:200]})") from None
         if not frames:
             raise ForecastDataError(f"{video.name}: unreadable video (no frame decoded)")
     elif images.is_dir():

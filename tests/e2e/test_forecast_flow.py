@@ -25,8 +25,8 @@ def test_video_forecast_from_the_form_plays_its_videos(live_server, live_worker,
     assert {"hierarchical", "no-group", "one-group", "constant-velocity", "zero-velocity", "pixel-convgru"} <= methods
     assert "composed from real motion capture" in exp.summary["message"]
     assert Network.objects.filter(experiment=exp, builder="pose-forecast").count() == 3
-    assert set(Network.objects.filter(experiment=exp, builder="video-forecast").values_list("problem_kind", flat=True)) \
-        == {"video-forecast"}
+    video_nets = Network.objects.filter(experiment=exp, builder="video-forecast")
+    assert set(video_nets.values_list("problem_kind", flat=True)) == {"video-forecast"} and video_nets.count() == 2
     page.wait_for_selector("#series .js-plotly-plot", timeout=20_000)
     assert "pose error (px)" in page.inner_text("#series")
     video = page.wait_for_selector("figure.video video", timeout=20_000)
