@@ -2,8 +2,10 @@
 
 :class:`AdaptiveRenderer` (the paper's renderer, section 4): per person, an
 encoder-decoder takes the last observed frame, the person's limb maps there
-and at the target pose (:func:`limb_maps`: one soft map per COCO limb), and
-the background; a small fully convolutional network looks at that person's
+and at the target pose (:func:`limb_maps`: one soft map per COCO limb), the
+background, and each limb's observed colour spread over its target map
+(:meth:`AdaptiveRenderer.limb_colours`, also the decoder's starting
+colour); a small fully convolutional network looks at that person's
 appearance in the observed frame (the frame masked by its limbs) and predicts
 *adaptive appearance filters* — a depthwise 3x3 kernel and a scale and shift
 per bottleneck channel — that are applied to the encoder's features before
@@ -57,7 +59,7 @@ class AdaptiveRenderer(nn.Module):
         L = len(COCO_LIMBS)
         self.width, self.adaptive = int(width), bool(adaptive)
         w = self.width
-        self.enc1 = _block(3 + 3 + 2 * L, w)
+        self.enc1 = _block(3 + 3 + 3 + 2 * L, w)
         self.enc2 = _block(w, 2 * w, 2)
         self.enc3 = _block(2 * w, 4 * w, 2)
         # the appearance FCN: the person's pixels and limbs -> per-channel filters of the bottleneck
@@ -65,15 +67,27 @@ class AdaptiveRenderer(nn.Module):
         self.dec2 = _block(4 * w + 2 * w, 2 * w)
         self.dec1 = _block(2 * w + w, w)
         self.out = nn.Conv2d(w, 4, 3, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        with torch.no_grad():  # starts by drawing each limb in its observed colour inside the target pose's envelope
+            self.out.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 2.0]))
 
     def _filters(self, frame: torch.Tensor, src_maps: torch.Tensor) -> torch.Tensor:
         person = src_maps.amax(1, keepdim=True)
         f = self.appearance(torch.cat([frame * person, src_maps], 1)).mean((2, 3))  # FCN, pooled: (N, 4w*11)
         return f.view(f.shape[0], 4 * self.width, 11)
 
+    @staticmethod
+    def limb_colours(frame: torch.Tensor, src_maps: torch.Tensor, tgt_maps: torch.Tensor) -> torch.Tensor:
+        """Each limb's mean observed colour (under its source map) spread over its target map: (N, 3, H, W)."""
+        weight = src_maps.sum((-1, -2))[..., None].clamp_min(1e-3)
+        colour = (frame[:, None] * src_maps[:, :, None]).sum((-1, -2)) / weight  # (N, L, 3)
+        field = (tgt_maps[:, :, None] * colour[..., None, None]).sum(1)
+        return field / tgt_maps.sum(1, keepdim=True).clamp_min(1e-3)
+
     def person_layers(self, frame, src_maps, tgt_maps, background) -> tuple[torch.Tensor, torch.Tensor]:
         """Per person (N = B*P rows): colours (N, 3, H, W) and mask (N, 1, H, W)."""
-        x1 = self.enc1(torch.cat([frame, background, src_maps, tgt_maps], 1))
+        field = self.limb_colours(frame, src_maps, tgt_maps)
+        x1 = self.enc1(torch.cat([frame, background, field, src_maps, tgt_maps], 1))
         x2 = self.enc2(x1)
         x3 = self.enc3(x2)
         if self.adaptive:
@@ -89,7 +103,7 @@ class AdaptiveRenderer(nn.Module):
         # a person is drawn only near its target pose: the limbs' maps dilated by ~size/24 px
         r = max(1, frame.shape[-1] // 24)
         envelope = F.max_pool2d(tgt_maps.amax(1, keepdim=True), 2 * r + 1, 1, r)
-        return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:]) * envelope
+        return (field + torch.tanh(y[:, :3])).clamp(0, 1), torch.sigmoid(y[:, 3:]) * envelope
 
     def forward(self, frame, src_maps, tgt_maps, background, mask, depth):
         B, P = mask.shape

@@ -122,3 +122,20 @@ def test_renderer_and_pixel_baseline_shapes_and_compositing_order():
         pred = px(frames)
     assert pred.shape == (2, 3, 3, 32, 32)
     torch.testing.assert_close(pred[:, 0], frames[:, -1])  # untrained: the last frame held
+
+
+def test_the_renderer_starts_from_each_limbs_observed_colour_at_the_target_pose():
+    """Untrained, a person is drawn where its target pose is, in the colours observed under its limbs."""
+    pose = torch.full((17, 2), 16.0)
+    pose[15], pose[13] = torch.tensor([16.0, 26.0]), torch.tensor([16.0, 20.0])  # the left shin
+    frame = torch.zeros(1, 3, 32, 32)
+    frame[:, 0] = 1.0  # everything red
+    src = limb_maps(pose[None], 32)
+    tgt = limb_maps((pose + torch.tensor([8.0, 0.0]))[None], 32)  # moved 8 px right
+    field = AdaptiveRenderer.limb_colours(frame, src, tgt)
+    assert field[0, 0, 23, 24] == pytest.approx(1.0) and float(field[0, 1:].abs().max()) < 1e-6
+    r = AdaptiveRenderer(width=4)
+    with torch.no_grad():
+        rgb, alpha = r.person_layers(frame, src, tgt, torch.zeros(1, 3, 32, 32))
+    assert alpha[0, 0, 23, 24] > 0.8 and alpha[0, 0, 23, 8] < 1e-3  # at the target, not the old place
+    assert rgb[0, 0, 23, 24] == pytest.approx(1.0) and rgb[0, 1, 23, 24] == pytest.approx(0.0)
