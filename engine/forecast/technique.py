@@ -52,8 +52,8 @@ class Config(ConfigBase):
     source: str = param("composed", help="composed: multi-person clips composed from real motion capture "
                         "(pybullet's DeepMimic clips, real photographs); folder: your clips (COCO-17 keypoint JSON "
                         "per clip with NAME.mp4 or a folder of frames)", choices=SOURCES)
-    data_folder: str = param("", help="folder: the clips' folder (relative paths are under FRONTIER_DATA_DIR); "
-                             "two thirds of the clips train, the rest test", max_length=500)
+    data_folder: str = param("", help="folder: the clips' folder inside FRONTIER_DATA_DIR (a relative path is taken "
+                             "from there); two thirds of the clips train, the rest test", max_length=500)
     train_scenes: int = param(40, help="Composed: training scenes", min=1, max=2000)
     test_scenes: int = param(10, help="Composed: test scenes (other seeds)", min=1, max=500)
     scene_seconds: float = param(6.0, help="Composed: seconds per scene", min=1.0, max=60.0)
@@ -105,9 +105,10 @@ def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSe
     kw = dict(observed=config.observed_frames, future=config.future_frames, stride=config.clip_stride,
               max_people=config.max_people)
     if config.source == "folder":
-        folder = Path(config.data_folder).expanduser()
-        if not folder.is_absolute():
-            folder = data_dir() / folder
+        root = data_dir().expanduser().resolve()
+        folder = (root / Path(config.data_folder).expanduser()).resolve()
+        if folder != root and root not in folder.parents:
+            raise ForecastDataError(f"data_folder: {config.data_folder} is not inside FRONTIER_DATA_DIR ({root})")
         scenes = load_folder(folder, size=config.image_size)
         if len(scenes) < 2:
             raise ForecastDataError(f"{folder}: at least 2 clips are needed (training and test)")

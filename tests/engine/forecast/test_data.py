@@ -136,7 +136,7 @@ def test_bad_user_clips_are_clear_errors_naming_file_and_frame(tmp_path, case, m
         load_folder(tmp_path, size=32)
 
 
-def test_the_technique_refuses_a_bad_folder_before_writing_anything(tmp_path):
+def test_the_technique_refuses_a_bad_folder_before_writing_anything(tmp_path, monkeypatch):
     from engine import ConfigError, MemoryReporter, techniques
     from engine.hardware import get_profile
 
@@ -146,7 +146,11 @@ def test_the_technique_refuses_a_bad_folder_before_writing_anything(tmp_path):
     for name in ("a", "b"):
         _write_clip(clips, name, row=(0, 1, [1.0] * 30) if name == "b" else None)
     rep = MemoryReporter(tmp_path / "work")
-    cfg = t.parse({**t.smoke, "source": "folder", "data_folder": str(clips)})
+    monkeypatch.setenv("FRONTIER_DATA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(ForecastDataError, match="not inside FRONTIER_DATA_DIR"):
+        t.run(t.parse({**t.smoke, "source": "folder", "data_folder": str(clips)}), get_profile("local-cpu"), rep)
+    monkeypatch.setenv("FRONTIER_DATA_DIR", str(tmp_path))
+    cfg = t.parse({**t.smoke, "source": "folder", "data_folder": "clips"})
     with pytest.raises(ForecastDataError, match=r"b\.json: track 1, frame 1: missing joints"):
         t.run(cfg, get_profile("local-cpu"), rep)
     assert not rep.candidates and not rep.artifacts and not rep.outputs
@@ -159,7 +163,7 @@ def test_the_technique_refuses_a_bad_folder_before_writing_anything(tmp_path):
     assert set(e.value.errors) == {"image_size", "scene_seconds"}
 
 
-def test_the_technique_runs_on_a_users_clips(tmp_path):
+def test_the_technique_runs_on_a_users_clips(tmp_path, monkeypatch):
     from engine import MemoryReporter, techniques
     from engine.hardware import get_profile
 
@@ -168,6 +172,7 @@ def test_the_technique_runs_on_a_users_clips(tmp_path):
     for name in ("a", "b", "c"):
         _write_clip(tmp_path / "clips", name, frames=8)
     rep = MemoryReporter(tmp_path / "work")
+    monkeypatch.setenv("FRONTIER_DATA_DIR", str(tmp_path))
     summary = t.run(t.parse({**t.smoke, "source": "folder", "data_folder": str(tmp_path / "clips"), "clip_stride": 1}),
                     get_profile("local-cpu"), rep)
     assert "real video" in summary.message
