@@ -9,9 +9,9 @@ Three temporal levels, stepped together frame by frame:
   (:func:`form_groups`: two people are linked when their hips are closer than
   ``link_distance`` body heights and either their velocities differ by less
   than ``link_speed`` body heights a frame or they are closing in on each
-  other faster than that; groups are the linked components), each member's
-  state with its position and velocity relative to the person is max-pooled
-  over the person's group, and a GRU per person carries that group context;
+  other faster than that; groups are the linked components), the
+  person states are max-pooled over each person's group, and a GRU per
+  person carries that group context;
 - scene: the person states max-pooled over everyone, into one scene GRU.
 
 Each person's next input holds its group's and the scene's state, so the
@@ -68,12 +68,6 @@ def form_groups(pos: torch.Tensor, vel: torch.Tensor, height: torch.Tensor, mask
     return reach > 0
 
 
-def _masked_max_pairs(x: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
-    """x (B, P, P, D) features of j seen from i, member (B, P, P) -> (B, P, D): max over i's group."""
-    x = x.masked_fill(~member[..., None], float("-inf")).amax(dim=2)
-    return torch.where(torch.isfinite(x), x, torch.zeros_like(x))
-
-
 def _masked_max(h: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
     """h (B, P, D), member (B, P, P) bool -> (B, P, D): max over j with member[b, i, j] (zeros if none)."""
     x = h[:, None, :, :].expand(-1, member.shape[1], -1, -1)
@@ -96,7 +90,6 @@ class HierarchicalPoseModel(nn.Module):
         self.embed = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU())
         self.person = nn.GRUCell(hidden + ctx, hidden)
         self.pool_in = nn.Linear(hidden, hidden)
-        self.pair_in = nn.Linear(4, hidden) if variant != "no-group" else None
         self.group = nn.GRUCell(hidden, hidden) if variant != "no-group" else None
         self.scene = nn.GRUCell(hidden, hidden)
         self.head = nn.Sequential(nn.Linear(hidden + ctx, hidden), nn.ReLU(), nn.Linear(hidden, 2 + 34))
@@ -124,10 +117,7 @@ class HierarchicalPoseModel(nn.Module):
             else:
                 member = form_groups(pos, vel, height, mask, link_distance=self.link_distance,
                                      link_speed=self.link_speed)
-            # each member seen from this person: its state and where it is and moves relative to them
-            rel = torch.cat([(pos[:, None, :] - pos[:, :, None]), (vel[:, None, :] - vel[:, :, None]) * 10], -1)
-            pair = torch.relu(self.pool_in(h)[:, None, :, :] + self.pair_in(rel / height[:, :, None, None]))
-            gin = _masked_max_pairs(pair, member)
+            gin = _masked_max(pooled, member)
             g = self.group(gin.reshape(B * P, D), g.reshape(B * P, D)).reshape(B, P, D)
             ctx = torch.cat([g, sc[:, None, :].expand(B, P, D)], -1)
         everyone = (mask[:, None, :]).expand(B, 1, P)
