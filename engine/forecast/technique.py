@@ -392,7 +392,6 @@ def _videos(reporter, test: ClipSet, eval_idx, truth, frames, forecasts, config:
         full = test.clip_frames(ci)[0]
         obs = full[:To]
         mask = test.mask[int(ci)]
-        poses_true = torch.cat([test.obs[int(ci)], test.fut[int(ci)]], 1)
 
         def cat(fut):
             return torch.cat([obs, fut], 0)
@@ -400,17 +399,16 @@ def _videos(reporter, test: ClipSet, eval_idx, truth, frames, forecasts, config:
         def with_obs(p):
             return torch.cat([test.obs[int(ci)], p], 1)
 
-        cols = [("ground truth", full, poses_true),
-                ("hierarchical + renderer", cat(frames["hierarchical"][i]),
-                 with_obs(forecasts["hierarchical"][int(ci)])),
-                ("const. velocity + renderer", cat(frames["constant-velocity"][i]),
-                 with_obs(forecasts["constant-velocity"][int(ci)])),
+        cols = [("ground truth", full, None),
+                ("hierarchical + renderer", cat(frames["hierarchical"][i]), None),
+                ("its poses over the truth", full, with_obs(forecasts["hierarchical"][int(ci)])),
+                ("const. velocity + renderer", cat(frames["constant-velocity"][i]), None),
                 ("pixel ConvGRU", cat(frames["pixel-convgru"][i]), None)]
         name = test.names[int(test.scene[int(ci)])]
         path = write_forecast_video(reporter.workdir / f"forecast-{j + 1}.mp4", cols, mask, To)
         reporter.artifact("mp4", path, f"{name}, clip from frame {int(test.start[int(ci)])}: {To} observed frames, "
-                          f"then the forecast (skeletons: forecast poses) beside the ground truth and the baselines",
-                          group="forecast videos")
+                          "then the forecast beside the ground truth and the baselines (middle: the hierarchical "
+                          "model's forecast skeletons over the true frames)", group="forecast videos")
         pf = panel_frames(cols, mask, To)
         rows.append(np.concatenate([pf[To - 1], pf[-1]], 1))
     if rows:
