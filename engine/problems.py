@@ -23,8 +23,8 @@ from typing import Any, ClassVar, Sequence
 
 import torch
 
-__all__ = ["Problem", "ImageClassification", "SequenceToSequence", "PoseForecast", "InputSpec", "PROBLEMS",
-           "problem_from_dict", "make_inputs"]
+__all__ = ["Problem", "ImageClassification", "SequenceToSequence", "PoseForecast", "VideoForecast", "InputSpec",
+           "PROBLEMS", "problem_from_dict", "make_inputs"]
 
 _DTYPES = {"float32": torch.float32, "int64": torch.int64}
 
@@ -158,9 +158,37 @@ class PoseForecast(Problem):
         return (InputSpec((_batch(batch), self.people, self.observed_frames, self.joints, self.dims)),)
 
 
+@dataclass(frozen=True, kw_only=True)
+class VideoForecast(Problem):
+    """Observed frames (``channels`` x ``size`` x ``size``) in, the next
+    ``future_frames`` frames out; with ``people`` > 0 the model also takes
+    every person's COCO-17 pixel keypoints over the observed and future frames
+    (a renderer of forecast poses)."""
+
+    channels: int = 3
+    size: int
+    observed_frames: int
+    future_frames: int
+    people: int = 0
+
+    kind: ClassVar[str] = "video-forecast"
+    bounds: ClassVar[dict[str, tuple[int, int]]] = {"channels": (1, 64), "size": (4, 4096),
+                                                    "observed_frames": (1, 100_000), "future_frames": (1, 100_000),
+                                                    "people": (0, 1000)}
+
+    def input_specs(self, batch: int = 1) -> tuple[InputSpec, ...]:
+        """Frames (batch, observed_frames, channels, size, size) and, with people, keypoints
+        (batch, people, observed_frames + future_frames, 17, 2)."""
+        b = _batch(batch)
+        frames = InputSpec((b, self.observed_frames, self.channels, self.size, self.size))
+        if not self.people:
+            return (frames,)
+        return frames, InputSpec((b, self.people, self.observed_frames + self.future_frames, 17, 2))
+
+
 #: kind -> problem class
 PROBLEMS: dict[str, type[Problem]] = {cls.kind: cls for cls in (ImageClassification, SequenceToSequence,
-                                                                 PoseForecast)}
+                                                                 PoseForecast, VideoForecast)}
 
 
 def problem_from_dict(d: Any) -> Problem:

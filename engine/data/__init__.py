@@ -17,6 +17,7 @@ from .classes import parse_classes
 from .errors import DataError
 from .idx import read_idx
 from .images import ImageData, make_loaders, resize_images
+from . import motion  # noqa: F401  (registers mocap-groups, a video set)
 from .loading import (DATASETS, OFFLINE_DATASETS, DatasetChoice, choose_dataset, is_installed, load_dataset,
                       load_train_test)
 from .photos import PHOTO_NAMES, load_photos

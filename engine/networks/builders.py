@@ -342,3 +342,72 @@ def _quantized_build(args: dict[str, Any], problem: Problem) -> nn.Module:
 register_builder(Builder("quantized", "mixed-precision network", _quantized_check, _quantized_build,
                          lambda a: f"mixed precision ({a.get('mode', 'linear')}), "
                                    f"mean {sum(p[0] for p in a['policy']) / max(1, len(a['policy'])):.1f} weight bits"))
+
+
+# -- the hierarchical pose forecaster (video-forecast) and its ablations -----------------------------------------
+
+def _pose_forecast_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    from ..forecast.pose_model import VARIANTS
+
+    _only(args, {"variant", "hidden", "image_size", "link_distance", "link_speed"})
+    if args.get("variant", "hierarchical") not in VARIANTS:
+        raise SpecError(f"variant must be one of {', '.join(VARIANTS)}", "variant")
+    out: dict[str, Any] = {"variant": args.get("variant", "hierarchical")}
+    for k, lo, hi, default in (("hidden", 1, 4096, 64), ("image_size", 8, 4096, 64)):
+        v = args.get(k, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise SpecError(f"{k} must be a whole number from {lo} to {hi}", k)
+        out[k] = v
+    for k, default in (("link_distance", 1.5), ("link_speed", 0.04)):
+        v = args.get(k, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 100:
+            raise SpecError(f"{k} must be a number in (0, 100]", k)
+        out[k] = float(v)
+    if problem.dims != 2 or problem.joints != 17:
+        raise SpecError("the pose forecaster takes COCO-17 keypoints in 2-D (joints 17, dims 2)", "problem")
+    return out
+
+
+def _pose_forecast_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    from ..forecast.pose_model import HierarchicalPoseModel
+
+    return HierarchicalPoseModel(future=problem.future_frames, **args)
+
+
+register_builder(Builder("pose-forecast", "hierarchical pose forecaster", _pose_forecast_check, _pose_forecast_build,
+                         lambda a: f"pose forecaster ({a.get('variant', 'hierarchical')}, {a.get('hidden', 64)} units)",
+                         problem_kinds=("pose-forecast",)))
+
+
+# -- the video-forecast renderer (forecast poses -> frames) and the direct pixel predictor ---------------------
+
+def _video_forecast_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    _only(args, {"model", "width", "hidden"})
+    model = args.get("model")
+    if model not in ("renderer", "pixel-convgru"):
+        raise SpecError("model must be renderer or pixel-convgru", "model")
+    out: dict[str, Any] = {"model": model}
+    for k, default in (("width", 24), ("hidden", 32)):
+        v = args.get(k, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1024:
+            raise SpecError(f"{k} must be a whole number from 1 to 1024", k)
+        out[k] = v
+    if problem.channels != 3 or problem.size % 4:
+        raise SpecError("the video models take RGB frames whose side is a multiple of 4", "problem")
+    if (model == "renderer") != (problem.people > 0):
+        raise SpecError("the renderer takes people's poses (people > 0); the pixel predictor takes frames only",
+                        "problem")
+    return out
+
+
+def _video_forecast_build(args: dict[str, Any], problem: Problem) -> nn.Module:
+    from ..forecast.render_model import PixelConvGRU, PoseVideoRenderer
+
+    if args["model"] == "renderer":
+        return PoseVideoRenderer(width=args["width"])
+    return PixelConvGRU(future=problem.future_frames, width=args["width"], hidden=args["hidden"])
+
+
+register_builder(Builder("video-forecast", "video forecaster", _video_forecast_check, _video_forecast_build,
+                         lambda a: "adaptive-appearance renderer" if a.get("model") == "renderer"
+                         else "ConvGRU next-frame predictor", problem_kinds=("video-forecast",)))

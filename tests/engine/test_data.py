@@ -105,7 +105,9 @@ def test_every_dataset_has_a_record_with_modality_source_and_licence():
     fm = dataset_info("fashion-mnist")
     assert (fm.channels, fm.size, fm.classes, fm.fallback) == (1, 28, 10, OFFLINE_DEFAULT)
     assert set(OFFLINE_DATASETS) == {"mnist-5k", "digits", "photos"}
-    assert set(dataset_names(modality="images")) == set(DATASETS) and dataset_names(modality="video") == ()
+    assert set(dataset_names(modality="images")) == set(DATASETS) and dataset_names(modality="video") == ("mocap-groups",)
+    assert dataset_info("mocap-groups").origin == "composed" and "composed from real motion capture" in \
+        dataset_info("mocap-groups").source
 
 
 def test_registration_refuses_duplicates_and_bad_records():

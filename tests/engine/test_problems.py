@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engine.problems import (PROBLEMS, ImageClassification, InputSpec, PoseForecast, SequenceToSequence,
-                             problem_from_dict)
+                             VideoForecast, problem_from_dict)
 
 
 def test_example_inputs_shapes_dtypes_and_seeded():
@@ -20,11 +20,16 @@ def test_example_inputs_shapes_dtypes_and_seeded():
     assert int(src.max()) < 50 and int(tgt.max()) < 60 and int(src.min()) >= 0
     (poses,) = PoseForecast(people=3, joints=17, observed_frames=10, future_frames=5).example_inputs(2)
     assert poses.shape == (2, 3, 10, 17, 2) and poses.dtype == torch.float32
+    (frames,) = VideoForecast(size=16, observed_frames=4, future_frames=2).example_inputs(2)
+    assert frames.shape == (2, 4, 3, 16, 16)
+    frames, poses = VideoForecast(size=16, observed_frames=4, future_frames=2, people=3).example_inputs(1)
+    assert frames.shape == (1, 4, 3, 16, 16) and poses.shape == (1, 3, 6, 17, 2)
 
 
 @pytest.mark.parametrize("problem", [ImageClassification(channels=1, size=28, classes=7),
                                      SequenceToSequence(100, 120, 30, 31),
-                                     PoseForecast(people=2, joints=25, dims=3, observed_frames=8, future_frames=4)])
+                                     PoseForecast(people=2, joints=25, dims=3, observed_frames=8, future_frames=4),
+                                     VideoForecast(size=32, observed_frames=5, future_frames=3, people=2)])
 def test_round_trip(problem):
     d = problem.to_dict()
     assert d["kind"] in PROBLEMS and problem_from_dict(d) == problem

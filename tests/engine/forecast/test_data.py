@@ -1,0 +1,179 @@
+"""Motion capture to keypoints, scene composition and a user's clips."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.forecast.clips import make_clips
+from engine.forecast.compose import SceneConfig, compose_scene, compose_scenes
+from engine.forecast.mocap import COCO_KEYPOINTS, data_path, forward_kinematics, load_motion, motion_names
+from engine.forecast.userdata import ForecastDataError, load_folder
+
+SMALL = SceneConfig(size=32, fps=10, seconds=1.5, max_people=3)
+
+
+@pytest.mark.parametrize("name,frame", [("walk", 5), ("kick", 20), ("cartwheel", 90)])
+def test_forward_kinematics_matches_pybullet(name, frame):
+    """Our FK of the URDF equals pybullet's own (the humanoid in DIRECT mode, joints set from the motion)."""
+    import pybullet as p
+
+    m, kp = load_motion(name), forward_kinematics(name)
+    cid = p.connect(p.DIRECT)
+    try:
+        h = p.loadURDF(str(data_path() / "humanoid" / "humanoid.urdf"), globalScaling=0.25, physicsClientId=cid)
+        joints = {p.getJointInfo(h, i, physicsClientId=cid)[1].decode(): i
+                  for i in range(p.getNumJoints(h, physicsClientId=cid))}
+        xyzw = lambda q: [q[1], q[2], q[3], q[0]]  # noqa: E731
+        p.resetBasePositionAndOrientation(h, m.root[frame].tolist(), xyzw(m.root_rot[frame]), physicsClientId=cid)
+        for jn, arr in m.joints.items():
+            v = arr[frame]
+            p.resetJointStateMultiDof(h, joints[jn], [float(v[0])] if len(v) == 1 else xyzw(v), physicsClientId=cid)
+        for kp_name in ("left_knee", "right_ankle", "left_wrist", "right_shoulder", "left_hip"):
+            world = p.getLinkState(h, joints[kp_name], computeForwardKinematics=True, physicsClientId=cid)[4]
+            np.testing.assert_allclose(kp[frame, COCO_KEYPOINTS.index(kp_name)], world, atol=1e-4)
+    finally:
+        p.disconnect(cid)
+
+
+def test_the_clips_are_real_mocap_of_a_person():
+    assert {"walk", "run", "kick", "punch", "dance_a"} <= set(motion_names())
+    kp = forward_kinematics("walk")
+    assert kp.shape[1:] == (17, 3)
+    height = kp[:, COCO_KEYPOINTS.index("left_eye"), 1] - kp[:, COCO_KEYPOINTS.index("left_ankle"), 1]
+    assert 1.2 < height.mean() < 1.9  # metres, y up
+
+
+def test_a_scene_is_the_same_from_its_seed_and_differs_across_seeds():
+    a, b, c = compose_scene(3, SMALL), compose_scene(3, SMALL), compose_scene(4, SMALL)
+    np.testing.assert_array_equal(a.frames, b.frames)
+    np.testing.assert_array_equal(a.poses, b.poses)
+    assert a.frames.shape == (15, 32, 32, 3) and a.poses.shape[1:] == (15, 17, 2) and 2 <= a.poses.shape[0] <= 3
+    assert not np.array_equal(a.frames, c.frames)
+    assert a.frames.std() > 10  # a photograph behind, not a blank
+    # people move: the hips travel between the first and last frame for someone
+    assert np.abs(a.poses[:, -1, 11] - a.poses[:, 0, 11]).max() > 1.0
+
+
+def test_composed_scenes_are_cached_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path))
+    first = compose_scenes([1, 2], SMALL)
+    assert list((tmp_path / "forecast").glob("scenes-*.npz"))
+    again = compose_scenes([1, 2], SMALL)
+    for x, y in zip(first, again):
+        np.testing.assert_array_equal(x.frames, y.frames)
+        np.testing.assert_array_equal(x.poses, y.poses)
+        assert x.actions == y.actions and x.script == y.script
+
+
+def test_clips_are_windows_padded_to_max_people():
+    s = compose_scene(5, SMALL)
+    clips = make_clips([(s.frames, s.poses, s.depth, "s")], observed=4, future=3, stride=4, max_people=4)
+    assert clips.obs.shape[1:] == (4, 4, 17, 2) and clips.fut.shape[1:] == (4, 3, 17, 2)
+    assert clips.mask[0].sum() == s.poses.shape[0]
+    np.testing.assert_array_equal(clips.fut[1, 0].numpy(), s.poses[0, 8:11])
+    assert clips.clip_frames(clips.scene[:1] * 0).shape == (1, 7, 3, 32, 32)
+
+
+# -- a user's clips ---------------------------------------------------------------------------------------------
+
+def _write_clip(folder, name, frames=6, tracks=2, *, video="png", row=None):
+    rng = np.random.default_rng(0)
+    data = {"tracks": [{"id": t + 1, "keypoints": [
+        [float(v) for j in range(17) for v in (10 + j + t * 20 + f, 20 + j, 2)] for f in range(frames)]}
+        for t in range(tracks)]}
+    if row is not None:
+        data["tracks"][row[0]]["keypoints"][row[1]] = row[2]
+    (folder / f"{name}.json").write_text(json.dumps(data).replace("\"NaN\"", "NaN"))
+    if video == "png":
+        from PIL import Image
+        (folder / name).mkdir()
+        for f in range(frames):
+            Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(folder / name / f"{f:04d}.png")
+    elif video == "mp4":
+        from engine.dlg.render import write_mp4
+        write_mp4([rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(frames)], folder / f"{name}.mp4")
+    elif video == "broken":
+        (folder / f"{name}.mp4").write_bytes(b"not a video at all" * 100)
+
+
+def test_a_users_clips_load_from_images_and_mp4(tmp_path):
+    _write_clip(tmp_path, "a", video="png")
+    _write_clip(tmp_path, "b", video="mp4", tracks=1)
+    clips = load_folder(tmp_path, size=32)
+    assert [c[3] for c in clips] == ["a", "b"]
+    frames, poses, depth, _ = clips[0]
+    assert frames.shape == (6, 32, 32, 3) and poses.shape == (2, 6, 17, 2) and depth.shape == (2, 6)
+    assert poses[0, 0, 0, 0] == pytest.approx(10 * 32 / 60)  # x scaled by the width
+    assert clips[1][0].shape == (6, 32, 32, 3)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("missing", r"a\.json: track 2, frame 3: missing joints \(16 of 17"),
+    ("invisible", r"a\.json: track 1, frame 2: missing joint 0 \(visibility 0\)"),
+    ("nan", r"a\.json: track 1, frame 4: keypoint 0 has a non-finite"),
+    ("count", r"a\.json: 6 frames of keypoints but the video has 5 frames"),
+    ("tracks", r"a\.json: track 2 has 5 frames, track 1 has 6"),
+    ("video", r"a\.mp4: unreadable video"),
+])
+def test_bad_user_clips_are_clear_errors_naming_file_and_frame(tmp_path, case, match):
+    row = None
+    if case == "missing":
+        row = (1, 3, [1.0] * 48)
+    elif case == "invisible":
+        row = (0, 2, [5.0, 5.0, 0] + [5.0, 5.0, 2] * 16)
+    elif case == "nan":
+        row = (0, 4, ["NaN", 1.0, 2] + [5.0, 5.0, 2] * 16)
+    _write_clip(tmp_path, "a", video="broken" if case == "video" else "png", row=row)
+    if case == "count":
+        (tmp_path / "a" / "0005.png").unlink()
+    if case == "tracks":
+        data = json.loads((tmp_path / "a.json").read_text())
+        data["tracks"][1]["keypoints"].pop()
+        (tmp_path / "a.json").write_text(json.dumps(data))
+    with pytest.raises(ForecastDataError, match=match):
+        load_folder(tmp_path, size=32)
+
+
+def test_the_technique_refuses_a_bad_folder_before_writing_anything(tmp_path, monkeypatch):
+    from engine import ConfigError, MemoryReporter, techniques
+    from engine.hardware import get_profile
+
+    t = techniques.get("video-forecast")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a", "b"):
+        _write_clip(clips, name, row=(0, 1, [1.0] * 30) if name == "b" else None)
+    rep = MemoryReporter(tmp_path / "work")
+    monkeypatch.setenv("FRONTIER_DATA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(ForecastDataError, match="not inside FRONTIER_DATA_DIR"):
+        t.run(t.parse({**t.smoke, "source": "folder", "data_folder": str(clips)}), get_profile("local-cpu"), rep)
+    monkeypatch.setenv("FRONTIER_DATA_DIR", str(tmp_path))
+    cfg = t.parse({**t.smoke, "source": "folder", "data_folder": "clips"})
+    with pytest.raises(ForecastDataError, match=r"b\.json: track 1, frame 1: missing joints"):
+        t.run(cfg, get_profile("local-cpu"), rep)
+    assert not rep.candidates and not rep.artifacts and not rep.outputs
+    assert not any((tmp_path / "work").iterdir())
+    with pytest.raises(ConfigError) as e:
+        t.parse({"source": "folder"})
+    assert "data_folder" in e.value.errors
+    with pytest.raises(ConfigError) as e:
+        t.parse({"image_size": 30, "scene_seconds": 1.0, "fps": 5})
+    assert set(e.value.errors) == {"image_size", "scene_seconds"}
+
+
+def test_the_technique_runs_on_a_users_clips(tmp_path, monkeypatch):
+    from engine import MemoryReporter, techniques
+    from engine.hardware import get_profile
+
+    t = techniques.get("video-forecast")
+    (tmp_path / "clips").mkdir()
+    for name in ("a", "b", "c"):
+        _write_clip(tmp_path / "clips", name, frames=8)
+    rep = MemoryReporter(tmp_path / "work")
+    monkeypatch.setenv("FRONTIER_DATA_DIR", str(tmp_path))
+    summary = t.run(t.parse({**t.smoke, "source": "folder", "data_folder": str(tmp_path / "clips"), "clip_stride": 1}),
+                    get_profile("local-cpu"), rep)
+    assert "real video" in summary.message
+    assert {m["data"] for _, m in rep.candidates} == {"real"}
