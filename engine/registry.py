@@ -34,6 +34,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.amc",
     "engine.haq",
     "engine.sparsenet",
+    "engine.hat",
 )
 
 

@@ -15,7 +15,7 @@ from .images import ImageData, resize_images
 __all__ = ["DATASETS", "OFFLINE_DATASETS", "load_dataset", "load_train_test", "is_installed", "DatasetChoice",
            "choose_dataset"]
 
-DATASETS: tuple[str, ...] = dataset_names()
+DATASETS: tuple[str, ...] = dataset_names(modality="images")
 OFFLINE_DATASETS: tuple[str, ...] = tuple(n for n in DATASETS if dataset_info(n).offline)
 
 
