@@ -259,6 +259,8 @@ class LatencyModels:
     #: held-out (true ms, MLP ms, linear ms)
     held_out: tuple[np.ndarray, np.ndarray, np.ndarray]
     train_rows: int
+    #: the rows held out (indices into the dataset)
+    test_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
 
 def fit_latency_models(space: HATSpace, features: np.ndarray, total_ms: np.ndarray, *, test_fraction: float = 0.2,
@@ -284,4 +286,4 @@ def fit_latency_models(space: HATSpace, features: np.ndarray, total_ms: np.ndarr
     errors = {"mlp": latency_errors(p_mlp, y[test]), "linear": latency_errors(p_lin, y[test])}
     mlp.meta["val_rmse_ms"] = errors["mlp"]["rmse_ms"]
     mlp.meta["val_mape"] = errors["mlp"]["mape"]
-    return LatencyModels(mlp, lin, errors, (y[test], p_mlp, p_lin), len(train))
+    return LatencyModels(mlp, lin, errors, (y[test], p_mlp, p_lin), len(train), test)

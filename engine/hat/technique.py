@@ -208,11 +208,14 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     lat_csv = write_latency_csv(reporter.workdir / "latency_dataset.csv", lat_ds.features, [
         _Rec(*v) for v in zip(lat_ds.encoder_ms, lat_ds.decoder_ms, lat_ds.encoder_std_ms, lat_ds.decoder_std_ms)])
     reporter.artifact("csv", lat_csv, f"latency dataset ({lat_ds.source or 'uploaded'}; HAT's CSV layout)")
-    true, p_mlp, p_lin = models.held_out
-    for i, (t, pm, pl) in enumerate(zip(true, p_mlp, p_lin)):
-        reporter.series("latency held-out: measured ms", i, float(t))
-        reporter.series("latency held-out: MLP ms", i, float(pm))
-        reporter.series("latency held-out: linear ms", i, float(pl))
+    held = reporter.workdir / "latency_held_out.csv"
+    with open(held, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "measured_ms", "mlp_ms", "linear_ms"])
+        for r, t, pm, pl in zip(models.test_index, *models.held_out):
+            w.writerow([int(r) + 2, f"{t:.6f}", f"{pm:.6f}", f"{pl:.6f}"])
+    reporter.artifact("csv", held, f"held-out rows of the latency dataset: measured, the MLP's and the linear fit's "
+                      f"prediction (MAPE {models.errors['mlp']['mape']:.1%} vs {models.errors['linear']['mape']:.1%})")
 
     # -- the SuperTransformer
     torch.manual_seed(config.seed)
@@ -296,12 +299,15 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         for i in run_.front(key=space.network_key):
             a = run_.archs[i]
             reporter.candidate(space.structure(a), metrics_of(a, label))
-    for a, rec in zip(lat_archs, lat_records):  # the measured SubTransformers: predicted beside measured
+    held_out = set(models.test_index.tolist())
+    for i, (a, rec) in enumerate(zip(lat_archs, lat_records)):  # the measured SubTransformers: predicted beside measured
         reporter.candidate(space.structure(a), {
-            **metrics_of(a, "latency sample"), "latency_measured_ms": rec.total_ms,
+            **metrics_of(a, "latency sample"), "latency_split": "held-out" if i in held_out else "train", "latency_measured_ms": rec.total_ms,
             "latency_encoder_ms": rec.encoder_ms, "latency_decoder_ms": rec.decoder_ms,
-            "latency_predicted_ms": float(est.estimate_ms_many([a])[0]),
-            "latency_linear_ms": float(models.linear.predict(space.encode_many([a]))[0])})
+            "latency_measured_source": "measured", "latency_predicted_ms": float(est.estimate_ms_many([a])[0]),
+            "latency_predicted_source": "predictor",
+            "latency_linear_ms": float(models.linear.predict(space.encode_many([a]))[0]),
+            "latency_linear_source": "predictor"})
     idx: dict[str, int] = {}
     for name, f in finals.items():
         lat = {"latency_ms": f["latency_measured_ms"], "latency_source": "measured"} \
@@ -310,11 +316,13 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         m = {"val_loss": f["val_loss"], "val_loss_source": "fine-tuned" if config.finetune_epochs else "inherited",
              "val_loss_inherited": f["val_loss_inherited"], "bleu": f["bleu"], "chrf": f["chrf"],
              "bleu_source": "fine-tuned" if config.finetune_epochs else "inherited", **lat,
-             "latency_predicted_ms": f["latency_predicted_ms"],
+             "latency_predicted_ms": f["latency_predicted_ms"], "latency_predicted_source": "predictor",
              "search": "winner" if name == "searched" else "uniform baseline", "network": name}
         for k in ("latency_measured_ms", "latency_encoder_ms", "latency_decoder_ms"):
             if f[k] is not None:
                 m[k] = f[k]
+        if f["latency_measured_ms"] is not None:
+            m["latency_measured_source"] = "measured"
         idx[name] = reporter.candidate(space.structure(f["arch"]), m)
 
     # -- artifacts: example translations, the layers, the tokenizer; the winner kept
