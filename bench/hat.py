@@ -18,7 +18,11 @@ data, not natural text), and prints:
   3. the searched SubTransformer and the uniformly scaled-down Transformer of
      about the same predicted latency, both extracted from the SuperTransformer
      and fine-tuned alike: BLEU (sacrebleu, beam search) on test sentences and
-     latency measured here, beside the predicted.
+     latency measured here, beside the predicted;
+  4. across profiles: a SubTransformer searched for this CPU (measured) and one
+     searched for the Raspberry Pi 4 profile (its latency: roofline estimates
+     of the same workload from the profile's datasheet figures, an estimate),
+     each priced on both (``cross_here_arch_on_other_ms`` …).
 
 With ``--seeds N`` the whole run repeats for seeds 0..N-1 and each figure is
 also given as mean and spread (min, max) over the seeds.
@@ -47,16 +51,20 @@ KEYS = ("predictor_rmse_ms", "predictor_mape", "predictor_kendall_tau", "linear_
         "linear_kendall_tau", "evolution_best_val_loss", "random_best_val_loss", "evolution_vs_random",
         "bleu_searched", "bleu_baseline", "chrf_searched", "chrf_baseline", "latency_searched_ms",
         "latency_baseline_ms", "latency_searched_predicted_ms", "latency_baseline_predicted_ms", "latency_limit_ms",
-        "evaluations", "search_s", "wall_s")
+        "evaluations", "search_s", "wall_s", "cross_here_arch_on_here_ms", "cross_here_arch_on_other_ms",
+        "cross_there_arch_on_here_ms", "cross_there_arch_on_other_ms", "cross_here_arch_val_loss",
+        "cross_there_arch_val_loss")
 
 QUICK = {"train_pairs": 4000, "valid_pairs": 150, "test_pairs": 100, "vocab_size": 300, "epochs": 6,
          "warmup_steps": 100, "latency_samples": 80, "latency_repeats": 10, "generations": 8, "population": 24,
          "parents": 6, "mutations": 9, "crossovers": 9, "valid_sentences": 100, "finetune_epochs": 2,
-         "bleu_sentences": 100, "beam": 4, "predictor_epochs": 300}
+         "bleu_sentences": 100, "beam": 4, "predictor_epochs": 300,
+         "other_profile": "raspberry-pi-4"}
 FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 300, "vocab_size": 400, "epochs": 8,
         "warmup_steps": 200, "latency_samples": 150, "latency_repeats": 20, "generations": 30, "population": 125,
         "parents": 25, "mutations": 50, "crossovers": 50, "valid_sentences": 200, "finetune_epochs": 3,
-        "bleu_sentences": 300, "beam": 4, "predictor_epochs": 300}
+        "bleu_sentences": 300, "beam": 4, "predictor_epochs": 300,
+        "other_profile": "raspberry-pi-4"}
 
 
 def main() -> None:

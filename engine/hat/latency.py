@@ -40,7 +40,7 @@ from ..hardware.measure import CLOCKS, fixed_threads
 from ..ranking import latency_errors
 from ..spaces.transformer import FEATURES, HATSpace
 
-__all__ = ["trimmed_stats", "LatencyRecord", "measure_subtransformer", "LatencyDataset", "read_latency_csv",
+__all__ = ["trimmed_stats", "LatencyRecord", "measure_subtransformer", "roofline_record", "LatencyDataset", "read_latency_csv",
            "write_latency_csv", "LatencyCSVError", "LinearLatency", "fit_latency_models", "LatencyModels",
            "LATENCY_COLUMNS", "MIN_CSV_ROWS", "MAX_CSV_BYTES", "dummy_sentence"]
 
@@ -128,6 +128,47 @@ def measure_subtransformer(model: nn.Module, *, src_len: int, tgt_len: int, warm
     return LatencyRecord(em, dm, es, ds, {"batch": 1, "src_len": src_len, "tgt_len": tgt_len, "warmup": warmup,
                                           "repeats": repeats, "threads": n, "clock": clock, "statistic": "trimmed mean (10 %)",
                                           "decoder": "autoregressive, KV cache"})
+
+
+class _Encode(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, src: torch.Tensor) -> Any:
+        return self.net.encode(src)
+
+
+class _Step(nn.Module):
+    def __init__(self, net: nn.Module, memory: Any):
+        super().__init__()
+        self.net, self.memory = net, memory
+
+    def forward(self, token: torch.Tensor) -> Any:
+        return self.net.step(token, 0, self.memory, None)
+
+
+@torch.inference_mode()
+def roofline_record(model: nn.Module, profile: Any, *, src_len: int, tgt_len: int, seed: int = 0) -> LatencyRecord:
+    """An *estimate* of the same workload on a profile not at hand, from its
+    datasheet figures (:func:`engine.hardware.latency.roofline.roofline_ms`):
+    the encoder once, plus ``tgt_len`` decoder steps of one token each (every
+    linear and norm layer, and the output projection onto the vocabulary;
+    attention's own products over the cache are left out). Labelled ``roofline``."""
+    from ..hardware.cost import LayerCost, profile_model
+    from ..hardware.latency.roofline import roofline_ms
+
+    model.eval()
+    vocab = int(getattr(model, "vocab"))
+    src, tok = dummy_sentence(src_len, vocab, seed), dummy_sentence(1, vocab, seed + 1)
+    enc = roofline_ms(profile_model(_Encode(model), (src,)), profile).ms
+    step_cost = profile_model(_Step(model, model.encode(src)), (tok,))
+    d = int(model.decoder.dim)
+    step_cost.layers.append(LayerCost("output_projection", "Linear", vocab * d, vocab * d, d, vocab, (1, d),
+                                      (1, vocab)))
+    dec = roofline_ms(step_cost, profile).ms * tgt_len
+    return LatencyRecord(enc, dec, 0.0, 0.0, {"source": "roofline", "profile": getattr(profile, "name", ""),
+                                              "src_len": src_len, "tgt_len": tgt_len})
 
 
 # -- latency datasets (HAT's CSV layout) ------------------------------------------

@@ -35,21 +35,23 @@ from ..data.parallel import NUMBER_CORPORA, ParallelCorpus, generate_number_corp
 from ..data.subword import SubwordTokenizer
 from ..hardware.latency import latency_for
 from ..hardware.measure import fixed_threads
+from ..hardware.profile import builtin_profiles, get_profile
 from ..networks import keep_network
 from ..nn.elastic_transformer import SuperTransformer
 from ..problems import SequenceToSequence
 from ..reporter import Reporter, Summary
-from ..search import EvolutionSearch, RandomSearch, compare_with_random
+from ..search import EvolutionSearch, RandomSearch, compare_with_random, run_search
 from ..search.evolution import EvolutionSettings
 from ..spaces.transformer import PRESETS, HATSpace
 from .latency import (LatencyCSVError, LatencyDataset, fit_latency_models, measure_subtransformer, read_latency_csv,
-                      write_latency_csv)
+                      roofline_record, write_latency_csv)
 from .supernet import InheritedScorer, finetune, train_supertransformer
 from .translate import bleu, token_loss, translate
 
 __all__ = ["Config", "run", "DATASET_CHOICES"]
 
 DATASET_CHOICES = (*NUMBER_CORPORA, "folder")
+OTHER_PROFILES = ("", *(p.name for p in builtin_profiles() if not p.measurable))
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class Config(ConfigBase):
     predictor_epochs: int = param(300, help="Latency MLP training epochs", min=1, max=5000, advanced=True)
     latency_limit_ms: float = param(0.0, help="Latency limit of the search, by the predictor (0: the median "
                                     "predicted latency of random SubTransformers)", min=0.0, max=1e7)
+    other_profile: str = param("", help="A second built-in profile (e.g. raspberry-pi-4): a SubTransformer is also "
+                               "searched for it (its latency: roofline estimates of the same workload, an MLP on "
+                               "them) and each winner is priced on both profiles", choices=OTHER_PROFILES)
     generations: int = param(30, help="Evolution generations (HAT: 30)", min=1, max=1000)
     population: int = param(125, help="Population (HAT: 125)", min=4, max=5000)
     parents: int = param(25, help="Parents kept each generation (HAT: 25)", min=1, max=5000)
@@ -256,6 +261,8 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     search_s = time.perf_counter() - t_search
     best_evo = er.archs[int(np.argmax(er.fitness))]
     best_rnd = rr.archs[int(np.argmax(rr.fitness))]
+    cross = _cross_profile(config, space, problem, scorer, best_evo, est, limit, hardware, reporter) \
+        if config.other_profile else None
 
     # -- the winner and a uniformly scaled-down baseline of about its predicted latency
     win_pred = float(est.estimate_ms_many([best_evo])[0])
@@ -325,6 +332,9 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
             m["latency_measured_source"] = "measured"
         idx[name] = reporter.candidate(space.structure(f["arch"]), m)
 
+    if cross is not None:
+        for a, label in ((best_evo, f"searched for {hardware.name}"), (cross["arch"], f"searched for {cross['profile']}")):
+            reporter.candidate(space.structure(a), {**metrics_of(a, label), **cross["priced"][label]})
     # -- artifacts: example translations, the layers, the tokenizer; the winner kept
     win = finals["searched"]
     ex = reporter.workdir / "translations.csv"
@@ -376,6 +386,7 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         "latency_searched_predicted_ms": win["latency_predicted_ms"],
         "latency_baseline_predicted_ms": base_f["latency_predicted_ms"],
         "random_best_predicted_ms": float(est.estimate_ms_many([best_rnd])[0]),
+        **(cross["metrics"] if cross is not None else {}),
         "search_s": search_s, "wall_s": time.perf_counter() - t_start, "dataset": corpus.name,
         "dataset_origin": corpus.origin}
     verdict = "beats" if win["bleu"] > base_f["bleu"] else "does not beat"
@@ -394,3 +405,58 @@ class _Rec:
     encoder_std_ms: float
     decoder_std_ms: float
 
+
+def _cross_profile(config: Config, space: HATSpace, problem: SequenceToSequence, scorer: InheritedScorer,
+                   best_here: dict[str, Any], est_here: Any, limit_here: float, hardware: Any,
+                   reporter: Reporter) -> dict[str, Any]:
+    """A SubTransformer searched for ``config.other_profile`` (latency: roofline
+    estimates of HAT's workload, an MLP fitted on them) under that profile's
+    median latency, and both winners priced on both profiles."""
+    other = get_profile(config.other_profile)
+    archs = space.sample_distinct(np.random.default_rng(config.seed + 23), max(40, config.latency_samples))
+    recs = []
+    for i, a in enumerate(archs):
+        recs.append(roofline_record(space.build(a, problem), other, src_len=config.sentence_length,
+                                    tgt_len=config.sentence_length))
+        if i % 10 == 9:
+            reporter.progress(0.8, f"{other.name}: roofline of {i + 1}/{len(archs)} SubTransformers")
+    feats = np.stack([space.features(a) for a in archs])
+    models = fit_latency_models(space, feats, np.array([r.total_ms for r in recs]), epochs=config.predictor_epochs,
+                                seed=config.seed, meta={"device": other.name, "source": "roofline"})
+    est = latency_for(other, space=space, problem=problem, source="predictor", predictor=models.mlp)
+    pool = space.sample_distinct(np.random.default_rng(config.seed + 11), 400)
+    limit = float(np.median(est.estimate_ms_many(pool)))
+    settings = EvolutionSettings(config.population, config.parents / config.population,
+                                 config.mutations / config.population, config.mutate_prob, config.generations)
+    evo = EvolutionSearch(space, rng=np.random.default_rng(config.seed + 2), directions={"fitness": "max"},
+                          feasible=lambda xs: est.estimate_ms_many(xs) <= limit, settings=settings)
+    run = run_search(evo, {"fitness": lambda xs: -scorer.many(xs), "latency_ms": est.estimate_ms_many},
+                     fitness="fitness", cost="latency_ms", generations=config.generations)
+    best = run.archs[int(np.argmax(run.fitness))]
+    here, there = hardware.name, other.name
+    priced: dict[str, dict[str, Any]] = {}
+    out: dict[str, float] = {}
+    for a, who in ((best_here, "here"), (best, "there")):
+        net = space.build(a, problem)
+        on_other = roofline_record(net, other, src_len=config.sentence_length, tgt_len=config.sentence_length)
+        if getattr(hardware, "measurable", False):
+            on_here = measure_subtransformer(net, src_len=config.sentence_length, tgt_len=config.sentence_length,
+                                             warmup=config.latency_warmup, repeats=config.latency_repeats,
+                                             threads=1, seed=config.seed, clock=config.latency_clock).total_ms
+            here_source = "measured"
+        else:
+            on_here, here_source = float(est_here.estimate_ms_many([a])[0]), "predictor"
+        label = f"searched for {here if who == 'here' else there}"
+        priced[label] = {f"latency_on_{_slug(here)}_ms": on_here, f"latency_on_{_slug(here)}_source": here_source,
+                         f"latency_on_{_slug(there)}_ms": on_other.total_ms,
+                         f"latency_on_{_slug(there)}_source": "roofline"}
+        out[f"cross_{who}_arch_on_here_ms"] = on_here
+        out[f"cross_{who}_arch_on_other_ms"] = on_other.total_ms
+        out[f"cross_{who}_arch_val_loss"] = scorer.val_loss(a)
+    out.update({"cross_other_profile": there, "cross_other_limit_ms": limit, "cross_here_limit_ms": limit_here,
+                "cross_other_predictor_mape": models.errors["mlp"]["mape"]})
+    return {"arch": best, "profile": there, "priced": priced, "metrics": out}
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)

@@ -74,11 +74,18 @@ def test_a_device_dataset_in_hats_layout_drives_the_search(tmp_path):
     path = write_latency_csv(tmp_path / "device.csv", feats, recs)
     t = _t()
     rep = MemoryReporter(tmp_path / "run")
-    s = t.run(t.parse({**t.smoke, "latency_csv": str(path), "latency_limit_ms": 160.0, "predictor_epochs": 150}),
-              get_profile("raspberry-pi-4"), rep)
+    s = t.run(t.parse({**t.smoke, "latency_csv": str(path), "latency_limit_ms": 160.0, "predictor_epochs": 150,
+                       "other_profile": "nvidia-a100"}), get_profile("raspberry-pi-4"), rep)
     assert s.metrics["latency_rows"] == 60
     searched = [m for _, m in rep.candidates if m["search"] in ("evolution", "random", "winner")]
     assert searched and all(m["latency_source"] == "predictor" for m in searched)
     winner = next(a for a, m in rep.candidates if m["search"] == "winner")
     assert winner["decoder_layer_num"] == 1  # 2 decoder layers cost ~200 ms on this device
     assert not [m for _, m in rep.candidates if m["search"] == "latency sample"]  # nothing measured here
+    # the cross-profile pair: each winner priced on both profiles, each price with its source
+    cross = {m["search"]: m for _, m in rep.candidates if m["search"].startswith("searched for")}
+    assert set(cross) == {"searched for raspberry-pi-4", "searched for nvidia-a100"}
+    for m in cross.values():
+        assert m["latency_on_raspberry_pi_4_source"] == "predictor" and m["latency_on_nvidia_a100_source"] == "roofline"
+        assert m["latency_on_nvidia_a100_ms"] > 0
+    assert s.metrics["cross_other_profile"] == "nvidia-a100"
