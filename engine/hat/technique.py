@@ -130,7 +130,7 @@ class Config(ConfigBase):
         if self.latency_csv:
             if not self.latency_csv.endswith(".csv"):
                 errors["latency_csv"] = "must be a .csv file"
-            else:
+            elif Path(self.latency_csv).is_file():  # (an upload's stored name is checked once resolved)
                 try:
                     read_latency_csv(Path(self.latency_csv), space=HATSpace(self.space))
                 except LatencyCSVError as e:
