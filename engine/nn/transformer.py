@@ -84,6 +84,9 @@ class EncoderLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(dim)
         self.drop = nn.Dropout(dropout)
 
+    def extra_repr(self) -> str:
+        return f"dim={self.fc1.in_features}, ffn={self.fc1.out_features}, heads={self.self_attn.heads}"
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         h = self.self_attn_norm(x)
         k, v = self.self_attn.kv(h)
@@ -104,6 +107,10 @@ class DecoderLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(dim)
         self.drop = nn.Dropout(dropout)
 
+    def extra_repr(self) -> str:
+        return (f"dim={self.fc1.in_features}, ffn={self.fc1.out_features}, heads={self.self_attn.heads}, "
+                f"ende_heads={self.ende_attn.heads}, attends the last {self.span} encoder layer(s)")
+
     def forward(self, x: torch.Tensor, mem_kv: tuple[torch.Tensor, torch.Tensor], mem_mask: torch.Tensor | None,
                 self_kv: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -113,7 +120,7 @@ class DecoderLayer(nn.Module):
         k, v = self.self_attn.kv(h)
         if self_kv is not None:
             k, v = torch.cat([self_kv[0], k], 2), torch.cat([self_kv[1], v], 2)
-        x = x + self.drop(self.self_attn.attend(h, k, v, causal=self_kv is None and x.shape[1] > 1))
+        x = x + self.drop(self.self_attn.attend(h, k, v, causal=self_kv is None and int(x.shape[1]) > 1))
         x = x + self.drop(self.ende_attn.attend(self.ende_attn_norm(x), mem_kv[0], mem_kv[1], mem_mask))
         x = x + self.drop(self.fc2(self.drop(F.relu(self.fc1(self.ffn_norm(x))))))
         return x, (k, v)
@@ -144,6 +151,9 @@ class Encoder(nn.Module):
                                     for i in range(n))
         self.norm = nn.LayerNorm(d)
 
+    def extra_repr(self) -> str:
+        return "; ".join(f"{i + 1}: {layer.extra_repr()}" for i, layer in enumerate(self.layers))
+
 
 class Decoder(nn.Module):
     def __init__(self, arch: dict[str, Any], qkv_dim: int, dropout: float):
@@ -157,6 +167,9 @@ class Decoder(nn.Module):
                          min(n_enc, ende_span(arch["decoder_arbitrary_ende_attn"][i])), qkv_dim, dropout)
             for i in range(n))
         self.norm = nn.LayerNorm(d)
+
+    def extra_repr(self) -> str:
+        return "; ".join(f"{i + 1}: {layer.extra_repr()}" for i, layer in enumerate(self.layers))
 
 
 class HATTransformer(nn.Module):
