@@ -40,7 +40,8 @@ from ..hardware.measure import CLOCKS, fixed_threads
 from ..ranking import latency_errors
 from ..spaces.transformer import FEATURES, HATSpace
 
-__all__ = ["trimmed_stats", "LatencyRecord", "measure_subtransformer", "roofline_record", "LatencyDataset", "read_latency_csv",
+__all__ = ["trimmed_stats", "LatencyRecord", "measure_subtransformer", "roofline_record", "LatencyDataset",
+           "read_latency_csv",
            "write_latency_csv", "LatencyCSVError", "LinearLatency", "fit_latency_models", "LatencyModels",
            "LATENCY_COLUMNS", "MIN_CSV_ROWS", "MAX_CSV_BYTES", "dummy_sentence"]
 
@@ -126,7 +127,8 @@ def measure_subtransformer(model: nn.Module, *, src_len: int, tgt_len: int, warm
             gc.enable()
     (em, es), (dm, ds) = trimmed_stats(enc), trimmed_stats(dec)
     return LatencyRecord(em, dm, es, ds, {"batch": 1, "src_len": src_len, "tgt_len": tgt_len, "warmup": warmup,
-                                          "repeats": repeats, "threads": n, "clock": clock, "statistic": "trimmed mean (10 %)",
+                                          "repeats": repeats, "threads": n, "clock": clock,
+                                          "statistic": "trimmed mean (10 %)",
                                           "decoder": "autoregressive, KV cache"})
 
 

@@ -43,8 +43,8 @@ from ..reporter import Reporter, Summary
 from ..search import EvolutionSearch, RandomSearch, compare_with_random, run_search
 from ..search.evolution import EvolutionSettings
 from ..spaces.transformer import PRESETS, HATSpace
-from .latency import (LatencyCSVError, LatencyDataset, fit_latency_models, measure_subtransformer, read_latency_csv,
-                      roofline_record, write_latency_csv)
+from .latency import (LatencyCSVError, LatencyDataset, LatencyRecord, fit_latency_models, measure_subtransformer,
+                      read_latency_csv, roofline_record, write_latency_csv)
 from .supernet import InheritedScorer, finetune, train_supertransformer
 from .translate import bleu, token_loss, translate
 
@@ -211,7 +211,8 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
                             f"{errs['linear']['mape']:.1%}), Kendall tau {errs['mlp']['kendall_tau']:.2f}; "
                             f"limit {limit:.3g} ms")
     lat_csv = write_latency_csv(reporter.workdir / "latency_dataset.csv", lat_ds.features, [
-        _Rec(*v) for v in zip(lat_ds.encoder_ms, lat_ds.decoder_ms, lat_ds.encoder_std_ms, lat_ds.decoder_std_ms)])
+        LatencyRecord(*v) for v in zip(lat_ds.encoder_ms, lat_ds.decoder_ms, lat_ds.encoder_std_ms,
+                                       lat_ds.decoder_std_ms)])
     reporter.artifact("csv", lat_csv, f"latency dataset ({lat_ds.source or 'uploaded'}; HAT's CSV layout)")
     held = reporter.workdir / "latency_held_out.csv"
     with open(held, "w", newline="", encoding="utf-8") as fh:
@@ -306,9 +307,11 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
             a = run_.archs[i]
             reporter.candidate(space.structure(a), metrics_of(a, label))
     held_out = set(models.test_index.tolist())
-    for i, (a, rec) in enumerate(zip(lat_archs, lat_records)):  # the measured SubTransformers: predicted beside measured
+    # the measured SubTransformers: predicted beside measured
+    for i, (a, rec) in enumerate(zip(lat_archs, lat_records)):
         reporter.candidate(space.structure(a), {
-            **metrics_of(a, "latency sample"), "latency_split": "held-out" if i in held_out else "train", "latency_measured_ms": rec.total_ms,
+            **metrics_of(a, "latency sample"), "latency_split": "held-out" if i in held_out else "train",
+            "latency_measured_ms": rec.total_ms,
             "latency_encoder_ms": rec.encoder_ms, "latency_decoder_ms": rec.decoder_ms,
             "latency_measured_source": "measured", "latency_predicted_ms": float(est.estimate_ms_many([a])[0]),
             "latency_predicted_source": "predictor",
@@ -332,7 +335,8 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         idx[name] = reporter.candidate(space.structure(f["arch"]), m)
 
     if cross is not None:
-        for a, label in ((best_evo, f"searched for {hardware.name}"), (cross["arch"], f"searched for {cross['profile']}")):
+        for a, label in ((best_evo, f"searched for {hardware.name}"),
+                         (cross["arch"], f"searched for {cross['profile']}")):
             reporter.candidate(space.structure(a), {**metrics_of(a, label), **cross["priced"][label]})
     # -- artifacts: example translations, the layers, the tokenizer; the winner kept
     win = finals["searched"]
@@ -395,14 +399,6 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
            f"random {cmp['random_best_val_loss']:.3f} at {er.evaluations[-1]} evaluations; latency MLP MAPE "
            f"{errs['mlp']['mape']:.1%} vs linear {errs['linear']['mape']:.1%} on held-out SubTransformers")
     return Summary(msg, metrics)
-
-
-@dataclass(frozen=True)
-class _Rec:
-    encoder_ms: float
-    decoder_ms: float
-    encoder_std_ms: float
-    decoder_std_ms: float
 
 
 def _cross_profile(config: Config, space: HATSpace, problem: SequenceToSequence, scorer: InheritedScorer,

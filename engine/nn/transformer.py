@@ -42,7 +42,8 @@ def ende_span(value: int) -> int:
 def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal position embeddings (positions (T,) -> (T, dim))."""
     half = dim // 2
-    freq = torch.exp(torch.arange(half, dtype=torch.float32, device=positions.device) * -(math.log(10000.0) / max(1, half - 1)))
+    step = -(math.log(10000.0) / max(1, half - 1))
+    freq = torch.exp(torch.arange(half, dtype=torch.float32, device=positions.device) * step)
     ang = positions.float()[:, None] * freq[None]
     emb = torch.cat([torch.sin(ang), torch.cos(ang)], 1)
     return F.pad(emb, (0, dim - 2 * half))
