@@ -265,13 +265,21 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     cross = _cross_profile(config, space, problem, scorer, best_evo, est, limit, hardware, reporter) \
         if config.other_profile else None
 
-    # -- the winner and a uniformly scaled-down baseline of about its predicted latency
-    win_pred = float(est.estimate_ms_many([best_evo])[0])
+    # -- the winner and the uniformly scaled-down Transformer closest to its latency: on a profile at hand
+    # the candidates are measured together with the winner (interleaved rounds) and the closest measured one
+    # is taken; elsewhere the closest predicted one
     uniform = [space.uniform(lv, d) for lv in np.linspace(0, 1, 5) for d in space.choices["decoder_layer_num"]]
-    uniq = {space.network_key(a): a for a in uniform}
-    uniform = list(uniq.values())
-    u_ms = est.estimate_ms_many(uniform)
-    base = uniform[int(np.argmin(np.abs(u_ms - win_pred)))]
+    uniform = list({space.network_key(a): a for a in uniform}.values())
+    measured: dict[Any, Any] = {}
+    if getattr(hardware, "measurable", False):
+        reporter.progress(0.8, f"measuring the winner beside {len(uniform)} uniformly scaled Transformers")
+        recs = _measure_interleaved([space.build(a, problem) for a in [best_evo, *uniform]], config)
+        measured = {space.network_key(a): r for a, r in zip([best_evo, *uniform], recs)}
+        u_ms = np.array([measured[space.network_key(a)].total_ms for a in uniform])
+        target = measured[space.network_key(best_evo)].total_ms
+    else:
+        u_ms, target = est.estimate_ms_many(uniform), float(est.estimate_ms_many([best_evo])[0])
+    base = uniform[int(np.argmin(np.abs(u_ms - target)))]
     finals: dict[str, dict[str, Any]] = {}
     test_pairs = corpus.test[:config.bleu_sentences]
     for j, (name, arch) in enumerate((("searched", best_evo), ("baseline", base))):
@@ -279,20 +287,18 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         inherited_loss = scorer.val_loss(arch)
         finetune(net, train, epochs=config.finetune_epochs, batch_size=config.batch_size, lr=config.lr / 2,
                  warmup_steps=config.warmup_steps, label_smoothing=config.label_smoothing, seed=config.seed,
-                 progress=lambda f, m, d, _j=j: reporter.progress(0.8 + 0.08 * (_j + f), f"fine-tuning {name}: {m}"))
+                 progress=lambda f, m, d, _j=j: reporter.progress(0.82 + 0.07 * (_j + f), f"fine-tuning {name}: {m}"))
         net.eval()
         hyps = translate(net, tok, [s for s, _ in test_pairs], beam=config.beam, max_len=config.max_len)
         scores = bleu(hyps, [r for _, r in test_pairs])
+        rec = measured.get(space.network_key(arch))
         finals[name] = {"arch": arch, "net": net, "hyps": hyps, "bleu": scores["bleu"], "chrf": scores["chrf"],
                         "val_loss_inherited": inherited_loss,
                         "val_loss": token_loss(net, valid) if config.finetune_epochs else inherited_loss,
                         "latency_predicted_ms": float(est.estimate_ms_many([arch])[0]),
-                        "latency_measured_ms": None, "latency_encoder_ms": None, "latency_decoder_ms": None}
-    if getattr(hardware, "measurable", False):  # the two measured together, interleaved, so load hits both alike
-        recs = _measure_interleaved([finals[n]["net"] for n in ("searched", "baseline")], config)
-        for n, rec in zip(("searched", "baseline"), recs):
-            finals[n].update({"latency_measured_ms": rec.total_ms, "latency_encoder_ms": rec.encoder_ms,
-                              "latency_decoder_ms": rec.decoder_ms})
+                        "latency_measured_ms": rec.total_ms if rec else None,
+                        "latency_encoder_ms": rec.encoder_ms if rec else None,
+                        "latency_decoder_ms": rec.decoder_ms if rec else None}
 
     # -- report: nothing above wrote a candidate
     reporter.progress(0.9, "reporting candidates")
