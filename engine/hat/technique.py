@@ -202,7 +202,9 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     smallest_ms = float(est.estimate_ms_many([space.smallest()])[0])
     pool = space.sample_distinct(np.random.default_rng(config.seed + 11), 400)
     pool_ms = est.estimate_ms_many(pool)
-    limit = float(config.latency_limit_ms) or float(np.median(pool_ms))
+    # auto: the median predicted latency of random SubTransformers, raised to just above the smallest's where a
+    # predictor fitted on few rows puts the smallest above that median (at least half stay feasible either way)
+    limit = float(config.latency_limit_ms) or float(max(np.median(pool_ms), smallest_ms * 1.001))
     if limit < smallest_ms:
         raise ValueError(f"latency_limit_ms: {limit:g} ms is below the smallest SubTransformer's predicted "
                          f"{smallest_ms:.3g} ms on {hardware.name}; raise the limit")
@@ -426,7 +428,8 @@ def _cross_profile(config: Config, space: HATSpace, problem: SequenceToSequence,
                                 seed=config.seed, meta={"device": other.name, "source": "roofline"})
     est = latency_for(other, space=space, problem=problem, source="predictor", predictor=models.mlp)
     pool = space.sample_distinct(np.random.default_rng(config.seed + 11), 400)
-    limit = float(np.median(est.estimate_ms_many(pool)))
+    smallest = float(est.estimate_ms_many([space.smallest()])[0])
+    limit = float(max(np.median(est.estimate_ms_many(pool)), smallest * 1.001))  # as for this machine
     settings = EvolutionSettings(config.population, config.parents / config.population,
                                  config.mutations / config.population, config.mutate_prob, config.generations)
     evo = EvolutionSearch(space, rng=np.random.default_rng(config.seed + 2), directions={"fitness": "max"},
