@@ -109,3 +109,20 @@ def test_incremental_decoding_equals_teacher_forcing(space):
         logits, cache = net.step(tgt[:, t:t + 1], t, memory, cache)
         steps.append(logits)
     torch.testing.assert_close(torch.stack(steps, 1), full, rtol=1e-4, atol=1e-4)
+
+
+def test_a_subtransformer_is_kept_and_exported_like_any_network(space, tmp_path):
+    import onnx
+
+    from engine.networks import Network, NetworkSpec, export_onnx, load_network, save_network
+
+    problem = SequenceToSequence(60, 60, 6, 5)
+    arch = space.sample(np.random.default_rng(4))
+    net = space.build(arch, problem).eval()
+    spec = NetworkSpec("space", {"space": "hat", "params": space.params(), "arch": arch})
+    folder = save_network(net, Network(name="sub", spec=spec, problem=problem), tmp_path / "nets")
+    _, again = load_network(folder)
+    inputs = problem.example_inputs()
+    torch.testing.assert_close(again.eval()(*inputs), net(*inputs))
+    path = export_onnx(net, inputs, tmp_path / "sub.onnx", problem=problem)
+    onnx.checker.check_model(onnx.load(str(path)))
