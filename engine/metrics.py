@@ -36,6 +36,9 @@ _LIST = [
     MetricInfo("mse", "MSE", "", "min", True),
     MetricInfo("ssim", "SSIM", "", "max"),
     MetricInfo("loss", "Loss", "", "min"),
+    MetricInfo("val_loss", "Validation loss", "nats/token", "min"),
+    MetricInfo("bleu", "BLEU", "", "max"),
+    MetricInfo("chrf", "chrF", "", "max"),
 ]
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _LIST}
 

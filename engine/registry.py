@@ -35,6 +35,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.haq",
     "engine.sparsenet",
     "engine.forecast",
+    "engine.hat",
 )
 
 

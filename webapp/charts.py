@@ -10,7 +10,7 @@ from engine.metrics import METRICS, metric_info, source_label
 from .selectors import ScatterData, architecture_summary
 
 __all__ = ["pareto_figure", "series_figure", "compare_figure", "axis_title", "breakdown_figure",
-           "connectivity_figure"]
+           "connectivity_figure", "layers_figure", "latency_pairs_figure"]
 
 _LAYOUT = dict(paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font=dict(family="system-ui, sans-serif", size=13),
                margin=dict(l=76, r=20, t=30, b=56), height=420,
@@ -193,4 +193,46 @@ def connectivity_figure(label: str, stages: list[dict[str, Any]]) -> dict:
                           text=f"stage {st.get('stage', i + 1)}: {st.get('rule', '')}", font=dict(size=11)))
     layout["annotations"] = notes
     layout["title"] = dict(text=label, font=dict(size=12), x=0, y=0.99)
+    return {"data": traces, "layout": layout}
+
+
+def layers_figure(label: str, layers: list[dict[str, Any]]) -> dict:
+    """An encoder-decoder network layer by layer: one bar per layer (its FFN
+    hidden dim), coloured by part, labelled with its width and heads; a
+    decoder layer's label says which encoder layers it attends to."""
+    xs, ys, texts, colors, hovers = [], [], [], [], []
+    for r in layers:
+        part = str(r.get("part", ""))
+        xs.append(f"{part[:3]} {r.get('layer', '')}")
+        ys.append(r.get("ffn", 0))
+        att = r.get("attends_encoder_layers")
+        text = f"d{r.get('dim', '')} h{r.get('heads', '')}"
+        if att is not None:
+            text += f" x{r.get('ende_heads', '')}<br>reads enc {','.join(map(str, att))}"
+        texts.append(text)
+        colors.append(PALETTE[0] if part == "encoder" else PALETTE[1])
+        hovers.append(", ".join(f"{k}={v}" for k, v in r.items()))
+    trace = dict(type="bar", x=xs, y=ys, text=texts, textposition="outside", marker=dict(color=colors),
+                 hovertext=hovers, hoverinfo="text", cliponaxis=False)
+    layout = dict(_LAYOUT, height=340, showlegend=False, title=dict(text=label, font=dict(size=12), x=0),
+                  yaxis=dict(title=dict(text="FFN hidden dim"), gridcolor="#e9eef5"),
+                  xaxis=dict(title=dict(text="layer (blue: encoder, red: decoder; d = width, h = heads, "
+                                             "x = encoder-decoder heads)")))
+    return {"data": [trace], "layout": layout}
+
+
+def latency_pairs_figure(pairs: dict[str, list[Any]]) -> dict:
+    """Predicted against measured latency (the diagonal is a perfect predictor)."""
+    m = pairs["measured"]
+    traces = [dict(type="scatter", mode="markers", name="MLP predictor", x=m, y=pairs["predicted"],
+                   text=pairs["labels"], marker=dict(color=PALETTE[0], size=8))]
+    if any(v is not None for v in pairs["linear"]):
+        traces.append(dict(type="scatter", mode="markers", name="linear fit", x=m, y=pairs["linear"],
+                           text=pairs["labels"], marker=dict(color=PALETTE[4], size=7, symbol="x")))
+    vals = [v for v in (*m, *pairs["predicted"], *pairs["linear"]) if v is not None]
+    lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
+    traces.append(dict(type="scatter", mode="lines", name="measured = predicted", x=[lo, hi], y=[lo, hi],
+                       line=dict(color="#94a3b8", dash="dash")))
+    layout = dict(_LAYOUT, xaxis=dict(title=dict(text="measured latency (ms)"), gridcolor="#e9eef5"),
+                  yaxis=dict(title=dict(text="predicted latency (ms, estimate)"), gridcolor="#e9eef5"))
     return {"data": traces, "layout": layout}

@@ -18,7 +18,7 @@ from engine.search.pareto import front_indices, hypervolume_2d
 from .errors import ApplicationError
 from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, NetworkLatency, SeriesPoint
 
-__all__ = ["is_number", "connectivity_for", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
+__all__ = ["is_number", "connectivity_for", "layer_tables_for", "latency_pairs_for", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
            "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
            "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
@@ -187,6 +187,38 @@ def connectivity_for(exp: Experiment, *, limit: int = 8) -> list[tuple[str, list
             out.append((f"#{index} {metrics.get('network') or architecture_summary(arch, 60)}", conn))
             if len(out) == limit:
                 break
+    return out
+
+
+def layer_tables_for(exp: Experiment, *, limit: int = 4) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Candidates whose reported architecture lists its layers (``layers``: one
+    dict per encoder / decoder layer with ``part``, ``layer``, ``dim``, ``ffn``,
+    ``heads`` …, as the hat space's ``structure`` gives), named ones (a
+    ``network`` metric: the winner, a baseline) first."""
+    rows = []
+    for index, arch, metrics in Candidate.objects.filter(experiment=exp).order_by("index").values_list(
+            "index", "architecture", "metrics"):
+        layers = arch.get("layers") if isinstance(arch, dict) else None
+        if isinstance(layers, list) and layers and all(isinstance(r, dict) and "part" in r for r in layers):
+            rows.append((0 if metrics.get("network") else 1, index,
+                         f"#{index} {metrics.get('network') or architecture_summary(arch, 60)}", layers))
+    return [(label, layers) for _, _, label, layers in sorted(rows)[:limit]]
+
+
+def latency_pairs_for(exp: Experiment) -> dict[str, list[Any]]:
+    """Candidates with a measured latency beside predicted ones
+    (``latency_measured_ms``, ``latency_predicted_ms`` and, where reported,
+    ``latency_linear_ms``): the data of a predicted-against-measured scatter."""
+    out: dict[str, list[Any]] = {"measured": [], "predicted": [], "linear": [], "labels": []}
+    for index, metrics in Candidate.objects.filter(experiment=exp).order_by("index").values_list("index", "metrics"):
+        m, p = metrics.get("latency_measured_ms"), metrics.get("latency_predicted_ms")
+        if is_number(m) and is_number(p):
+            out["measured"].append(float(m))
+            out["predicted"].append(float(p))
+            lin = metrics.get("latency_linear_ms")
+            out["linear"].append(float(lin) if is_number(lin) else None)
+            out["labels"].append(" ".join(str(v) for v in (f"#{index}", metrics.get("search", ""),
+                                                            metrics.get("latency_split", "")) if v))
     return out
 
 

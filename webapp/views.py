@@ -200,6 +200,12 @@ def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
     # block connectivity of the candidates whose architecture reports it (which earlier outputs each layer reads)
     figs += [{"title": f"Block connectivity: {label}", "figure": charts.connectivity_figure(label, conn)}
              for label, conn in selectors.connectivity_for(exp)]
+    # encoder-decoder networks drawn layer by layer; predicted latency against measured
+    figs += [{"title": f"Layers: {label}", "figure": charts.layers_figure(label, layers)}
+             for label, layers in selectors.layer_tables_for(exp)]
+    pairs = selectors.latency_pairs_for(exp)
+    if pairs["measured"]:
+        figs.append({"title": "Latency: predicted against measured", "figure": charts.latency_pairs_figure(pairs)})
     return JsonResponse({"figures": figs, "status": exp.status}, encoder=DjangoJSONEncoder)
 
 

@@ -21,8 +21,10 @@ from . import motion  # noqa: F401  (registers mocap-groups, a video set)
 from .loading import (DATASETS, OFFLINE_DATASETS, DatasetChoice, choose_dataset, is_installed, load_dataset,
                       load_train_test)
 from .photos import PHOTO_NAMES, load_photos
+from .parallel import ParallelCorpus, generate_number_corpus, load_parallel_folder
 
 __all__ = ["DATASETS", "OFFLINE_DATASETS", "OFFLINE_DEFAULT", "BUILTIN_DATASETS", "MODALITIES", "ORIGINS",
            "DataError", "DatasetInfo", "datasets", "register_dataset", "dataset_info", "dataset_names", "data_dir",
            "ImageData", "make_loaders", "resize_images", "load_dataset", "load_train_test", "is_installed",
-           "DatasetChoice", "choose_dataset", "parse_classes", "read_idx", "PHOTO_NAMES", "load_photos"]
+           "DatasetChoice", "choose_dataset", "parse_classes", "read_idx", "PHOTO_NAMES", "load_photos",
+           "ParallelCorpus", "generate_number_corpus", "load_parallel_folder"]

@@ -189,7 +189,8 @@ def _space_describe(args: dict[str, Any]) -> str:
         return f"an architecture of the {args.get('space')} space"
 
 
-register_builder(Builder("space", "architecture of a search space", _space_check, _space_build, _space_describe))
+register_builder(Builder("space", "architecture of a search space", _space_check, _space_build, _space_describe,
+                         problem_kinds=("image-classification", "sequence-to-sequence")))  # the space checks its own
 
 
 # -- the MobileNetV2-style network of TinyTL ---------------------------------------------

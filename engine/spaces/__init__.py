@@ -9,11 +9,14 @@ from typing import Any
 from .base import ArchError, OpSpec, SearchSpace, describe_pairs
 from .aggregation import AggregationSpace
 from .mbconv import MBConvNet, MBConvSpace
+from .transformer import HATSpace
 
 if "mbconv" not in spaces._items:  # registering twice (a module reload) is refused by the registry
     spaces.add("mbconv", MBConvSpace)
 if "aggregation" not in spaces._items:
     spaces.add("aggregation", AggregationSpace)
+if "hat" not in spaces._items:
+    spaces.add("hat", HATSpace)
 
 
 def get_space(name: str, **params) -> SearchSpace:
@@ -34,5 +37,5 @@ def describe_arch(arch: dict[str, Any]) -> str:
     return describe_pairs(arch) if isinstance(arch, dict) else str(arch)
 
 
-__all__ = ["ArchError", "OpSpec", "SearchSpace", "MBConvNet", "MBConvSpace", "AggregationSpace", "get_space", "describe_arch",
+__all__ = ["ArchError", "OpSpec", "SearchSpace", "MBConvNet", "MBConvSpace", "AggregationSpace", "HATSpace", "get_space", "describe_arch",
            "describe_pairs"]

@@ -102,3 +102,37 @@ def test_launch_sparsenet_from_the_form(live_server, live_worker, browser_page, 
     assert "Training memory, measured" in text and "Block connectivity" in text
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "sparsenet-page.png"), full_page=True)
+
+
+def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django_user_model):
+    """HAT from the form on tiny settings: SubTransformers measured, the
+    SuperTransformer trained, evolution beside random search, the winner and
+    the uniform baseline fine-tuned and translated; the page groups the
+    scatter by search, draws the winner layer by layer and plots predicted
+    latency against measured; the winner is kept as a network."""
+    from webapp.models import Network
+
+    from .flows import launch, login
+
+    page, url = browser_page, live_server.url
+    login(page, url, django_user_model)
+    exp = launch(page, url, "hat", "local-cpu", "hat in the browser",
+                 {"train_pairs": 120, "valid_pairs": 16, "test_pairs": 8, "vocab_size": 120, "max_len": 24,
+                  "epochs": 1, "batch_size": 32, "warmup_steps": 4, "latency_samples": 10, "latency_warmup": 1,
+                  "latency_repeats": 3, "sentence_length": 4, "generations": 2, "population": 6, "parents": 2,
+                  "mutations": 2, "crossovers": 2, "valid_sentences": 16, "finetune_epochs": 1,
+                  "bleu_sentences": 4, "beam": 2},
+                 advanced={"predictor_epochs": 20})
+    searches = {c.metrics["search"] for c in exp.candidates.all()}
+    assert {"evolution", "random", "winner", "uniform baseline", "latency sample"} <= searches
+    page.wait_for_selector("#pareto .scatterlayer .point", timeout=20_000)
+    legend = page.inner_text("#pareto")
+    assert "winner (1)" in legend and "evolution" in legend and "random" in legend
+    page.wait_for_selector("#series .js-plotly-plot", timeout=20_000)
+    text = page.inner_text("main")
+    assert "Layers: " in text and "searched" in text and "Latency: predicted against measured" in text
+    assert "translations.csv" in text
+    net = Network.objects.get(experiment=exp)
+    assert net.problem["kind"] == "sequence-to-sequence" and net.metrics["bleu"] >= 0
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "hat-page.png"), full_page=True)

@@ -101,3 +101,29 @@ def test_a_cost_table_upload_refuses_a_pickled_array(api, user, media_root):
     ok = io.BytesIO()
     np.save(ok, np.ones((3, 8, 8)))
     assert upload(api, ok.getvalue(), "table.npy", kind="npy").status_code == 201
+
+
+def test_a_latency_csv_upload_is_checked_by_the_technique_before_launch(client, user, media_root, profiles,
+                                                                       no_queue):
+    """HAT's latency dataset from the form: missing columns are a form error
+    naming them, and no experiment is made; a good file launches."""
+    from engine.hat.latency import LatencyRecord, write_latency_csv
+    from engine.spaces import HATSpace
+
+    client.force_login(user)
+    bad = io.BytesIO(b"encoder_embed_dim,latency_mean_encoder\n64,1.0\n")
+    bad.name = "device.csv"
+    r = client.post("/experiments/new/", {"technique": "hat", "hardware": "local-cpu", "name": "bad csv",
+                                          "cfg-latency_csv": bad})
+    assert r.status_code == 200 and b"missing columns" in r.content
+    assert not Experiment.objects.filter(name="bad csv").exists()
+    space = HATSpace("tiny")
+    archs = space.sample_distinct(np.random.default_rng(0), 30)
+    path = write_latency_csv(media_root / "ok.csv", np.stack([space.features(a) for a in archs]),
+                             [LatencyRecord(1.0, 2.0 + i, 0.1, 0.1) for i in range(30)])
+    ok = io.BytesIO(path.read_bytes())
+    ok.name = "device.csv"
+    r = client.post("/experiments/new/", {"technique": "hat", "hardware": "local-cpu", "name": "good csv",
+                                          "cfg-latency_csv": ok})
+    assert r.status_code == 302, r.content[:2000]
+    assert Experiment.objects.get(name="good csv").config["latency_csv"].endswith(".csv")

@@ -127,8 +127,15 @@ def _webapp_checks(config: Any, technique: str, owner: AbstractBaseUser) -> dict
                 errors[key] = err
     for key in file_fields(technique):
         value = getattr(config, key, "")
-        if value and upload_resolve(owner=owner, relative=value) is None:
+        path = upload_resolve(owner=owner, relative=value) if value else None
+        if value and path is None:
             errors[key] = "must name a file you uploaded (POST /api/uploads/ or the form's file field)"
+        elif path is not None:  # the technique's own check of the file's content, on the stored file
+            try:
+                type(config).from_dict({**config.to_dict(), key: str(path)})
+            except ConfigError as e:
+                if key in e.errors:
+                    errors[key] = e.errors[key]
     return errors
 
 

@@ -20,6 +20,7 @@ UPLOAD_RULES = {
     "image": ((".png", ".jpg", ".jpeg"), "FRONTIER_MAX_IMAGE_UPLOAD"),
     "safetensors": ((".safetensors",), "FRONTIER_MAX_WEIGHTS_UPLOAD"),
     "npy": ((".npy",), "FRONTIER_MAX_LUT_UPLOAD"),
+    "csv": ((".csv",), "FRONTIER_MAX_LUT_UPLOAD"),
 }
 
 
@@ -42,6 +43,14 @@ def _validate(kind: str, path: Path) -> None:
         except Exception as e:  # noqa: BLE001 - any parse error means it is not a plain NumPy array
             raise ApplicationError("Bad array file.", field_errors={
                 "file": f"not a plain numeric .npy array ({str(e)[:200]})"}) from None
+    elif kind == "csv":  # plain UTF-8 text with a header row; the technique's config checks the columns
+        try:
+            head = path.read_bytes()[:4096].decode("utf-8-sig", errors="strict") if path.stat().st_size else ""
+        except UnicodeDecodeError as e:
+            raise ApplicationError("Bad CSV file.", field_errors={"file": f"not UTF-8 text (byte {e.start})"}) from None
+        if "," not in head.split("\n", 1)[0]:
+            raise ApplicationError("Bad CSV file.", field_errors={"file": "the first line is not a comma-separated "
+                                                                          "header"})
     else:
         from safetensors import safe_open
 

@@ -166,12 +166,12 @@ def _mlp_fit(model: LatencyPredictor, x: torch.Tensor, logy: torch.Tensor, *, se
         model.fit_tensors(x, logy, optimizer="adamw", seed=seed, progress=progress, **kwargs)
 
 
-def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measured_ms: Sequence[float], *,
+def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]] | None, measured_ms: Sequence[float], *,
                     hidden: Sequence[int] = (128, 128), epochs: int = 300, lr: float = 3e-3, batch_size: int = 32,
                     weight_decay: float = 1e-4, seed: int = 0, meta: dict[str, Any] | None = None,
                     progress: Callable[[float, str, dict[str, float]], None] | None = None,
                     lut: "LookupTable | None" = None, lut_samples: int = 20000, lut_epochs: int = 30,
-                    finetune_lr: float | None = None) -> LatencyPredictor:
+                    finetune_lr: float | None = None, encodings: np.ndarray | None = None) -> LatencyPredictor:
     """Train on (architecture, measured ms) pairs with the engine's one loop.
 
     With ``lut`` (a lookup table of the same device covering ``space``), first
@@ -179,16 +179,25 @@ def train_predictor(space: "SearchSpace", archs: Sequence[dict[str, Any]], measu
     table's sum calibrated on ``archs`` / ``measured_ms``, ``lut_epochs`` epochs
     (batch 128, ``lr``); then fine-tune on the measured pairs for ``epochs``
     at ``finetune_lr`` (default ``lr / 3``). Without it, train on the measured
-    pairs alone (``epochs`` at ``lr``)."""
+    pairs alone (``epochs`` at ``lr``). ``encodings`` (n, encoding_size)
+    replaces ``space.encode_many(archs)`` for samples known only by their
+    encoding (a device's latency dataset of feature rows; ``archs`` None)."""
     y = np.asarray(measured_ms, dtype=np.float64)
-    if len(archs) != len(y) or len(y) < 4:
+    if encodings is not None:
+        encodings = np.asarray(encodings, dtype=np.float32)
+        if encodings.ndim != 2 or encodings.shape[1] != space.encoding_size:
+            raise ValueError(f"encodings must be (n, {space.encoding_size})")
+        if lut is not None:
+            raise ValueError("a lookup table labels architectures; it cannot be used with encodings alone")
+    n = len(encodings) if encodings is not None else len(archs or [])
+    if n != len(y) or len(y) < 4:
         raise ValueError("need at least 4 (architecture, latency) pairs of equal count")
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
         raise ValueError("latencies must be positive and finite")
     if lut is not None and not lut.covers(space):
         raise ValueError("the lookup table does not cover every op of the space; it cannot label random architectures")
     logy = np.log(y)
-    x = torch.as_tensor(space.encode_many(archs))
+    x = torch.as_tensor(encodings if encodings is not None else space.encode_many(archs or []))
     info: dict[str, Any] = {"samples": int(len(y)), "epochs": epochs, "seed": seed}
     distil: tuple[torch.Tensor, np.ndarray] | None = None
     if lut is not None and lut_samples > 0:

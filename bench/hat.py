@@ -1,0 +1,108 @@
+"""HAT: the latency predictor, evolution against random search, and the searched
+SubTransformer against a uniformly scaled-down Transformer at equal latency.
+
+Runs the ``hat`` technique on this machine (one process, the same seed for
+every part) on the generated num2words English -> German corpus (generated
+data, not natural text), and prints:
+
+  1. the latency predictor on held-out SubTransformers measured here by HAT's
+     protocol (batch 1, dummy sentences of fixed length, autoregressive
+     decoder, trimmed mean of the timed runs; one thread's CPU time, which is
+     steady on this shared machine): the 3 x 400 MLP's RMSE, MAPE and Kendall
+     tau, and the linear fit's on the same rows;
+  2. evolution (HAT's settings in the full run; a scaled-down population in
+     --quick) against random search at equal evaluations, both under the same
+     predicted latency limit: the best validation loss with inherited weights
+     each found (``evolution_vs_random`` = random's best - evolution's best,
+     > 0 when evolution found a lower loss);
+  3. the searched SubTransformer and the uniformly scaled-down Transformer of
+     about the same predicted latency, both extracted from the SuperTransformer
+     and fine-tuned alike: BLEU (sacrebleu, beam search) on test sentences and
+     latency measured here, beside the predicted;
+  4. across profiles: a SubTransformer searched for this CPU (measured) and one
+     searched for the Raspberry Pi 4 profile (its latency: roofline estimates
+     of the same workload from the profile's datasheet figures, an estimate),
+     each priced on both (``cross_here_arch_on_other_ms`` …).
+
+With ``--seeds N`` the whole run repeats for seeds 0..N-1 and each figure is
+also given as mean and spread (min, max) over the seeds.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py --quick    # a few minutes
+    OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py            # HAT's search settings (about half an hour)
+
+The last line printed is one JSON object of the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from engine import MemoryReporter, techniques  # noqa: E402
+from engine.hardware import get_profile  # noqa: E402
+
+KEYS = ("predictor_rmse_ms", "predictor_mape", "predictor_kendall_tau", "linear_mape", "linear_rmse_ms",
+        "linear_kendall_tau", "evolution_best_val_loss", "random_best_val_loss", "evolution_vs_random",
+        "bleu_searched", "bleu_baseline", "chrf_searched", "chrf_baseline", "latency_searched_ms",
+        "latency_baseline_ms", "latency_searched_predicted_ms", "latency_baseline_predicted_ms", "latency_limit_ms",
+        "evaluations", "search_s", "wall_s", "cross_here_arch_on_here_ms", "cross_here_arch_on_other_ms",
+        "cross_there_arch_on_here_ms", "cross_there_arch_on_other_ms", "cross_here_arch_val_loss",
+        "cross_there_arch_val_loss")
+
+QUICK = {"train_pairs": 4000, "valid_pairs": 150, "test_pairs": 100, "vocab_size": 300, "epochs": 6,
+         "warmup_steps": 100, "latency_samples": 80, "latency_repeats": 10, "generations": 8, "population": 24,
+         "parents": 6, "mutations": 9, "crossovers": 9, "valid_sentences": 100, "finetune_epochs": 2,
+         "bleu_sentences": 100, "beam": 4, "predictor_epochs": 300,
+         "other_profile": "raspberry-pi-4"}
+FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 300, "vocab_size": 400, "epochs": 8,
+        "warmup_steps": 200, "latency_samples": 150, "latency_repeats": 20, "generations": 30, "population": 125,
+        "parents": 25, "mutations": 50, "crossovers": 50, "valid_sentences": 200, "finetune_epochs": 3,
+        "bleu_sentences": 300, "beam": 4, "predictor_epochs": 300,
+        "other_profile": "raspberry-pi-4"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a smaller corpus, population and training (minutes)")
+    ap.add_argument("--seeds", type=int, default=1, help="repeat for seeds 0..N-1 (1 to 5)")
+    args = ap.parse_args()
+    if not 1 <= args.seeds <= 5:
+        ap.error("--seeds must be 1 to 5")
+    t = techniques.get("hat")
+    hw = get_profile("local-cpu")
+    runs = []
+    t0 = time.perf_counter()
+    for seed in range(args.seeds):
+        cfg = t.parse({**(QUICK if args.quick else FULL), "seed": seed})
+        rep = MemoryReporter()
+        s = t.run(cfg, hw, rep)
+        m = {k: s.metrics[k] for k in KEYS}
+        runs.append(m)
+        print(f"seed {seed}: {s.message}")
+        win = next(a for a, mm in rep.candidates if mm["search"] == "winner")
+        base = next(a for a, mm in rep.candidates if mm["search"] == "uniform baseline")
+        from engine.spaces import HATSpace
+        sp = HATSpace(cfg.space)
+        print(f"  searched: {sp.describe(win)}")
+        print(f"  baseline: {sp.describe(base)}")
+        print("  " + ", ".join(f"{k}={m[k]:.4g}" for k in KEYS))
+    out = dict(runs[0]) if len(runs) == 1 else {k: float(np.mean([r[k] for r in runs])) for k in KEYS}
+    if len(runs) > 1:
+        for k in ("bleu_searched", "bleu_baseline", "evolution_vs_random", "predictor_mape", "linear_mape"):
+            vals = [r[k] for r in runs]
+            out[f"{k}_min"], out[f"{k}_max"] = float(min(vals)), float(max(vals))
+    out.update({"seeds": args.seeds, "quick": args.quick, "dataset": "num2words-en-de (generated)",
+                "latency_clock": "thread", "bench_s": time.perf_counter() - t0,
+                "bleu_gain": out["bleu_searched"] - out["bleu_baseline"],
+                "mlp_beats_linear": bool(out["predictor_mape"] < out["linear_mape"])})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

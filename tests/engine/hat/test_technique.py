@@ -1,0 +1,91 @@
+"""The hat technique: decoding, bad input refused before anything is reported, an uploaded device dataset."""
+import numpy as np
+import pytest
+import torch
+
+from engine import ConfigError, MemoryReporter, techniques
+from engine.hardware import get_profile
+from engine.hat.latency import LatencyRecord, write_latency_csv
+from engine.hat.translate import beam_search, bleu
+from engine.problems import SequenceToSequence
+from engine.spaces import HATSpace
+
+
+def test_beam_one_is_greedy_decoding():
+    space = HATSpace("tiny")
+    torch.manual_seed(0)
+    net = space.build(space.sample(np.random.default_rng(2)), SequenceToSequence(30, 30, 5, 5)).eval()
+    src = torch.randint(4, 30, (2, 5), generator=torch.Generator().manual_seed(0))
+    hyp = beam_search(net, src, beam=1, max_len=6)
+    for i in range(2):
+        tokens = torch.tensor([[2]])
+        for _ in range(6):
+            nxt = int(net(src[i:i + 1], tokens)[0, -1].argmax())
+            if nxt == 3:
+                break
+            tokens = torch.cat([tokens, torch.tensor([[nxt]])], 1)
+        assert hyp[i] == tokens[0, 1:].tolist()
+    wide = beam_search(net, src, beam=4, max_len=6)
+    assert len(wide) == 2
+    assert bleu(["a b c d"], ["a b c d"])["bleu"] == pytest.approx(100.0)
+
+
+def _t():
+    return techniques.get("hat")
+
+
+def test_config_checks_the_population_and_the_corpus_folder():
+    with pytest.raises(ConfigError) as e:
+        _t().parse({"population": 10, "parents": 2, "mutations": 2, "crossovers": 2})
+    assert "must equal the population" in e.value.errors["population"]
+    with pytest.raises(ConfigError) as e:
+        _t().parse({"dataset": "folder"})
+    assert "corpus_folder" in e.value.errors
+
+
+def test_a_bad_uploaded_csv_is_a_config_error(tmp_path):
+    p = tmp_path / "lat.csv"
+    p.write_text("encoder_embed_dim,latency_mean_encoder\n64,1.0\n")
+    with pytest.raises(ConfigError) as e:
+        _t().parse({"latency_csv": str(p)})
+    assert "missing columns" in e.value.errors["latency_csv"]
+
+
+def test_a_limit_below_the_smallest_subtransformer_is_refused_before_anything_is_reported(tmp_path):
+    t = _t()
+    rep = MemoryReporter(tmp_path)
+    with pytest.raises(ValueError, match="below the smallest SubTransformer"):
+        t.run(t.parse({**t.smoke, "latency_limit_ms": 1e-4}), get_profile("local-cpu"), rep)
+    assert not rep.candidates and not rep.outputs
+
+
+def test_a_profile_not_at_hand_needs_its_latency_dataset(tmp_path):
+    t = _t()
+    with pytest.raises(ValueError, match="upload its latency dataset"):
+        t.run(t.parse(t.smoke), get_profile("raspberry-pi-4"), MemoryReporter(tmp_path))
+
+
+def test_a_device_dataset_in_hats_layout_drives_the_search(tmp_path):
+    """A made-up device whose latency is all decoder depth: the search must obey its predictor."""
+    space = HATSpace("tiny")
+    archs = space.sample_distinct(np.random.default_rng(0), 60)
+    feats = np.stack([space.features(a) for a in archs])
+    recs = [LatencyRecord(1.0, 100.0 * f[5], 0.1, 1.0) for f in feats]
+    path = write_latency_csv(tmp_path / "device.csv", feats, recs)
+    t = _t()
+    rep = MemoryReporter(tmp_path / "run")
+    s = t.run(t.parse({**t.smoke, "latency_csv": str(path), "latency_limit_ms": 160.0, "predictor_epochs": 150,
+                       "other_profile": "nvidia-a100"}), get_profile("raspberry-pi-4"), rep)
+    assert s.metrics["latency_rows"] == 60
+    searched = [m for _, m in rep.candidates if m["search"] in ("evolution", "random", "winner")]
+    assert searched and all(m["latency_source"] == "predictor" for m in searched)
+    winner = next(a for a, m in rep.candidates if m["search"] == "winner")
+    assert winner["decoder_layer_num"] == 1  # 2 decoder layers cost ~200 ms on this device
+    assert not [m for _, m in rep.candidates if m["search"] == "latency sample"]  # nothing measured here
+    # the cross-profile pair: each winner priced on both profiles, each price with its source
+    cross = {m["search"]: m for _, m in rep.candidates if m["search"].startswith("searched for")}
+    assert set(cross) == {"searched for raspberry-pi-4", "searched for nvidia-a100"}
+    for m in cross.values():
+        assert m["latency_on_raspberry_pi_4_source"] == "predictor" and m["latency_on_nvidia_a100_source"] == "roofline"
+        assert m["latency_on_nvidia_a100_ms"] > 0
+    assert s.metrics["cross_other_profile"] == "nvidia-a100"

@@ -1,0 +1,62 @@
+"""The experiment page for HAT: the front of validation loss against latency per
+search (evolution, random, winner, baseline), the chosen SubTransformer drawn
+layer by layer, predicted latency against measured."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.spaces import HATSpace
+from tests.webapp.test_services import make_exp, toy  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+SPACE = HATSpace("tiny")
+
+
+@pytest.fixture
+def hat_exp(profiles, user):
+    rng = np.random.default_rng(0)
+    archs = [SPACE.structure(SPACE.sample(rng)) for _ in range(5)]
+    archs[3] = SPACE.structure({**SPACE.largest(), "decoder_arbitrary_ende_attn": [2, 1, -1]})
+    metrics = [
+        {"val_loss": 2.0, "latency_ms": 5.0, "latency_source": "predictor", "search": "evolution"},
+        {"val_loss": 2.4, "latency_ms": 4.0, "latency_source": "predictor", "search": "random"},
+        {"val_loss": 2.1, "latency_ms": 6.0, "latency_source": "predictor", "search": "latency sample",
+         "latency_measured_ms": 6.5, "latency_measured_source": "measured", "latency_predicted_ms": 6.0,
+         "latency_predicted_source": "predictor", "latency_linear_ms": 7.0, "latency_linear_source": "predictor"},
+        {"val_loss": 1.9, "latency_ms": 5.2, "latency_source": "measured", "search": "winner", "network": "searched",
+         "bleu": 30.0, "latency_measured_ms": 5.2, "latency_measured_source": "measured",
+         "latency_predicted_ms": 5.0, "latency_predicted_source": "predictor"},
+        {"val_loss": 2.3, "latency_ms": 5.1, "latency_source": "measured", "search": "uniform baseline",
+         "network": "baseline", "bleu": 25.0},
+    ]
+    return make_exp(user, profiles["local-cpu"], metrics, technique="hat", archs=archs)
+
+
+@pytest.fixture
+def web(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_scatter_groups_by_search(web, hat_exp):
+    fig = web.get(f"/experiments/{hat_exp.pk}/plot.json").json()["figure"]
+    names = [t["name"] for t in fig["data"] if t.get("mode", "").startswith("markers")]
+    assert {"evolution (1)", "random (1)", "winner (1)", "uniform baseline (1)"} <= set(names)
+    assert "estimate" in fig["layout"]["xaxis"]["title"]["text"]  # predicted latencies are marked
+
+
+def test_series_json_draws_the_layers_and_predicted_against_measured(web, hat_exp):
+    figs = {f["title"]: f["figure"] for f in web.get(f"/experiments/{hat_exp.pk}/series.json").json()["figures"]}
+    layers = figs["Layers: #3 searched"]["data"][0]
+    assert layers["type"] == "bar" and len(layers["x"]) == 3 + 3  # 3 encoder and 3 decoder layers
+    assert "reads enc 1,2,3" in layers["text"][3] and "reads enc 3" in layers["text"][5]
+    assert list(figs)[list(figs).index("Layers: #3 searched") + 1] == "Layers: #4 baseline"  # named ones first
+    lat = figs["Latency: predicted against measured"]["data"]
+    assert lat[0]["x"] == [6.5, 5.2] and lat[0]["y"] == [6.0, 5.0]
+    assert lat[1]["name"] == "linear fit" and lat[1]["y"] == [7.0, None]
+
+
+def test_experiment_page_renders(web, hat_exp):
+    assert web.get(f"/experiments/{hat_exp.pk}/").status_code == 200
