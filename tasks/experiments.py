@@ -1,9 +1,4 @@
 """Experiment tasks: a few lines each; the work is in webapp.services."""
-import logging
-import os
-import threading
-import time
-
 from celery import shared_task
 from celery.signals import worker_ready
 
@@ -17,14 +12,8 @@ def run_experiment(experiment_id: int) -> str:
 
 
 @worker_ready.connect
-def recover_orphans(**kwargs) -> None:
-    """On start, and every half minute after, fail what a dead worker left running."""
-    def loop() -> None:
-        while True:
-            try:
-                services.experiment_recover_orphans(hostname=os.uname().nodename)
-            except Exception:  # the database may be briefly away; try again later
-                logging.getLogger(__name__).exception("recovering orphaned experiments failed")
-            time.sleep(30)
-
-    threading.Thread(target=loop, daemon=True, name="frontier-recover").start()
+def start_reconciler(**kwargs) -> None:
+    """Every worker (and every web server, see webapp.wsgi) runs the reconciler:
+    it sends what the broker never got or lost and re-queues or fails what a dead
+    worker left running; a database lease keeps two from passing at once."""
+    services.start_reconciler(who="worker")

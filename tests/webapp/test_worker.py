@@ -75,8 +75,9 @@ def test_sigkill_mid_job_never_leaves_it_running(broker, profiles, user, media_r
         w1.wait(timeout=30)
     assert _status(exp.pk).status == "running"  # nobody has noticed yet
     found = _status(exp.pk).candidate_count
-    with celery_worker(name="second", log_path=tmp_path / "w2.log"):
+    # one attempt allowed: failed, not retried (retries: tests/webapp/test_faults.py)
+    with celery_worker(name="second", log_path=tmp_path / "w2.log", extra_env={"FRONTIER_MAX_ATTEMPTS": "1"}):
         wait_for(lambda: _status(exp.pk).status == "failed", timeout=60, what="the orphan to be recovered")
     exp = _status(exp.pk)
-    assert "worker" in exp.error.lower() and "kept" in exp.error
+    assert "worker" in exp.error.lower() and "kept" in exp.error and "1 attempt of 1" in exp.error
     assert exp.candidates.count() == found  # what was found before the kill is kept

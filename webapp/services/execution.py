@@ -56,7 +56,8 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
     exp = Experiment.objects.get(pk=experiment_id)
     workroot = settings.VAR_DIR / "work"
     workroot.mkdir(parents=True, exist_ok=True)
-    reporter = DbReporter(exp, tempfile.mkdtemp(prefix=f"exp{exp.pk}-", dir=workroot),
+    # named by attempt, so the reconciler can remove the folder of a killed attempt (dispatch.workdirs_sweep)
+    reporter = DbReporter(exp, tempfile.mkdtemp(prefix=f"exp{exp.pk}-a{exp.attempts}-", dir=workroot),
                           refresh_front=lambda: experiment_refresh_front(experiment_id=experiment_id))
     heartbeat = Heartbeat(exp.pk, max(1.0, settings.FRONTIER_HEARTBEAT_STALE_S / 6))
     status, error, summary = S.SUCCEEDED, "", {}
