@@ -306,17 +306,14 @@ def test_the_working_folders_of_killed_attempts_are_removed(profiles, user, sett
     hw = profiles["local-cpu"]
     live = make_exp(user, hw, status=S.RUNNING, attempts=2)
     dead = make_exp(user, hw, status=S.FAILED, attempts=1)
-    old = time.time() - 3600
     folders = {"live": work / f"exp{live.pk}-a2-x", "earlier": work / f"exp{live.pk}-a1-x",
                "dead": work / f"exp{dead.pk}-a1-x", "deleted": work / "exp999999-a1-x",
-               "fresh": work / f"exp{dead.pk}-a2-y", "other": work / "notes"}
-    for name, f in folders.items():
+               "old-style": work / f"exp{live.pk}-x", "other": work / "notes"}
+    for f in folders.values():
         (f / "sub").mkdir(parents=True)
         (f / "sub" / "file.bin").write_bytes(b"x")
-        if name != "fresh":
-            os.utime(f, (old, old))
-    dispatch.workdirs_sweep()
-    assert sorted(n for n, f in folders.items() if f.exists()) == ["fresh", "live", "other"]
+    assert sorted(dispatch.workdirs_sweep()) == sorted([live.pk, dead.pk, 999999])
+    assert sorted(n for n, f in folders.items() if f.exists()) == ["live", "old-style", "other"]
 
 
 # --- the page ---------------------------------------------------------------------

@@ -188,26 +188,28 @@ def reconcile(*, hostname: str = "") -> dict[str, list[int]]:
     return {"recovered": recovered, "sent": sent, "resent": resent, "swept": swept}
 
 
-def workdirs_sweep(*, min_age_s: float = 60.0) -> list[int]:
-    """Remove the working folders (``var/work/exp<id>-a<attempt>-…``) of jobs no
-    longer running that attempt here: killed, recovered or deleted ones."""
+def workdirs_sweep() -> list[int]:
+    """Remove the working folders (``var/work/exp<id>-a<attempt>-…``) of attempts
+    that no longer run: killed, recovered, finished or deleted ones.
+
+    The folders are listed before the rows are read: a folder for attempt ``a``
+    exists only once a worker has claimed the row for ``a``, so a row not running
+    ``a`` when read afterwards means that attempt is over (no race with a claim)."""
     root = Path(settings.VAR_DIR) / "work"
     if not root.is_dir():
         return []
-    running = dict(Experiment.objects.filter(status=S.RUNNING).values_list("pk", "attempts"))
-    removed = []
-    now = time.time()
+    found = []
     for path in root.iterdir():
         m = _WORKDIR.match(path.name)
-        if not m or not path.is_dir():
-            continue
-        pk, attempt = int(m.group(1)), int(m.group(2) or 0)
+        if m and path.is_dir():
+            found.append((path, int(m.group(1)), int(m.group(2) or 0)))
+    if not found:
+        return []
+    running = dict(Experiment.objects.filter(status=S.RUNNING, pk__in={pk for _, pk, _ in found}).values_list(
+        "pk", "attempts"))
+    removed = []
+    for path, pk, attempt in found:
         if pk in running and (attempt == 0 or running[pk] == attempt):
-            continue
-        try:
-            if now - path.stat().st_mtime < min_age_s:
-                continue  # just made by a claim this pass has not seen yet
-        except OSError:
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(pk)
