@@ -118,12 +118,23 @@ class PgCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="frontier-pg-"))
         self.data = self.dir / "data"
         self.user = "frontier"
+        # PostgreSQL refuses to run as root: then the cluster belongs to the system's postgres user
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError as e:
+                raise RuntimeError("running as root needs a 'postgres' system user to own the cluster") from e
+            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
+            self._as_owner = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--"]
 
     def url(self, db: str = "frontier") -> str:
         return f"postgres://{self.user}@127.0.0.1:{self.port}/{db}"
 
     def _run(self, *args: str, timeout: float = 120) -> None:
-        out = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(self._as_owner + list(args), capture_output=True, text=True, timeout=timeout)
         if out.returncode:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {out.stderr[-2000:]}")
 

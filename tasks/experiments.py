@@ -5,7 +5,8 @@ from celery.signals import worker_ready
 from webapp import services
 
 
-@shared_task(name="frontier.run_experiment", acks_late=True, reject_on_worker_lost=True)
+# the outcome is in the Experiment row: no result store
+@shared_task(name="frontier.run_experiment", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_experiment(experiment_id: int) -> str:
     exp = services.experiment_execute(experiment_id=experiment_id)
     return exp.status if exp else "skipped"

@@ -137,6 +137,8 @@ else:
     }
     CELERY_RESULT_BACKEND = "django-db"
 CELERY_TASK_ACKS_LATE = True
+#: a job's outcome lives in its Experiment row; no result store is written or subscribed to
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("FRONTIER_TASK_SOFT_TIME_LIMIT", 6 * 3600))

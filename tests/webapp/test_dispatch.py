@@ -22,14 +22,19 @@ from webapp.services import dispatch
 S = Experiment.Status
 
 
-def use_broker(url: str) -> None:
-    """Point this process's Celery app at ``url`` (its connection pools are made anew)."""
+def use_broker(url: str, *, results: bool = False) -> None:
+    """Point this process's Celery app at ``url`` (its connection pools are made
+    anew), and its result store too with ``results``."""
     from celery import current_app
 
     from kombu import pools
 
     import tasks.celery  # noqa: F401
     current_app.conf.broker_url = url
+    if results:
+        current_app.conf.result_backend = url
+        current_app._backend_cache = None
+        current_app._local.__dict__.pop("backend", None)
     pools.reset()  # kombu's pools are global, keyed by the connection's address
     current_app._pool = None
     current_app.amqp._producer_pool = None

@@ -31,12 +31,12 @@ MID_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32, 64,
 def own_redis(need_postgres, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     server = RedisServer().start()
-    use_broker(server.url)
+    use_broker(server.url, results=True)  # as a web server with REDIS_URL has it
     yield server
     server.close()
     import os
 
-    use_broker(os.environ.get("REDIS_URL") or "memory://")
+    use_broker(os.environ.get("REDIS_URL") or "memory://", results=bool(os.environ.get("REDIS_URL")))
 
 
 def worker_env(redis: RedisServer, tmp_path, **extra: str) -> dict[str, str]:
@@ -62,9 +62,12 @@ def all_done(ids: list[int]) -> bool:
 
 def test_broker_down_and_restarted_loses_and_duplicates_nothing(own_redis, profiles, user, api, media_root,
                                                                 tmp_path):
-    # 1. launches while the broker is down: 201 at once, "queued: waiting for the broker"
+    # 1. launches while the broker is down, in a process that has sent before (its pooled
+    #    connections now dead): 201 at once, "queued: waiting for the broker"
+    before = services.experiment_launch(owner=user, technique="model-zoo", hardware="local-cpu", config=SMOKE_ZOO)
+    assert before.dispatched_at is not None
     own_redis.kill()
-    down = []
+    down = [before.pk]
     for i in range(2):
         t0 = time.monotonic()
         r = api.post("/api/experiments/", {"technique": "model-zoo", "hardware": "local-cpu", "config": SMOKE_ZOO,
@@ -91,7 +94,7 @@ def test_broker_down_and_restarted_loses_and_duplicates_nothing(own_redis, profi
         stop_group(w)
     log = (tmp_path / "worker.log").read_text(errors="replace")
     assert held >= 1  # the restart did forget messages
-    assert tally(down + waiting, candidates_per_run=1) == {"completed": 5, "lost": 0, "duplicated": 0}, log[-3000:]
+    assert tally(down + waiting, candidates_per_run=1) == {"completed": 6, "lost": 0, "duplicated": 0}, log[-3000:]
 
 
 def test_a_worker_killed_mid_job_is_retried_and_its_folder_removed(own_redis, profiles, user, media_root, tmp_path,

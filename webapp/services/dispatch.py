@@ -69,7 +69,9 @@ def experiment_dispatch(*, experiment_id: int) -> bool:
     if exp is None:
         return False
     try:
-        result = current_app.send_task(TASK_NAME, args=[exp.pk], queue=exp.queue or None)
+        # ignore_result: the outcome is in the database; subscribing to a Redis result store on send
+        # retries for ~20 s when Redis is away (and then breaks the app for good)
+        result = current_app.send_task(TASK_NAME, args=[exp.pk], queue=exp.queue or None, ignore_result=True)
     except Exception as e:  # kombu OperationalError, redis ConnectionError, OSError …: the outbox keeps it
         log.warning("experiment %s: the broker is unreachable (%s); it stays queued and is sent later", exp.pk, e)
         Experiment.objects.filter(pk=exp.pk, status=S.QUEUED, dispatched_at__isnull=True).update(
