@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -332,3 +333,42 @@ def test_the_page_shows_the_attempts(client, profiles, user, settings):
     html = client.get(f"/experiments/{exp.pk}/").content.decode()
     assert "Attempt 2 of 3" in html and "attempt 1: worker lost" in html and "w1@host:77" in html
     assert client.get(f"/api/experiments/{exp.pk}/").json()["attempts"] == 2
+
+
+# --- where the reconciler runs ----------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reconciler_thread_recovers_a_job_with_no_worker_anywhere(profiles, user, settings):
+    """As in a web server with no worker left: its own thread re-queues the orphan."""
+    settings.FRONTIER_RECONCILE_S = 0.2
+    settings.FRONTIER_MAX_ATTEMPTS = 2
+    exp = _lost_running(user, profiles["local-cpu"])
+    thread = dispatch.start_reconciler(who="web")
+    try:
+        assert thread is not None and thread.is_alive()
+        deadline = time.monotonic() + 20
+        while Experiment.objects.get(pk=exp.pk).status == S.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        dispatch.stop_reconciler()
+    assert Experiment.objects.get(pk=exp.pk).status == S.QUEUED
+    assert Lease.objects.get(name="reconciler").holder.startswith("web@")
+
+
+def test_the_web_server_starts_a_reconciler(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FRONTIER_RECONCILE_S="3600", FRONTIER_VAR_DIR=str(tmp_path), DATABASE_URL="",
+               REDIS_URL="")
+    code = ("import threading, webapp.wsgi; "
+            "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('frontier')))")
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=root)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "frontier-reconciler" in p.stdout
+
+
+def test_no_reconciler_when_switched_off(settings):
+    settings.FRONTIER_RECONCILE_S = 0
+    assert dispatch.start_reconciler(who="web") is None

@@ -37,7 +37,7 @@ from ..models import Experiment, Lease
 from .heartbeat import experiment_recover_orphans
 
 __all__ = ["TASK_NAME", "WAITING_FOR_BROKER", "experiment_dispatch", "reconcile", "lease_acquire",
-           "workdirs_sweep", "start_reconciler", "waiting_message"]
+           "workdirs_sweep", "start_reconciler", "stop_reconciler", "waiting_message"]
 
 log = logging.getLogger(__name__)
 S = Experiment.Status
@@ -220,6 +220,7 @@ def workdirs_sweep() -> list[int]:
 
 _started = threading.Lock()
 _thread: threading.Thread | None = None
+_stop = threading.Event()
 
 
 def start_reconciler(*, who: str) -> threading.Thread | None:
@@ -234,8 +235,10 @@ def start_reconciler(*, who: str) -> threading.Thread | None:
             return _thread
         holder = f"{who}@{os.uname().nodename}:{os.getpid()}"
 
+        _stop.clear()
+
         def loop() -> None:
-            while True:
+            while not _stop.is_set():
                 try:
                     close_old_connections()
                     if lease_acquire(name=LEASE, holder=holder, ttl_s=max(3 * period, 5.0)):
@@ -244,8 +247,20 @@ def start_reconciler(*, who: str) -> threading.Thread | None:
                     log.exception("reconciling experiments failed")
                 finally:
                     close_old_connections()
-                time.sleep(period)
+                _stop.wait(period)
+            from django.db import connection
+
+            connection.close()
 
         _thread = threading.Thread(target=loop, daemon=True, name="frontier-reconciler")
         _thread.start()
         return _thread
+
+
+def stop_reconciler(timeout: float = 10.0) -> None:
+    """Stop this process's reconciler thread (tests; a process that exits needs not)."""
+    global _thread
+    _stop.set()
+    if _thread is not None:
+        _thread.join(timeout)
+    _thread = None
