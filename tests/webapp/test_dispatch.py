@@ -23,22 +23,35 @@ from webapp.services import dispatch
 S = Experiment.Status
 
 
-def use_broker(url: str, *, results: bool = False) -> None:
-    """Point this process's Celery app at ``url`` (its connection pools are made
-    anew), and its result store too with ``results``."""
+def use_broker(url: str, *, results: str | None = None) -> None:
+    """Point this process's Celery app at the broker ``url`` (its connection
+    pools are made anew) and, given ``results``, at that result store."""
     from celery import current_app
 
     from kombu import pools
 
     import tasks.celery  # noqa: F401
     current_app.conf.broker_url = url
-    if results:
-        current_app.conf.result_backend = url
+    if results is not None:
+        current_app.conf.result_backend = results
         current_app._backend_cache = None
         current_app._local.__dict__.pop("backend", None)
     pools.reset()  # kombu's pools are global, keyed by the connection's address
     current_app._pool = None
     current_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def restore_broker():
+    """Put this process's broker settings back as they were after the test."""
+    from celery import current_app
+
+    import tasks.celery  # noqa: F401
+    conf = current_app.conf
+    saved = (conf.broker_url, conf.result_backend, dict(conf.broker_transport_options or {}))
+    yield
+    conf.broker_transport_options = saved[2]
+    use_broker(saved[0], results=saved[1])
 
 
 def closed_port() -> int:
@@ -48,14 +61,12 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def dead_broker():
+def dead_broker(restore_broker):
     use_broker(f"redis://127.0.0.1:{closed_port()}/0")
-    yield
-    use_broker(os.environ.get("REDIS_URL") or "memory://")
 
 
 @pytest.fixture
-def live_broker(need_redis):
+def live_broker(need_redis, restore_broker):
     r = redis.Redis.from_url(need_redis)
     r.flushdb()
     use_broker(need_redis)
@@ -165,6 +176,26 @@ def test_a_message_held_by_a_worker_is_not_lost(live_broker, profiles, user):
     live_broker.hset("unacked", "tag-1", json.dumps([json.loads(raw), "", "frontier"]))
     age(exp.pk, created_at=1, dispatched_at=1)
     assert dispatch.reconcile(hostname="thishost")["resent"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_filesystem_broker_of_make_run_is_looked_into_too(profiles, user, tmp_path, restore_broker):
+    from celery import current_app
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    current_app.conf.broker_transport_options = {"data_folder_in": str(folder), "data_folder_out": str(folder),
+                                                 "store_processed": False}
+    use_broker("filesystem://")
+    exp = services.experiment_launch(owner=user, technique="model-zoo", hardware="local-cpu", config=SMOKE_ZOO)
+    assert exp.dispatched_at is not None and len(list(folder.iterdir())) == 1
+    age(exp.pk, created_at=1, dispatched_at=1)
+    assert dispatch.reconcile(hostname="thishost")["resent"] == []  # its file is there
+    for f in folder.iterdir():
+        f.unlink()  # taken by a worker that died before claiming it
+    age(exp.pk, dispatched_at=1)
+    assert dispatch.reconcile(hostname="thishost")["resent"] == [exp.pk]
+    assert len(list(folder.iterdir())) == 1
 
 
 # --- the claim -------------------------------------------------------------------
@@ -343,7 +374,7 @@ def test_the_reconciler_thread_recovers_a_job_with_no_worker_anywhere(profiles, 
     settings.FRONTIER_RECONCILE_S = 0.2
     settings.FRONTIER_MAX_ATTEMPTS = 2
     exp = _lost_running(user, profiles["local-cpu"])
-    thread = dispatch.start_reconciler(who="web")
+    thread = dispatch.start_reconciler(who="web-test")
     try:
         assert thread is not None and thread.is_alive()
         deadline = time.monotonic() + 20
@@ -352,7 +383,7 @@ def test_the_reconciler_thread_recovers_a_job_with_no_worker_anywhere(profiles, 
     finally:
         dispatch.stop_reconciler()
     assert Experiment.objects.get(pk=exp.pk).status == S.QUEUED
-    assert Lease.objects.get(name="reconciler").holder.startswith("web@")
+    assert Lease.objects.get(name="reconciler").holder.startswith("web-test@")
 
 
 def test_the_web_server_starts_a_reconciler(monkeypatch):

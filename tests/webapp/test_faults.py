@@ -13,7 +13,7 @@ import pytest
 
 from bench.procs import RedisServer, start_worker, stop_group, wait_for
 from tests.conftest import SMOKE_ZOO
-from tests.webapp.test_dispatch import use_broker
+from tests.webapp.test_dispatch import restore_broker, use_broker  # noqa: F401 (a fixture)
 from tests.webapp.worker import database_url
 from webapp import services
 from webapp.models import Experiment
@@ -28,15 +28,12 @@ MID_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32, 64,
 
 
 @pytest.fixture
-def own_redis(need_postgres, settings):
+def own_redis(need_postgres, settings, restore_broker):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     server = RedisServer().start()
-    use_broker(server.url, results=True)  # as a web server with REDIS_URL has it
+    use_broker(server.url, results=server.url)  # as a web server with REDIS_URL has it
     yield server
     server.close()
-    import os
-
-    use_broker(os.environ.get("REDIS_URL") or "memory://", results=bool(os.environ.get("REDIS_URL")))
 
 
 def worker_env(redis: RedisServer, tmp_path, **extra: str) -> dict[str, str]:

@@ -221,6 +221,7 @@ def workdirs_sweep() -> list[int]:
 _started = threading.Lock()
 _thread: threading.Thread | None = None
 _stop = threading.Event()
+_fork_hook: list[str] = []
 
 
 def start_reconciler(*, who: str) -> threading.Thread | None:
@@ -230,6 +231,11 @@ def start_reconciler(*, who: str) -> threading.Thread | None:
     period = float(settings.FRONTIER_RECONCILE_S)
     if period <= 0:
         return None
+    if who == "web" and not _fork_hook:
+        # a WSGI server that loads the application before forking (gunicorn --preload):
+        # threads do not survive a fork, so each forked web process starts its own
+        _fork_hook.append(who)
+        os.register_at_fork(after_in_child=_after_fork_in_child)
     with _started:
         if _thread is not None and _thread.is_alive():
             return _thread
@@ -255,6 +261,14 @@ def start_reconciler(*, who: str) -> threading.Thread | None:
         _thread = threading.Thread(target=loop, daemon=True, name="frontier-reconciler")
         _thread.start()
         return _thread
+
+
+def _after_fork_in_child() -> None:
+    global _thread, _started
+    had_one = _thread is not None and not _stop.is_set()  # the parent's thread, stopped by the fork
+    _thread, _started = None, threading.Lock()
+    if had_one:
+        start_reconciler(who="web")
 
 
 def stop_reconciler(timeout: float = 10.0) -> None:
