@@ -1,7 +1,7 @@
 """Frontier settings: one module, read from the environment with safe local defaults.
 
 DATABASE_URL  (default: SQLite under var/, WAL mode)     e.g. postgres://user@host:5432/db
-REDIS_URL     (default: kombu filesystem broker under var/, results in the database)
+REDIS_URL     (default: kombu filesystem broker under var/; no result store: outcomes are in the rows)
 SECRET_KEY    (required when DEBUG is off)
 DEBUG         (default: on for local use)
 """

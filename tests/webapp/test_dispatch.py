@@ -185,6 +185,7 @@ def test_the_filesystem_broker_of_make_run_is_looked_into_too(profiles, user, tm
     folder = tmp_path / "out"
     folder.mkdir()
     current_app.conf.broker_transport_options = {"data_folder_in": str(folder), "data_folder_out": str(folder),
+                                                 "control_folder": str(tmp_path / "control"),
                                                  "store_processed": False}
     use_broker("filesystem://")
     exp = services.experiment_launch(owner=user, technique="model-zoo", hardware="local-cpu", config=SMOKE_ZOO)
