@@ -15,6 +15,7 @@ import redis
 from django.utils import timezone
 
 from tests.conftest import SMOKE_ZOO
+from tests.webapp.test_cancel_enforced import silent  # noqa: F401 (a fixture)
 from tests.webapp.test_services import make_exp
 from webapp import services
 from webapp.models import Experiment, Lease
@@ -406,3 +407,39 @@ def test_the_web_server_starts_a_reconciler(monkeypatch):
 def test_no_reconciler_when_switched_off(settings):
     settings.FRONTIER_RECONCILE_S = 0
     assert dispatch.start_reconciler(who="web") is None
+
+
+# --- a run given up as lost stops ------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_given_up_as_lost_stops_instead_of_running_twice(silent, profiles, user, no_queue, media_root,
+                                                               settings):
+    """Its heartbeat was late (a database blip), the reconciler queued it again:
+    the old run notices within seconds, stops, and records nothing over the row."""
+    settings.FRONTIER_MAX_ATTEMPTS = 3
+    exp = services.experiment_launch(owner=user, technique=silent, hardware="local-cpu", config={"seconds": 60})
+    gave_up: list[float] = []
+
+    def give_up() -> None:
+        from django.db import connection
+
+        try:
+            for _ in range(200):
+                if Experiment.objects.get(pk=exp.pk).status == S.RUNNING:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)
+            assert services.experiment_recover_orphans(hostname="elsewhere", stale_after_s=0) == [exp.pk]
+            gave_up.append(time.monotonic())
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=give_up)
+    t.start()
+    services.experiment_execute(experiment_id=exp.pk)
+    ended = time.monotonic()
+    t.join()
+    assert gave_up and ended - gave_up[0] < 6
+    row = Experiment.objects.get(pk=exp.pk)
+    assert row.status == S.QUEUED and row.attempts == 1 and len(row.attempt_log) == 1  # waits for attempt 2
+    assert row.candidates.count() == 0  # cleared for the re-run, and the old run's last flush not written

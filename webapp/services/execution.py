@@ -59,7 +59,7 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
     # named by attempt, so the reconciler can remove the folder of a killed attempt (dispatch.workdirs_sweep)
     reporter = DbReporter(exp, tempfile.mkdtemp(prefix=f"exp{exp.pk}-a{exp.attempts}-", dir=workroot),
                           refresh_front=lambda: experiment_refresh_front(experiment_id=experiment_id))
-    heartbeat = Heartbeat(exp.pk, max(1.0, settings.FRONTIER_HEARTBEAT_STALE_S / 6))
+    heartbeat = Heartbeat(exp.pk, max(1.0, settings.FRONTIER_HEARTBEAT_STALE_S / 6), attempt=exp.attempts)
     status, error, summary = S.SUCCEEDED, "", {}
     try:
         heartbeat.start()
@@ -101,6 +101,12 @@ def _describe(e: BaseException) -> str:
 
 
 def _finish(pk: int, attempt: int, status: str, error: str, summary: dict, reporter: DbReporter) -> None:
+    if not Experiment.objects.filter(pk=pk, status=S.RUNNING, attempts=attempt).exists():
+        # given up as lost (queued again, its partial results cleared): its last results are not written
+        reporter.discard_workdir()
+        log.warning("experiment %s: attempt %s ended after it was given up as lost; its end is not recorded",
+                    pk, attempt)
+        return
     try:
         try:
             reporter.flush(final=True)

@@ -29,14 +29,22 @@ class Heartbeat(threading.Thread):
     """Beside the running technique: marks the experiment alive every few
     seconds (a dead worker shows as a stale heartbeat), and enforces a cancel.
 
+    It beats for its own attempt only and survives a database blip (it beats
+    again when the database is back). A run whose row has moved on (given up as
+    lost and queued again) is stopped like a cancelled one, so a job never runs
+    twice at once.
+
     A technique notices a cancel at its next report; one that reports rarely
     (a long optimiser step on a busy machine) gets ``Cancelled`` raised in its
     thread after ``grace`` seconds, so a cancel always lands within seconds.
     """
 
-    def __init__(self, experiment_id: int, interval: float, *, poll: float = 0.5, grace: float = 2.0):
+    def __init__(self, experiment_id: int, interval: float, *, poll: float = 0.5, grace: float = 2.0,
+                 attempt: int | None = None):
         super().__init__(daemon=True)
         self.experiment_id, self.interval, self.poll, self.grace = experiment_id, interval, poll, grace
+        #: the attempt this run is: it beats for that attempt only, and stops when the row moves on
+        self.attempt = attempt
         self.target = threading.get_ident()
         self.stop = threading.Event()
         self.injected = False
@@ -56,16 +64,27 @@ class Heartbeat(threading.Thread):
         try:
             while not self.stop.wait(self.poll):
                 now = time.monotonic()
-                if now - last_beat >= self.interval:
-                    Experiment.objects.filter(pk=self.experiment_id, status=S.RUNNING).update(
-                        heartbeat_at=timezone.now())
-                    last_beat = now
-                flag = Experiment.objects.filter(pk=self.experiment_id).values_list(
-                    "cancel_requested", flat=True).first()
+                try:
+                    mine = Experiment.objects.filter(pk=self.experiment_id, status=S.RUNNING)
+                    if self.attempt is not None:
+                        mine = mine.filter(attempts=self.attempt)
+                    if now - last_beat >= self.interval:
+                        mine.update(heartbeat_at=timezone.now())
+                        last_beat = now
+                    row = Experiment.objects.filter(pk=self.experiment_id).values_list(
+                        "cancel_requested", "status", "attempts").first()
+                except Exception:  # the database is briefly away: beat again when it is back
+                    log.warning("heartbeat of experiment %s failed; retrying", self.experiment_id, exc_info=True)
+                    connection.close()
+                    continue
                 # a row this thread saw vanish was deleted: cancel. One it never saw is not
                 # visible to its connection yet (a test's open transaction): not a cancel.
-                row_seen = row_seen or flag is not None
-                if flag or (flag is None and row_seen):
+                row_seen = row_seen or row is not None
+                # a row given up as lost (queued again, maybe running another attempt now) is no
+                # longer this run's: it stops rather than run twice
+                superseded = row is not None and self.attempt is not None and (
+                    row[1] != S.RUNNING or row[2] != self.attempt)
+                if (row is not None and row[0]) or (row is None and row_seen) or superseded:
                     cancel_seen = cancel_seen or now
                     if not self.injected and now - cancel_seen >= self.grace and not self.stop.is_set():
                         self._interrupt()
