@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procs import PgCluster, RedisServer, free_port, start_worker, stop_group, wait_for  # noqa: E402
+from bench.support.procs import PgCluster, RedisServer, free_port, start_worker, stop_group, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32], "train_epochs": 0,

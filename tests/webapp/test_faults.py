@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bench.procs import RedisServer, start_worker, stop_group, wait_for
+from bench.support.procs import RedisServer, start_worker, stop_group, wait_for
 from tests.conftest import SMOKE_ZOO
 from tests.webapp.test_dispatch import restore_broker, use_broker  # noqa: F401 (a fixture)
 from tests.webapp.worker import database_url

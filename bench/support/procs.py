@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["free_port", "RedisServer", "PgCluster", "start_worker", "stop_group", "wait_for", "pg_bin"]
 
