@@ -43,8 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32], "train_epochs": 0,
              "latency_repeats": 2, "latency_warmup": 1}
 #: a network per resolution, a second or two each: long enough to break something mid-way
-MID_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32, 64, 96, 128], "train_epochs": 0,
-           "latency_repeats": 3, "latency_warmup": 1}
+MID_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32, 64, 96, 128, 160, 192, 224],
+           "train_epochs": 0, "latency_repeats": 5, "latency_warmup": 1}
+MID_RUN = len(MID_ZOO["resolutions"])
 
 
 class Bench:
@@ -200,19 +201,24 @@ def _mid_job(b: Bench, name: str) -> int:
 
     def started() -> bool:
         try:
-            return bool([e for e in b.rows([pk]) if e.candidate_count >= 1])
+            return bool([e for e in b.rows([pk]) if e.candidate_count >= 1 and e.status == "running"])
         except Exception:
             return False
     wait_for(started, timeout=180, interval=0.5, what="a first candidate")
     return pk
 
 
+def _running(b: Bench, pk: int) -> bool:
+    return b.rows([pk])[0].status == "running"
+
+
 def scenario_worker_killed(b: Bench) -> dict:
     pk = _mid_job(b, "worker killed")
     stop_group(b.worker, signal.SIGKILL)
+    mid_job = _running(b, pk)  # the kill hit it mid-way (not after it had finished)
     b.start_worker()
     wait_for(lambda: b.done([pk]), timeout=240, interval=1, what="the retried job")
-    return {**b.tally([pk], per_run=4), "launched": 1}
+    return {**b.tally([pk], per_run=MID_RUN), "launched": 1, "killed_mid_job": mid_job}
 
 
 def scenario_postgres_restart(b: Bench) -> dict:
@@ -223,11 +229,12 @@ def scenario_postgres_restart(b: Bench) -> dict:
     from django.db import connection
 
     connection.close()
+    mid_job = _running(b, pk)
     try:
         wait_for(lambda: b.done([pk]), timeout=240, interval=1, what="the job after PostgreSQL came back")
     except TimeoutError:
         pass
-    return {**b.tally([pk], per_run=4), "launched": 1}
+    return {**b.tally([pk], per_run=MID_RUN), "launched": 1, "killed_mid_job": mid_job}
 
 
 def baseline_without_reconciler(b: Bench, n: int) -> dict:
@@ -300,6 +307,7 @@ def main() -> None:
         "jobs_launched": sum(v["launched"] for v in ours),
         "jobs_retried": sum(v["retried"] for v in ours),
         "broker_down_launch_ms_max": results["broker_down"]["launch_ms_max"],
+        "kills_hit_mid_job": all(v.get("killed_mid_job", True) for v in ours),
         "baseline_jobs_lost": results.get("baseline_no_reconciler", {}).get("lost"),
         "baseline_jobs_completed": results.get("baseline_no_reconciler", {}).get("completed"),
         "jobs_per_scenario": n,
