@@ -208,14 +208,16 @@ def _mid_job(b: Bench, name: str) -> int:
     return pk
 
 
-def _running(b: Bench, pk: int) -> bool:
-    return b.rows([pk])[0].status == "running"
+def _unfinished(b: Bench, pk: int) -> bool:
+    """Running before the fault and not finished right after it (the reconciler may
+    already have queued it again): the fault hit the job mid-way."""
+    return b.rows([pk])[0].status in ("running", "queued")
 
 
 def scenario_worker_killed(b: Bench) -> dict:
     pk = _mid_job(b, "worker killed")
     stop_group(b.worker, signal.SIGKILL)
-    mid_job = _running(b, pk)  # the kill hit it mid-way (not after it had finished)
+    mid_job = _unfinished(b, pk)
     b.start_worker()
     wait_for(lambda: b.done([pk]), timeout=240, interval=1, what="the retried job")
     return {**b.tally([pk], per_run=MID_RUN), "launched": 1, "killed_mid_job": mid_job}
@@ -229,7 +231,7 @@ def scenario_postgres_restart(b: Bench) -> dict:
     from django.db import connection
 
     connection.close()
-    mid_job = _running(b, pk)
+    mid_job = _unfinished(b, pk)
     try:
         wait_for(lambda: b.done([pk]), timeout=240, interval=1, what="the job after PostgreSQL came back")
     except TimeoutError:
