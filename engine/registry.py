@@ -113,6 +113,10 @@ class Technique:
     #: a text metric that groups candidates in the scatter: one colour and one
     #: front per value (e.g. the aggregation rule of SparseNets)
     group_by: str = ""
+    #: a re-run with the same settings continues from the checkpoint a killed run
+    #: left (AMC between episodes); one that does not starts over, its partial
+    #: results cleared, when the dashboard retries it after a lost worker
+    resumes: bool = False
 
     def parse(self, data: dict[str, Any] | None) -> "ConfigBase":
         return self.config_cls.from_dict(data)

@@ -82,6 +82,12 @@ class Experiment(models.Model):
     task_id = models.CharField(max_length=255, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    #: when the broker took the job's message (``task_id``); null while the row is
+    #: the outbox entry still to send (services.dispatch sends it, the reconciler retries)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    #: the attempts that ended without finishing (a worker lost): [{attempt, worker,
+    #: started_at, ended_at, reason}], oldest first
+    attempt_log = models.JSONField(default=list, blank=True)
     cancel_requested = models.BooleanField(default=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     #: a design-automation flow this experiment is a step of: {"id", "name", "step", "steps": [{technique, config}]};
@@ -100,6 +106,11 @@ class Experiment(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def max_attempts(self) -> int:
+        """How many times a job is run in all when its worker dies (FRONTIER_MAX_ATTEMPTS)."""
+        return settings.FRONTIER_MAX_ATTEMPTS
 
     @property
     def duration_s(self) -> float | None:
@@ -225,3 +236,16 @@ class NetworkLatency(models.Model):
         ordering = ["hardware", "source"]
         constraints = [models.UniqueConstraint(fields=["network", "hardware", "source"],
                                                name="network_latency_unique_source")]
+
+
+class Lease(models.Model):
+    """A named lock held until ``expires_at`` (database-level, so it works across
+    processes and hosts): the reconciler takes ``reconciler`` before each pass so
+    two web servers or workers never send the same job at once."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=255, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'} until {self.expires_at:%H:%M:%S}"

@@ -1,7 +1,7 @@
 """Frontier settings: one module, read from the environment with safe local defaults.
 
 DATABASE_URL  (default: SQLite under var/, WAL mode)     e.g. postgres://user@host:5432/db
-REDIS_URL     (default: kombu filesystem broker under var/, results in the database)
+REDIS_URL     (default: kombu filesystem broker under var/; no result store: outcomes are in the rows)
 SECRET_KEY    (required when DEBUG is off)
 DEBUG         (default: on for local use)
 """
@@ -120,7 +120,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("FRONTIER_VISIBILITY_TIMEOUT", 3600))}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("FRONTIER_VISIBILITY_TIMEOUT", 3600)),
+                                       # a launch while Redis is away fails fast; the outbox sends it later
+                                       "socket_connect_timeout": 2, "socket_timeout": 10}
 else:
     _broker = VAR_DIR / "broker"
     for sub in ("out", "processed", "control"):
@@ -135,6 +137,8 @@ else:
     }
     CELERY_RESULT_BACKEND = "django-db"
 CELERY_TASK_ACKS_LATE = True
+#: a job's outcome lives in its Experiment row; no result store is written or subscribed to
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("FRONTIER_TASK_SOFT_TIME_LIMIT", 6 * 3600))
@@ -144,8 +148,21 @@ CELERY_TASK_ALWAYS_EAGER = _bool("FRONTIER_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 #: a running experiment whose heartbeat is older than this is taken as orphaned
 FRONTIER_HEARTBEAT_STALE_S = int(os.environ.get("FRONTIER_HEARTBEAT_STALE_S", 60))
-#: how many times a job whose worker died is queued again before it is failed
-FRONTIER_MAX_ATTEMPTS = int(os.environ.get("FRONTIER_MAX_ATTEMPTS", 1))
+#: how many times a job is run in all when its worker dies under it (the first
+#: run counts): after that it is failed with the reason
+FRONTIER_MAX_ATTEMPTS = int(os.environ.get("FRONTIER_MAX_ATTEMPTS", 3))
+if not 1 <= FRONTIER_MAX_ATTEMPTS <= 20:
+    raise ImproperlyConfigured("FRONTIER_MAX_ATTEMPTS must be 1..20")
+#: the reconciler's period (seconds): it sends what the broker never got or lost,
+#: and re-queues or fails what a dead worker left running (0 = off in this process)
+FRONTIER_RECONCILE_S = float(os.environ.get("FRONTIER_RECONCILE_S", 10))
+if not (FRONTIER_RECONCILE_S == 0 or 0.2 <= FRONTIER_RECONCILE_S <= 3600):
+    raise ImproperlyConfigured("FRONTIER_RECONCILE_S must be 0 (off) or 0.2..3600")
+# Sending to the broker: a short connection timeout and two quick retries, so a
+# launch while the broker is down answers at once ("queued: waiting for the broker")
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 
 # --- REST framework -----------------------------------------------------
 REST_FRAMEWORK = {

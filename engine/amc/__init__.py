@@ -15,7 +15,7 @@ register_technique(Technique(
             "Random search, uniform and global-magnitude pruning run beside it at the same budget; the best "
             "policies are fine-tuned alike, measured on the device and kept as networks.",
     config_cls=AMCConfig, run=run_amc, objectives={"flops_ratio": "min", "accuracy": "max"},
-    axes=("flops_ratio", "accuracy"), group_by="search",
+    axes=("flops_ratio", "accuracy"), group_by="search", resumes=True,
     paper="He et al., AMC: AutoML for Model Compression and Acceleration on Mobile Devices, ECCV 2018 "
           "(arXiv:1802.03494)",
     smoke={"dataset": "digits", "base_epochs": 1, "train_limit": 200, "val_images": 100, "bn_images": 64,

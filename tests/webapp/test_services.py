@@ -396,22 +396,27 @@ def _dead_pid() -> int:
 
 
 class TestRecoverOrphans:
-    def _running(self, user, hw, *, worker, heartbeat_age_s):
+    # on its last allowed attempt, so a lost worker fails it (retries: tests/webapp/test_dispatch.py)
+    def _running(self, user, hw, *, worker, heartbeat_age_s, attempts=3):
         exp = make_exp(user, hw, [{"latency_ms": 1.0, "accuracy": 0.5}, {"latency_ms": 2.0, "accuracy": 0.4}],
-                       status=S.RUNNING, refresh=False, worker=worker,
+                       status=S.RUNNING, refresh=False, worker=worker, attempts=attempts,
                        heartbeat_at=timezone.now() - timedelta(seconds=heartbeat_age_s), started_at=timezone.now())
         return exp
 
-    def test_stale_heartbeat_is_failed_with_a_reason_and_keeps_candidates(self, profiles, user):
+    def test_stale_heartbeat_is_failed_with_a_reason_and_keeps_candidates(self, profiles, user, settings):
+        settings.FRONTIER_MAX_ATTEMPTS = 3
         exp = self._running(user, profiles["local-cpu"], worker="elsewhere:4242", heartbeat_age_s=600)
         assert services.experiment_recover_orphans(hostname="thishost", stale_after_s=60) == [exp.pk]
         exp.refresh_from_db()
         assert exp.status == S.FAILED and "worker" in exp.error.lower() and "kept" in exp.error
-        assert exp.finished_at is not None and exp.message == "Worker lost"
+        assert "3 attempts of 3" in exp.error
+        assert exp.finished_at is not None and exp.message == "Worker lost (3 attempts)"
+        assert [a["attempt"] for a in exp.attempt_log] == [3] and exp.attempt_log[0]["worker"] == "elsewhere:4242"
         assert exp.candidates.count() == 2
         assert list(exp.candidates.filter(on_front=True).values_list("index", flat=True)) == [0]
 
-    def test_dead_pid_on_this_host_with_a_fresh_heartbeat(self, profiles, user):
+    def test_dead_pid_on_this_host_with_a_fresh_heartbeat(self, profiles, user, settings):
+        settings.FRONTIER_MAX_ATTEMPTS = 3
         exp = self._running(user, profiles["local-cpu"], worker=f"thishost:{_dead_pid()}", heartbeat_age_s=0)
         assert services.experiment_recover_orphans(hostname="thishost", stale_after_s=60) == [exp.pk]
         assert Experiment.objects.get(pk=exp.pk).status == S.FAILED

@@ -87,7 +87,8 @@ class ExperimentSerializer(serializers.ModelSerializer):
         model = Experiment
         fields = ("id", "url", "name", "technique", "hardware", "config", "status", "progress", "message", "error",
                   "summary", "candidate_count", "front_objectives", "queue", "owner", "created_at", "started_at",
-                  "finished_at", "cancel_requested", "hardware_snapshot", "flow")
+                  "finished_at", "cancel_requested", "hardware_snapshot", "flow",
+                  "attempts", "attempt_log", "dispatched_at")
         read_only_fields = fields
 
     def get_url(self, obj) -> str:

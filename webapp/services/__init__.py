@@ -1,12 +1,13 @@
 """Every write goes through a service: keyword-only, typed, one transaction.
 
 By topic: ``experiments`` (launch, cancel, delete), ``execution`` (running one
-in a worker), ``fronts`` (the stored Pareto front), ``heartbeat`` (worker
+in a worker), ``dispatch`` (the outbox and the reconciler), ``fronts`` (the stored Pareto front), ``heartbeat`` (worker
 liveness), ``hardware`` (profiles and their latency models), ``uploads`` and
 ``accounts``, ``networks`` (saved networks: adopted from runs, uploaded, exported), ``flows`` (search -> prune ->
 quantise, each step an experiment on the network the step before kept).
 """
 from .accounts import admin_ensure
+from .dispatch import experiment_dispatch, reconcile, start_reconciler
 from .execution import experiment_execute
 from .experiments import experiment_cancel, experiment_delete, experiment_launch, network_measure
 from .flows import flow_launch
@@ -23,4 +24,5 @@ __all__ = ["admin_ensure", "experiment_cancel", "experiment_delete", "experiment
            "hardware_profile_delete", "hardware_profile_update", "hardware_profiles_sync_builtin", "upload_save",
            "upload_resolve", "hardware_lookup_table_attach", "hardware_lookup_table_remove",
            "hardware_latency_predictor_attach", "network_adopt", "network_delete", "network_export",
-           "network_upload", "network_measure", "flow_launch"]
+           "network_upload", "network_measure", "flow_launch", "experiment_dispatch", "reconcile",
+           "start_reconciler"]

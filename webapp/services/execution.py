@@ -56,9 +56,10 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
     exp = Experiment.objects.get(pk=experiment_id)
     workroot = settings.VAR_DIR / "work"
     workroot.mkdir(parents=True, exist_ok=True)
-    reporter = DbReporter(exp, tempfile.mkdtemp(prefix=f"exp{exp.pk}-", dir=workroot),
+    # named by attempt, so the reconciler can remove the folder of a killed attempt (dispatch.workdirs_sweep)
+    reporter = DbReporter(exp, tempfile.mkdtemp(prefix=f"exp{exp.pk}-a{exp.attempts}-", dir=workroot),
                           refresh_front=lambda: experiment_refresh_front(experiment_id=experiment_id))
-    heartbeat = Heartbeat(exp.pk, max(1.0, settings.FRONTIER_HEARTBEAT_STALE_S / 6))
+    heartbeat = Heartbeat(exp.pk, max(1.0, settings.FRONTIER_HEARTBEAT_STALE_S / 6), attempt=exp.attempts)
     status, error, summary = S.SUCCEEDED, "", {}
     try:
         heartbeat.start()
@@ -82,12 +83,12 @@ def experiment_execute(*, experiment_id: int, worker: str = "") -> Experiment | 
         status = S.FAILED
         error = _describe(e)
         if not isinstance(e, Exception):
-            _finish(exp.pk, status, error, summary, reporter)
+            _finish(exp.pk, exp.attempts, status, error, summary, reporter)
             raise
     finally:
         heartbeat.stop.set()
     heartbeat.join(timeout=5)
-    _finish(exp.pk, status, error, summary, reporter)
+    _finish(exp.pk, exp.attempts, status, error, summary, reporter)
     return Experiment.objects.get(pk=exp.pk)
 
 
@@ -99,7 +100,13 @@ def _describe(e: BaseException) -> str:
     return f"{name}: {e}\n\n{tb}"[:20000]
 
 
-def _finish(pk: int, status: str, error: str, summary: dict, reporter: DbReporter) -> None:
+def _finish(pk: int, attempt: int, status: str, error: str, summary: dict, reporter: DbReporter) -> None:
+    if not Experiment.objects.filter(pk=pk, status=S.RUNNING, attempts=attempt).exists():
+        # given up as lost (queued again, its partial results cleared): its last results are not written
+        reporter.discard_workdir()
+        log.warning("experiment %s: attempt %s ended after it was given up as lost; its end is not recorded",
+                    pk, attempt)
+        return
     try:
         try:
             reporter.flush(final=True)
@@ -113,9 +120,13 @@ def _finish(pk: int, status: str, error: str, summary: dict, reporter: DbReporte
     finally:
         reporter.discard_workdir()
     summary = {"message": summary.get("message", ""), "metrics": clean_metrics(summary.get("metrics") or {})}
-    Experiment.objects.filter(pk=pk).update(
-        status=status, error=error, summary=summary, message=message[:500], finished_at=timezone.now(),
-        progress=1.0 if status == S.SUCCEEDED else F("progress"))
+    # only the attempt that holds the row ends it: one given up as lost (and queued again) does not
+    if not Experiment.objects.filter(pk=pk, status=S.RUNNING, attempts=attempt).update(
+            status=status, error=error, summary=summary, message=message[:500], finished_at=timezone.now(),
+            progress=1.0 if status == S.SUCCEEDED else F("progress")):
+        log.warning("experiment %s: attempt %s ended after it was given up as lost; its end is not recorded",
+                    pk, attempt)
+        return
     if status == S.SUCCEEDED:
         try:
             nxt = flow_advance(experiment_id=pk)

@@ -15,6 +15,7 @@ from engine import ConfigError, Technique, techniques
 
 from ..errors import ApplicationError
 from ..models import Experiment, HardwareProfile
+from .dispatch import TASK_NAME, experiment_dispatch, waiting_message
 from .hardware import profile_to_engine
 from .networks import network_check_setting
 from .uploads import upload_resolve
@@ -23,15 +24,12 @@ __all__ = ["experiment_launch", "experiment_cancel", "experiment_delete", "file_
            "network_measure", "TASK_NAME"]
 
 log = logging.getLogger(__name__)
-TASK_NAME = "frontier.run_experiment"
 S = Experiment.Status
 
 
 def _enqueue(experiment: Experiment) -> None:
-    from celery import current_app
-
-    result = current_app.send_task(TASK_NAME, args=[experiment.pk], queue=experiment.queue or None)
-    Experiment.objects.filter(pk=experiment.pk).update(task_id=result.id or "")
+    # the row is committed: send now; if the broker is away it stays in the outbox for the reconciler
+    experiment_dispatch(experiment_id=experiment.pk)
 
 
 def _queue_for(technique: Technique, hw: HardwareProfile, config: Any = None) -> str:
@@ -46,7 +44,8 @@ def _queue_for(technique: Technique, hw: HardwareProfile, config: Any = None) ->
 
 def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: HardwareProfile | str,
                       config: dict[str, Any] | None = None, name: str = "") -> Experiment:
-    """Validate and store a new experiment, then queue it once committed."""
+    """Validate and store a new experiment, then send it to the broker once committed
+    (a broker that is down leaves it queued, "queued: waiting for the broker")."""
     errors: dict[str, str] = {}
     if technique not in techniques:
         raise ApplicationError("Unknown technique.", field_errors={
@@ -77,10 +76,11 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
     with transaction.atomic():
         exp = Experiment.objects.create(
             owner=owner, name=name.strip(), technique=technique, config=parsed.to_dict(), hardware=hw,
-            hardware_snapshot=profile_to_engine(hw).to_dict(), queue=queue,
-            message="Waiting for a worker" + (f" on queue {queue}" if queue != settings.CELERY_TASK_DEFAULT_QUEUE
-                                               else ""))
+            hardware_snapshot=profile_to_engine(hw).to_dict(), queue=queue, message=waiting_message(queue))
+        # the outbox: the row is the durable intent; sending follows the commit (and is retried)
         transaction.on_commit(lambda: _enqueue(exp))
+    if not transaction.get_connection().in_atomic_block:  # sent already: answer with how that went
+        exp.refresh_from_db(fields=["message", "task_id", "dispatched_at", "status"])
     return exp
 
 
