@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.conf import settings
 from django.contrib import messages
@@ -321,7 +322,8 @@ def _diagram(blocks: list[dict]) -> list[dict] | None:
 
 @login_required
 def compare(request: HttpRequest) -> HttpResponse:
-    ids = [int(i) for i in request.GET.getlist("ids") if i.isdigit()][:12]
+    # ASCII digits, within the database's range ("²".isdigit() is true; 2**63 overflows SQLite)
+    ids = [int(i) for i in request.GET.getlist("ids") if re.fullmatch(r"[0-9]{1,18}", i)][:12]
     exps = list(Experiment.objects.filter(pk__in=ids).select_related("hardware"))
     x = request.GET.get("x", "latency_ms")[:60]
     y = request.GET.get("y", "accuracy")[:60]

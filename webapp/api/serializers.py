@@ -44,7 +44,8 @@ def _input_field(f: dataclasses.Field) -> serializers.Field:
 
 
 class HardwareProfileSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", default=None, read_only=True)
+    #: null for the built-in profiles
+    owner = serializers.CharField(source="owner.username", default=None, allow_null=True, read_only=True)
     has_lookup_table = serializers.SerializerMethodField()
     lookup_table_info = serializers.SerializerMethodField()
     has_latency_predictor = serializers.SerializerMethodField()
@@ -110,7 +111,7 @@ class CandidateSerializer(serializers.ModelSerializer):
 
 class ArtifactSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    candidate = serializers.IntegerField(source="candidate.index", default=None, read_only=True)
+    candidate = serializers.IntegerField(source="candidate.index", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = Artifact
@@ -144,8 +145,8 @@ class NetworkLatencySerializer(serializers.ModelSerializer):
 class NetworkSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     url = serializers.SerializerMethodField()
-    parent = serializers.IntegerField(source="parent_id", default=None, read_only=True)
-    candidate = serializers.IntegerField(source="candidate.index", default=None, read_only=True)
+    parent = serializers.IntegerField(source="parent_id", default=None, allow_null=True, read_only=True)
+    candidate = serializers.IntegerField(source="candidate.index", default=None, allow_null=True, read_only=True)
     latencies = NetworkLatencySerializer(many=True, read_only=True)
     downloads = serializers.SerializerMethodField()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +12,7 @@ from .. import selectors, services
 from ..errors import ApplicationError
 from ..models import HardwareProfile
 from ..services.uploads import UPLOAD_RULES
+from .parsers import SafeJSONParser
 from .serializers import (ArtifactSerializer, CandidateSerializer, ExperimentInput, ExperimentSerializer,
                           HardwareProfileInput, HardwareProfileSerializer, NetworkSerializer, NetworkUploadInput,
                           TechniqueSerializer)
@@ -51,7 +52,7 @@ class HardwareProfileViewSet(viewsets.ModelViewSet):
         "(python -m engine.hardware.agent … --out lut.json): a multipart file or the JSON as the body. "
         "DELETE removes it.")
     @action(detail=True, methods=["post", "delete"], url_path="lookup-table",
-            parser_classes=[MultiPartParser, JSONParser])
+            parser_classes=[MultiPartParser, SafeJSONParser])
     def lookup_table(self, request, slug=None):
         hw = self.get_object()
         if request.method == "DELETE":
@@ -162,7 +163,7 @@ class NetworkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "hardware": {"type": "string"}, "measure_on_device": {"type": "boolean"}}}},
         responses={201: ExperimentSerializer}, description="Launch a network-latency run of this network on a "
         "profile; its figures are added to the network's latencies when it ends.")
-    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser])
     def measure(self, request, pk=None):
         data = _body(request)
         if not isinstance(data.get("hardware"), str) or not data["hardware"]:
