@@ -120,6 +120,8 @@ class ExperimentForm(forms.Form):
     technique = forms.ChoiceField(choices=())
     hardware = forms.ModelChoiceField(queryset=HardwareProfile.objects.all(), to_field_name="slug",
                                       empty_label=None, help_text="The target device latency and memory refer to.")
+    shared = forms.BooleanField(required=False, label="Shared with everyone signed in",
+                                help_text="Otherwise only you (and staff) see it; you can change it later.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

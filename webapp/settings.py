@@ -105,7 +105,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
-MEDIA_URL = "/media/"
+MEDIA_URL = "/media/"  # never served as a folder: artifacts and uploads go through views that check access
 MEDIA_ROOT = Path(os.environ.get("FRONTIER_MEDIA_ROOT", VAR_DIR / "media"))
 UPLOADS_DIR = MEDIA_ROOT / "uploads"
 #: saved networks, one folder each (network.json, weights.safetensors, exports made on demand)
@@ -148,12 +148,26 @@ FRONTIER_HEARTBEAT_STALE_S = int(os.environ.get("FRONTIER_HEARTBEAT_STALE_S", 60
 #: how many times a job whose worker died is queued again before it is failed
 FRONTIER_MAX_ATTEMPTS = int(os.environ.get("FRONTIER_MAX_ATTEMPTS", 1))
 
+# --- accounts -------------------------------------------------------------
+#: wrong passwords (per user name, and per client address) before sign-in is refused for a while
+FRONTIER_LOGIN_MAX_FAILURES = int(os.environ.get("FRONTIER_LOGIN_MAX_FAILURES", 10))
+FRONTIER_LOGIN_LOCKOUT_S = int(os.environ.get("FRONTIER_LOGIN_LOCKOUT_S", 15 * 60))
+#: an API token older than this is refused (a new one from POST /api/token/ or the account page)
+FRONTIER_TOKEN_TTL_DAYS = int(os.environ.get("FRONTIER_TOKEN_TTL_DAYS", 30))
+# The throttle counters live in Django's cache: in-process by default (make run serves from one
+# process with threads); several server processes share one with FRONTIER_CACHE_URL=redis://…
+_cache_url = os.environ.get("FRONTIER_CACHE_URL", "")
+CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+                      if _cache_url else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                          "LOCATION": "frontier"})}
+
 # --- REST framework -----------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "webapp.api.auth.ExpiringTokenAuthentication",
     ],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("FRONTIER_TOKEN_RATE", "20/min")},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_PARSER_CLASSES": ["webapp.api.parsers.SafeJSONParser", "rest_framework.parsers.FormParser",
@@ -170,6 +184,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 LOGGING = {

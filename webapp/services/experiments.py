@@ -45,8 +45,9 @@ def _queue_for(technique: Technique, hw: HardwareProfile, config: Any = None) ->
 
 
 def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: HardwareProfile | str,
-                      config: dict[str, Any] | None = None, name: str = "") -> Experiment:
-    """Validate and store a new experiment, then queue it once committed."""
+                      config: dict[str, Any] | None = None, name: str = "", shared: bool = False) -> Experiment:
+    """Validate and store a new experiment, then queue it once committed. ``shared``: seen by
+    everyone signed in (else only by its owner and staff)."""
     errors: dict[str, str] = {}
     if technique not in techniques:
         raise ApplicationError("Unknown technique.", field_errors={
@@ -60,6 +61,8 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
         hw = hardware
     if not isinstance(name, str) or len(name) > 200:
         errors["name"] = "text of at most 200 characters"
+    if not isinstance(shared, bool):
+        errors["shared"] = "must be true or false"
     if config is not None and not isinstance(config, dict):
         errors["config"] = "must be an object of settings"
         config = None
@@ -76,7 +79,7 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
     queue = _queue_for(tech, hw, parsed)
     with transaction.atomic():
         exp = Experiment.objects.create(
-            owner=owner, name=name.strip(), technique=technique, config=parsed.to_dict(), hardware=hw,
+            owner=owner, name=name.strip(), technique=technique, config=parsed.to_dict(), hardware=hw, shared=shared,
             hardware_snapshot=profile_to_engine(hw).to_dict(), queue=queue,
             message="Waiting for a worker" + (f" on queue {queue}" if queue != settings.CELERY_TASK_DEFAULT_QUEUE
                                                else ""))
