@@ -341,7 +341,7 @@ class TestResults:
         bad = api.get(f"/api/experiments/{exp.pk}/candidates/?ordering=-vibes")
         assert bad.status_code == 400 and "ordering" in bad.json()["errors"]
 
-    def test_series_and_artifacts_of_a_real_toy_run(self, api, toy, profiles, user, no_queue, media_root):
+    def test_series_and_artifacts_of_a_real_toy_run(self, api, client, toy, profiles, user, no_queue, media_root):
         exp = services.experiment_execute(experiment_id=launch_toy(user).pk)
         series = api.get(f"/api/experiments/{exp.pk}/series/").json()
         assert series == {"loss": {"step": [0.0, 1.0, 2.0, 3.0], "value": [1.0, 0.5, 1 / 3, 0.25]}}
@@ -350,7 +350,8 @@ class TestResults:
         art = arts[0]
         assert art["kind"] == "json" and art["candidate"] == 0 and art["group"] == "files"
         assert art["url"].startswith(f"/experiments/{exp.pk}/files/") and art["size_bytes"] == 18
-        assert b"".join(api.get(art["url"]).streaming_content) == b'{"hello": "world"}'
+        client.force_login(user)
+        assert b"".join(client.get(art["url"]).streaming_content) == b'{"hello": "world"}'
 
     def test_empty_results(self, api, profiles, user):
         e = make_exp(user, profiles["local-cpu"])
