@@ -249,7 +249,7 @@ def test_detail_page(web, exp):
     # every setting is shown with its label
     for spec in techniques.get("model-zoo").config_cls.specs():
         assert f'title="{spec.name}"' in t
-    assert "/static/vendor/plotly.min.js" in t
+    assert "/static/vendor/plotly-strict.min.js" in t
     assert not re.search(r"""<script[^>]+src\s*=\s*["'](https?:)?//""", t)
     assert web.get(f"/experiments/{exp.pk + 99}/").status_code == 404
 
