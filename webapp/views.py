@@ -236,7 +236,9 @@ def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as e:
         messages.error(request, e.message)
     if request.htmx:
-        return render(request, "frontier/_status.html", {"exp": _experiment(request, pk), "can_manage": True})
+        exp = _experiment(request, pk)
+        return render(request, "frontier/_status.html", {
+            "exp": exp, "can_manage": selectors.can_manage_experiment(request.user, exp)})
     return redirect("experiment", pk=pk)
 
 

@@ -84,6 +84,9 @@ def test_the_traceback_is_for_the_owner_and_staff(client, alices, user, other_us
         assert (body["error"] == SECRET) is sees and body["message"] == "It failed: out of memory", who
         listed = {e["id"]: e for e in _client(who).get("/api/experiments/").json()["results"]}
         assert (listed[failed.pk]["error"] == SECRET) is sees
+        # a refused cancel answers htmx with the status partial: without the traceback for bob
+        partial = client.post(f"/experiments/{failed.pk}/cancel/", HTTP_HX_REQUEST="true").content.decode()
+        assert 'data-status="failed"' in partial and (SECRET in partial) is sees, who
 
 
 def test_the_share_switch_on_the_page(client, alices, user, other_user):
