@@ -146,8 +146,9 @@ STORAGES = {
     # gzip copies made by collectstatic; names stay unhashed so pages render without a manifest (tests)
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-#: files are found in the source folders too, so a fresh checkout serves them before any collectstatic
-WHITENOISE_USE_FINDERS = True
+#: until collectstatic has run (manage.py serve runs it), files are served from the source folders;
+#: after it, from STATIC_ROOT with their gzip copies (finders' files would shadow those)
+WHITENOISE_USE_FINDERS = not any(STATIC_ROOT.iterdir())
 MEDIA_URL = "/media/"  # never served as a folder: artifacts and uploads go through views that check access
 MEDIA_ROOT = Path(os.environ.get("FRONTIER_MEDIA_ROOT", VAR_DIR / "media"))
 UPLOADS_DIR = MEDIA_ROOT / "uploads"
