@@ -313,7 +313,8 @@ def experiment_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     exp = _experiment(request, pk)
     try:
         new = services.experiment_launch(owner=request.user, technique=exp.technique, hardware=exp.hardware,
-                                         config=exp.config, name=exp.name)
+                                         config=exp.config, name=exp.name,
+                                         shared=exp.shared and exp.owner_id == request.user.pk)  # yours: as it was
         return redirect("experiment", pk=new.pk)
     except ApplicationError as e:
         messages.error(request, e.message + " " + "; ".join(f"{k}: {v}" for k, v in e.field_errors.items()))

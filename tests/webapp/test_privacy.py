@@ -276,3 +276,14 @@ def test_anonymous_users_get_the_login_page_and_nothing_else(client, alices, med
     assert client.get("/api/docs/")["Location"].startswith("/login/")
     login = client.get("/login/")
     assert login.status_code == 200 and b"alice" not in login.content
+
+
+def test_run_again_keeps_my_switch_and_never_shares_for_me(client, alices, user, other_user, no_queue):
+    _, _, shared = alices
+    client.force_login(user)
+    client.post(f"/experiments/{shared.pk}/rerun/")
+    assert Experiment.objects.order_by("-id").first().shared  # my shared run, again: shared
+    client.force_login(other_user)
+    client.post(f"/experiments/{shared.pk}/rerun/")
+    mine = Experiment.objects.order_by("-id").first()
+    assert mine.owner == other_user and not mine.shared  # bob's copy is bob's, private
