@@ -31,27 +31,46 @@ def _manage(tmp_path, *args, **env) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    """The environment of a deployment behind TLS gives settings with no deploy warning (a subprocess:
+    settings are read from the environment once, at start)."""
     r = _manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "no issues" in r.stdout + r.stderr
-    # without TLS settings it warns: HSTS (W004) and the SSL redirect (W008) come from the environment
-    plain = _manage(tmp_path, "check", "--deploy", **{k: v for k, v in PRODUCTION.items()
-                                                      if k not in ("FRONTIER_TLS", "FRONTIER_BEHIND_TLS_PROXY")})
-    assert "security.W004" in plain.stderr and "security.W008" in plain.stderr
 
 
-def test_debug_is_off_unless_asked_and_the_key_is_kept(tmp_path):
+def test_check_deploy_warns_without_the_tls_settings(settings):
+    """Without them it warns: HSTS (W004) and the SSL redirect (W008), which is why they are settable."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.SECURE_HSTS_SECONDS, settings.SECURE_SSL_REDIRECT = 0, False
+    with pytest.raises(SystemCheckError) as e:
+        call_command("check", deploy=True, fail_level="WARNING", tags=["security"])
+    assert "security.W004" in str(e.value) and "security.W008" in str(e.value)
+
+
+def test_debug_is_off_unless_asked(tmp_path):
     show = ("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'webapp.settings'); django.setup();"
-            "from django.conf import settings as s; print(s.DEBUG, s.SECRET_KEY)")
-    run = lambda **e: subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=_env(tmp_path, **e),  # noqa: E731
-                                     capture_output=True, text=True, timeout=120)
-    first, second = run(), run()
-    assert first.returncode == 0, first.stderr
-    debug, key = first.stdout.split()
-    assert debug == "False" and len(key) >= 50 and second.stdout.split()[1] == key
-    keyfile = tmp_path / "var" / "secret_key"
+            "from django.conf import settings as s; print(s.DEBUG, len(s.SECRET_KEY))")
+    r = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "False" and int(r.stdout.split()[1]) >= 50
+
+
+def test_the_secret_key_is_generated_once_and_kept(tmp_path, monkeypatch):
+    from webapp import settings as module
+
+    monkeypatch.setattr(module, "VAR_DIR", tmp_path)
+    key = module._local_secret_key()
+    assert len(key) >= 50 and module._local_secret_key() == key
+    keyfile = tmp_path / "secret_key"
     assert keyfile.read_text().strip() == key and (keyfile.stat().st_mode & 0o777) == 0o600
-    assert run(DEBUG="true", SECRET_KEY="x" * 60).stdout.split() == ["True", "x" * 60]
+    keyfile.write_text("short")
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured):
+        module._local_secret_key()
 
 
 def test_serve_runs_gunicorn_with_threads():
