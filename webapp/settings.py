@@ -212,6 +212,8 @@ REST_FRAMEWORK = {
         "webapp.api.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("FRONTIER_TOKEN_RATE", "20/min")},
+    # behind the TLS proxy, DRF's throttle takes the client from the address it appended to X-Forwarded-For
+    "NUM_PROXIES": 1 if _bool("FRONTIER_BEHIND_TLS_PROXY", False) else None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_PARSER_CLASSES": ["webapp.api.parsers.SafeJSONParser", "rest_framework.parsers.FormParser",
@@ -249,7 +251,8 @@ SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", _tls)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31536000 if _tls else 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _tls)
 SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", _tls)
-if _bool("FRONTIER_BEHIND_TLS_PROXY", False):
+FRONTIER_BEHIND_TLS_PROXY = _bool("FRONTIER_BEHIND_TLS_PROXY", False)
+if FRONTIER_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True

@@ -660,9 +660,9 @@ class LoginView(auth_views.LoginView):
     template_name = "frontier/login.html"
 
     def post(self, request, *args, **kwargs):
-        from .services.accounts import login_locked_for
+        from .services.accounts import client_address, login_locked_for
 
-        wait = login_locked_for(username=request.POST.get("username", ""), address=request.META.get("REMOTE_ADDR", ""))
+        wait = login_locked_for(username=request.POST.get("username", ""), address=client_address(request.META))
         if wait:
             # the password is not even checked while locked
             form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")[:150]})
@@ -675,10 +675,10 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        from .services.accounts import login_failed
+        from .services.accounts import client_address, login_failed
 
         if self.request.POST.get("username"):
-            login_failed(username=self.request.POST["username"], address=self.request.META.get("REMOTE_ADDR", ""))
+            login_failed(username=self.request.POST["username"], address=client_address(self.request.META))
         return super().form_invalid(form)
 
     def form_valid(self, form):

@@ -126,3 +126,16 @@ def test_the_account_page_creates_and_revokes_the_token(client, user):
     assert api.get("/api/hardware/").status_code in (401, 403) and not Token.objects.exists()
     assert client.post("/account/", {"action": "steal"}, follow=True).status_code == 200
     assert client.get("/").content.decode().count('href="/account/"') == 1
+
+
+def test_behind_the_tls_proxy_each_client_counts_apart(client, user, other_user, settings):
+    """Every request comes from the proxy's address: the client is the one the proxy appended."""
+    settings.FRONTIER_LOGIN_MAX_FAILURES = 3
+    settings.FRONTIER_BEHIND_TLS_PROXY = True
+    proxy = {"REMOTE_ADDR": "10.0.0.5"}
+    for _ in range(3):
+        client.post("/login/", {"username": "mallory", "password": "x"}, HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy)
+    assert client.post("/login/", {"username": "mallory2", "password": "x"}, HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.9",
+                       **proxy).status_code == 429  # a spoofed first entry changes nothing
+    assert client.post("/login/", {"username": "bob", "password": "bob-pass-123"},
+                       HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy).status_code == 302

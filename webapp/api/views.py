@@ -264,12 +264,12 @@ class TokenView(ObtainAuthToken):
         from django.utils import timezone
         from rest_framework.authtoken.models import Token
 
-        from ..services.accounts import login_failed, login_locked_for, login_succeeded, token_create
+        from ..services.accounts import client_address, login_failed, login_locked_for, login_succeeded, token_create
         from .auth import token_expires_at
 
         username = request.data.get("username") if isinstance(request.data, dict) else None
         username = username if isinstance(username, str) else ""
-        address = request.META.get("REMOTE_ADDR", "")
+        address = client_address(request.META)
         wait = login_locked_for(username=username, address=address)
         if wait:
             raise Throttled(wait=wait, detail=f"Too many wrong passwords; try again in {wait} s.")

@@ -24,6 +24,18 @@ def admin_ensure(*, username: str = "admin") -> str | None:
 # form and POST /api/token/ alike) is refused for that name or address until the window ends, even
 # with the right password. A success clears the name's counter.
 
+def client_address(meta: dict) -> str:
+    """The client's address for the throttle: REMOTE_ADDR, or behind the TLS proxy
+    (FRONTIER_BEHIND_TLS_PROXY) the address that proxy appended to X-Forwarded-For, so that
+    everyone's failures are not counted against the proxy's one address."""
+    from django.conf import settings
+
+    addr = meta.get("REMOTE_ADDR", "")
+    if settings.FRONTIER_BEHIND_TLS_PROXY and meta.get("HTTP_X_FORWARDED_FOR"):
+        addr = meta["HTTP_X_FORWARDED_FOR"].split(",")[-1].strip()
+    return addr[:64]
+
+
 def _keys(username: str, address: str) -> list[str]:
     import hashlib
 
