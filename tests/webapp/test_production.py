@@ -20,7 +20,9 @@ PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "k" * 20 + "-production-test-key-0
 
 
 def _env(tmp_path, **extra) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")}
+    # a deployment's environment: none of the test run's own (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update({"FRONTIER_VAR_DIR": str(tmp_path / "var"), "OMP_NUM_THREADS": "1", **extra})
     return env
 
