@@ -87,6 +87,20 @@ def config_form_class(technique: str) -> type[forms.Form]:
     def advanced_fields(self) -> list:
         return [self[s.name] for s in specs if s.advanced and s.name in self.fields]
 
+    def clean(self) -> dict[str, Any]:
+        """A posted ``<prefix>-<name>`` that is no setting of this technique is an error, never dropped."""
+        cleaned = forms.Form.clean(self)
+        if self.prefix and self.is_bound:
+            start = f"{self.prefix}-"
+            known = {self.add_prefix(n) for n in self.fields}
+            known |= {self.add_prefix(f"{s.name}-clear") for s in specs if s.file}  # ClearableFileInput's box
+            unknown = sorted({k for k in [*self.data.keys(), *self.files.keys()] if k.startswith(start)} - known)
+            if unknown:
+                names = ", ".join(k[len(start):][:60] for k in unknown[:10])
+                raise forms.ValidationError(f"Unknown setting{'s' if len(unknown) > 1 else ''} of {tech.name}: "
+                                            f"{names}. Its settings are: {', '.join(self.fields)}.")
+        return cleaned
+
     def __init__(self, *args, user=None, **kwargs):
         forms.Form.__init__(self, *args, **kwargs)
         for s in specs:
@@ -96,7 +110,7 @@ def config_form_class(technique: str) -> type[forms.Form]:
                 mine = network_choices(user, s.network) if user is not None and user.is_authenticated else []
                 self.fields[s.name].choices = [("", "— none (the default) —"), *mine]
 
-    attrs: dict[str, Any] = {**fields, "__init__": __init__, "cleaned_config": cleaned_config, "uploaded_files": uploaded_files,
+    attrs: dict[str, Any] = {**fields, "__init__": __init__, "clean": clean, "cleaned_config": cleaned_config, "uploaded_files": uploaded_files,
                              "basic_fields": basic_fields, "advanced_fields": advanced_fields, "specs": specs}
     return type(f"{tech.config_cls.__name__}Form", (forms.Form,), attrs)
 
@@ -106,6 +120,8 @@ class ExperimentForm(forms.Form):
     technique = forms.ChoiceField(choices=())
     hardware = forms.ModelChoiceField(queryset=HardwareProfile.objects.all(), to_field_name="slug",
                                       empty_label=None, help_text="The target device latency and memory refer to.")
+    shared = forms.BooleanField(required=False, label="Shared with everyone signed in",
+                                help_text="Otherwise only you (and staff) see it; you can change it later.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

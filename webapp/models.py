@@ -89,6 +89,8 @@ class Experiment(models.Model):
     #: started_at, ended_at, reason}], oldest first
     attempt_log = models.JSONField(default=list, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    #: private to its owner (and staff) unless shared with everyone signed in
+    shared = models.BooleanField(default=False, db_index=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     #: a design-automation flow this experiment is a step of: {"id", "name", "step", "steps": [{technique, config}]};
     #: when it succeeds, the next step is launched on the network it kept
@@ -175,6 +177,13 @@ class Artifact(models.Model):
     @property
     def filename(self) -> str:
         return self.file.name.rsplit("/", 1)[-1]
+
+    @property
+    def url(self) -> str:
+        """Served by a view that checks who may see the experiment (there is no bare /media/ mount)."""
+        from django.urls import reverse
+
+        return reverse("artifact_file", args=[self.experiment_id, self.pk, self.filename])
 
 
 class Network(models.Model):

@@ -18,7 +18,9 @@ from engine.search.pareto import front_indices, hypervolume_2d
 from .errors import ApplicationError
 from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, NetworkLatency, SeriesPoint
 
-__all__ = ["is_number", "connectivity_for", "layer_tables_for", "latency_pairs_for", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
+__all__ = ["is_number", "connectivity_for", "layer_tables_for", "latency_pairs_for", "experiments_visible",
+           "can_view_experiment", "can_manage_experiment",
+           "networks_visible", "can_view_network", "upload_visible", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
            "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
            "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
@@ -29,9 +31,66 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def experiment_list(*, technique: str | None = None, status: str | None = None, hardware: str | None = None,
+# -- who sees what ---------------------------------------------------------------------------
+# An experiment is private to its owner unless its owner shares it with everyone signed in; staff
+# see all. A network follows the experiment that made it (an uploaded one is its owner's); a run's
+# artifacts follow their experiment; an uploaded file is its owner's, and readable by whoever may
+# see an experiment whose settings name it. Only the owner and staff see a failure's traceback.
+
+def experiments_visible(user) -> QuerySet[Experiment]:
+    """The experiments ``user`` may see (none for an anonymous user)."""
+    if user is None or not user.is_authenticated:
+        return Experiment.objects.none()
+    if user.is_staff:
+        return Experiment.objects.all()
+    return Experiment.objects.filter(Q(owner=user) | Q(shared=True))
+
+
+def can_view_experiment(user, exp: Experiment) -> bool:
+    return bool(user is not None and user.is_authenticated
+                and (user.is_staff or exp.owner_id == user.pk or exp.shared))
+
+
+def can_manage_experiment(user, exp: Experiment) -> bool:
+    """Cancel, delete, share, and read the traceback: the owner and staff."""
+    return bool(user is not None and user.is_authenticated and (user.is_staff or exp.owner_id == user.pk))
+
+
+def networks_visible(user) -> QuerySet[Network]:
+    if user is None or not user.is_authenticated:
+        return Network.objects.none()
+    if user.is_staff:
+        return Network.objects.all()
+    return Network.objects.filter(Q(owner=user) | Q(experiment__shared=True))
+
+
+def can_view_network(user, net: Network) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_staff or net.owner_id == user.pk:
+        return True
+    return net.experiment_id is not None and Experiment.objects.filter(pk=net.experiment_id, shared=True).exists()
+
+
+def upload_visible(user, relative: str) -> bool:
+    """An uploaded file (``<owner id>/<name>`` under UPLOADS_DIR): its owner, staff, and whoever may
+    see an experiment whose file setting names it."""
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_staff or relative.split("/", 1)[0] == str(user.pk):
+        return True
+    by_setting = Q()
+    for name, t in techniques.items():
+        for s in t.config_cls.specs():
+            if s.file:
+                by_setting |= Q(technique=name, **{f"config__{s.name}": relative})
+    return bool(by_setting) and experiments_visible(user).filter(by_setting).exists()
+
+
+def experiment_list(*, user, technique: str | None = None, status: str | None = None, hardware: str | None = None,
                     owner: str | None = None) -> QuerySet[Experiment]:
-    qs = Experiment.objects.select_related("owner", "hardware")
+    """The experiments ``user`` may see, filtered."""
+    qs = experiments_visible(user).select_related("owner", "hardware")
     if technique:
         qs = qs.filter(technique=technique)
     if status:
@@ -43,9 +102,9 @@ def experiment_list(*, technique: str | None = None, status: str | None = None, 
     return qs
 
 
-def experiment_counts() -> dict[str, int]:
+def experiment_counts(*, user) -> dict[str, int]:
     out = {s: 0 for s in Experiment.Status.values}
-    for row in Experiment.objects.values_list("status", flat=True):
+    for row in experiments_visible(user).values_list("status", flat=True):
         out[row] += 1
     return out
 
@@ -320,14 +379,14 @@ NETWORK_SORTS = {"newest": "-created_at", "accuracy": "-accuracy", "params": "pa
                  "latency": "latency", "name": "name"}
 
 
-def network_list(*, problem: str | None = None, dataset: str | None = None, owner: str | None = None,
+def network_list(*, user, problem: str | None = None, dataset: str | None = None, owner: str | None = None,
                  sort: str = "newest", profile: str | None = None) -> QuerySet[Network]:
     """Saved networks, filtered; ``sort`` one of :data:`NETWORK_SORTS`. With
     ``profile`` each row carries ``latency`` / ``latency_source`` on it: the
     measured figure where there is one, else the best estimate."""
     from django.db.models import OuterRef, Subquery
 
-    qs = Network.objects.select_related("owner", "experiment", "parent")
+    qs = networks_visible(user).select_related("owner", "experiment", "parent")
     if problem:
         qs = qs.filter(problem_kind=problem)
     if dataset:
@@ -366,12 +425,13 @@ class LineageStep:
     latency_profile: str = ""
 
 
-def network_lineage(network: Network, *, limit: int = 20) -> list[LineageStep]:
+def network_lineage(network: Network, *, user, limit: int = 20) -> list[LineageStep]:
     """The chain root -> … -> ``network``, each step with its accuracy change
-    and its latency change on a profile both were priced on (measured first)."""
+    and its latency change on a profile both were priced on (measured first).
+    It stops at a parent ``user`` may not see."""
     chain = [network]
     while chain[-1].parent_id and len(chain) < limit:
-        parent = Network.objects.select_related("experiment").filter(pk=chain[-1].parent_id).first()
+        parent = networks_visible(user).select_related("experiment").filter(pk=chain[-1].parent_id).first()
         if parent is None or parent in chain:
             break
         chain.append(parent)
@@ -414,9 +474,9 @@ def network_latency_table(network: Network) -> list[dict[str, Any]]:
     return sorted(by.values(), key=lambda d: d["profile"].slug)
 
 
-def flow_experiments(flow_id: str) -> list[Experiment]:
-    """The steps of a design flow, in order."""
-    return list(Experiment.objects.filter(flow__id=flow_id).select_related("hardware", "owner")
+def flow_experiments(flow_id: str, *, user) -> list[Experiment]:
+    """The steps of a design flow that ``user`` may see, in order."""
+    return list(experiments_visible(user).filter(flow__id=flow_id).select_related("hardware", "owner")
                 .prefetch_related("networks").order_by("created_at", "id"))
 
 

@@ -2,8 +2,10 @@
 
 DATABASE_URL  (default: SQLite under var/, WAL mode)     e.g. postgres://user@host:5432/db
 REDIS_URL     (default: kombu filesystem broker under var/; no result store: outcomes are in the rows)
-SECRET_KEY    (required when DEBUG is off)
-DEBUG         (default: on for local use)
+SECRET_KEY    (default: a random key generated once into var/secret_key)
+DEBUG         (default: off; DEBUG=true asks for Django's debug pages)
+FRONTIER_TLS  (served over HTTPS, directly or behind a TLS proxy: secure cookies, SSL redirect, HSTS;
+               each settable alone: SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS, … see below)
 """
 from __future__ import annotations
 
@@ -23,12 +25,28 @@ def _bool(name: str, default: bool) -> bool:
     return default if v is None else v.strip().lower() in ("1", "true", "yes", "on")
 
 
-DEBUG = _bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-local-development-key-" + str(BASE_DIR)
+def _local_secret_key() -> str:
+    """The key of this installation, generated on first start into var/secret_key (mode 0600) and
+    kept: a real random key, never a fixed default. Several servers sharing sessions set SECRET_KEY."""
+    import secrets
+
+    path = VAR_DIR / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if len(key) < 50:
+            raise ImproperlyConfigured(f"{path} holds no usable key; delete it or set SECRET_KEY") from None
+        return key
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+#: off unless asked for (DEBUG=true): tracebacks and settings are never shown to users by default
+DEBUG = _bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or _local_secret_key()
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -46,19 +64,37 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_results",
+    "csp",
     "webapp.apps.FrontierConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # static files from the production server itself (make run's gunicorn): compressed, cached
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "webapp.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts only from this site's own files — no inline script, no
+# eval (Plotly is its "strict" bundle, Swagger's start-up script a separate file, htmx with allowEval
+# off). Inline styles stay allowed: Plotly and htmx set style attributes and Swagger UI carries a
+# <style> block; styles cannot run code. blob: workers are the site's own scripts' (Redoc).
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": [SELF], "script-src": [SELF], "style-src": [SELF, "'unsafe-inline'"],
+    "img-src": [SELF, "data:", "blob:"], "font-src": [SELF, "data:"], "connect-src": [SELF],
+    "media-src": [SELF], "worker-src": [SELF, "blob:"], "object-src": [NONE], "base-uri": [SELF],
+    "form-action": [SELF], "frame-ancestors": [NONE],
+}}
 
 ROOT_URLCONF = "webapp.urls"
 WSGI_APPLICATION = "webapp.wsgi.application"
@@ -103,8 +139,17 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-MEDIA_URL = "/media/"
+STATIC_ROOT = VAR_DIR / "staticfiles"  # filled by collectstatic (manage.py serve runs it)
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # gzip copies made by collectstatic; names stay unhashed so pages render without a manifest (tests)
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+#: until collectstatic has run (manage.py serve runs it), files are served from the source folders;
+#: after it, from STATIC_ROOT with their gzip copies (finders' files would shadow those)
+WHITENOISE_USE_FINDERS = not any(STATIC_ROOT.iterdir())
+MEDIA_URL = "/media/"  # never served as a folder: artifacts and uploads go through views that check access
 MEDIA_ROOT = Path(os.environ.get("FRONTIER_MEDIA_ROOT", VAR_DIR / "media"))
 UPLOADS_DIR = MEDIA_ROOT / "uploads"
 #: saved networks, one folder each (network.json, weights.safetensors, exports made on demand)
@@ -164,14 +209,32 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 
+# --- accounts -------------------------------------------------------------
+#: wrong passwords (per user name, and per client address) before sign-in is refused for a while
+FRONTIER_LOGIN_MAX_FAILURES = int(os.environ.get("FRONTIER_LOGIN_MAX_FAILURES", 10))
+FRONTIER_LOGIN_LOCKOUT_S = int(os.environ.get("FRONTIER_LOGIN_LOCKOUT_S", 15 * 60))
+#: an API token older than this is refused (a new one from POST /api/token/ or the account page)
+FRONTIER_TOKEN_TTL_DAYS = int(os.environ.get("FRONTIER_TOKEN_TTL_DAYS", 30))
+# The throttle counters live in Django's cache: in-process by default (make run serves from one
+# process with threads); several server processes share one with FRONTIER_CACHE_URL=redis://…
+_cache_url = os.environ.get("FRONTIER_CACHE_URL", "")
+CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+                      if _cache_url else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                          "LOCATION": "frontier"})}
+
 # --- REST framework -----------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "webapp.api.auth.ExpiringTokenAuthentication",
     ],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("FRONTIER_TOKEN_RATE", "20/min")},
+    # behind the TLS proxy, DRF's throttle takes the client from the address it appended to X-Forwarded-For
+    "NUM_PROXIES": 1 if _bool("FRONTIER_BEHIND_TLS_PROXY", False) else None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["webapp.api.parsers.SafeJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "webapp.api.errors.exception_handler",
@@ -184,6 +247,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 LOGGING = {
@@ -193,14 +257,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-if not DEBUG:
-    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", True)
+# --- HTTPS ---------------------------------------------------------------
+# `make run` serves plain HTTP on loopback. Behind TLS (FRONTIER_TLS=true, e.g. nginx or a load balancer
+# terminating TLS and setting X-Forwarded-Proto: FRONTIER_BEHIND_TLS_PROXY=true), cookies are secure,
+# plain HTTP is redirected and HSTS is sent; `manage.py check --deploy` is then clean.
+_tls = _bool("FRONTIER_TLS", False)
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", _tls)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", _tls)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", _tls)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31536000 if _tls else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _tls)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", _tls)
+FRONTIER_BEHIND_TLS_PROXY = _bool("FRONTIER_BEHIND_TLS_PROXY", False)
+if FRONTIER_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
 
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "webapp.staticfinders.PlotlyFinder",
 ]
 #: the largest safetensors weights file a user may upload (bytes)
 FRONTIER_MAX_WEIGHTS_UPLOAD = 200 * 2**20

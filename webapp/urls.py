@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import include, path
 
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="frontier/login.html"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("account/", views.account, name="account"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("experiments/", views.experiment_list, name="experiments"),
     path("experiments/new/", views.experiment_new, name="experiment_new"),
@@ -20,6 +21,10 @@ urlpatterns = [
     path("experiments/<int:pk>/cancel/", views.experiment_cancel, name="experiment_cancel"),
     path("experiments/<int:pk>/delete/", views.experiment_delete, name="experiment_delete"),
     path("experiments/<int:pk>/rerun/", views.experiment_rerun, name="experiment_rerun"),
+    path("experiments/<int:pk>/share/", views.experiment_share, name="experiment_share"),
+    # artifacts and uploads through views that check who may see them (never a bare /media/ mount)
+    path("experiments/<int:pk>/files/<int:artifact_id>/<str:name>", views.artifact_file, name="artifact_file"),
+    path("uploads/<int:owner_id>/<str:name>", views.upload_file, name="upload_file"),
     path("compare/", views.compare, name="compare"),
     path("hardware/", views.hardware_list, name="hardware_list"),
     path("hardware/new/", views.hardware_edit, name="hardware_new"),
@@ -36,6 +41,4 @@ urlpatterns = [
     path("networks/<int:pk>/measure/", views.network_measure, name="network_measure"),
     path("api/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),
-    # Artifacts are served to logged-in users only.
-    re_path(r"^media/(?P<path>.*)$", views.media),
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.conf import settings
 from django.contrib import messages
@@ -29,9 +30,9 @@ def _config_form(technique: str, data=None, *, user=None):
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontier/home.html", {
-        "active": selectors.experiment_list().filter(status__in=Experiment.ACTIVE)[:20],
-        "recent": selectors.experiment_list().exclude(status__in=Experiment.ACTIVE)[:20],
-        "profiles": selectors.hardware_list(), "counts": selectors.experiment_counts(),
+        "active": selectors.experiment_list(user=request.user).filter(status__in=Experiment.ACTIVE)[:20],
+        "recent": selectors.experiment_list(user=request.user).exclude(status__in=Experiment.ACTIVE)[:20],
+        "profiles": selectors.hardware_list(), "counts": selectors.experiment_counts(user=request.user),
         "techniques": techniques.items(),
     })
 
@@ -39,7 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def experiment_list(request: HttpRequest) -> HttpResponse:
     f = {k: request.GET.get(k) or None for k in ("technique", "status", "hardware", "owner")}
-    qs = selectors.experiment_list(**f)
+    qs = selectors.experiment_list(user=request.user, **f)
     from django.core.paginator import Paginator
 
     return render(request, "frontier/experiment_list.html", {
@@ -66,7 +67,8 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
                             f"config.{name}": e.field_errors.get("file", e.message)}) from None
                 exp = services.experiment_launch(owner=request.user, technique=form.cleaned_data["technique"],
                                                  hardware=form.cleaned_data["hardware"],
-                                                 config=config, name=form.cleaned_data["name"])
+                                                 config=config, name=form.cleaned_data["name"],
+                                                 shared=form.cleaned_data["shared"])
                 return redirect("experiment", pk=exp.pk)
             except ApplicationError as e:
                 _attach_errors(e, form, cform)
@@ -105,8 +107,9 @@ def experiment_settings(request: HttpRequest) -> HttpResponse:
         "cform": _config_form(technique, user=request.user), "technique": techniques.get(technique)})
 
 
-def _experiment(pk: int) -> Experiment:
-    return get_object_or_404(Experiment.objects.select_related("hardware", "owner"), pk=pk)
+def _experiment(request: HttpRequest, pk: int) -> Experiment:
+    """The experiment if ``request.user`` may see it; else 404 (its existence is not told either)."""
+    return get_object_or_404(selectors.experiments_visible(request.user).select_related("hardware", "owner"), pk=pk)
 
 
 def _axes(request: HttpRequest, exp: Experiment) -> tuple[str, str, list[str]]:
@@ -122,28 +125,30 @@ def _axes(request: HttpRequest, exp: Experiment) -> tuple[str, str, list[str]]:
 
 @login_required
 def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     x, y, metrics = _axes(request, exp)
     tech = techniques.get(exp.technique) if exp.technique in techniques else None
     return render(request, "frontier/experiment_detail.html", {
         "exp": exp, "x": x, "y": y, "metrics": [(m, metric_info(m).label) for m in metrics], "technique": tech,
-        "artifacts": selectors.artifacts_for(exp), "config_rows": _config_rows(exp),
+        "artifacts": selectors.artifacts_for(exp), "config_rows": _config_rows(exp, request.user),
         "networks": exp.networks.select_related("candidate").order_by("id"),
-        "can_manage": exp.owner_id == request.user.pk or request.user.is_staff,
+        "can_manage": selectors.can_manage_experiment(request.user, exp),
         "series_names": sorted(selectors.series_for(exp)),
         "cross_rows": selectors.cross_hardware_rows((exp.summary or {}).get("metrics") or {}),
     })
 
 
-def _config_rows(exp: Experiment) -> list[tuple[str, str, object]]:
+def _config_rows(exp: Experiment, user) -> list[tuple[str, str, object]]:
     if exp.technique not in techniques:
         return [(k, k, v) for k, v in exp.config.items()]
     specs = {s.name: s for s in techniques.get(exp.technique).config_cls.specs()}
     rows = []
     for k, v in exp.config.items():
         if k in specs and specs[k].network and v:  # a network setting holds the network's id
-            n = Network.objects.filter(pk=int(v)).first() if str(v).isdigit() else None
-            v = f"#{v} {n.name}" if n else f"#{v} (deleted)"
+            n = (selectors.networks_visible(user).filter(pk=int(v)).first()
+                 if re.fullmatch(r"[0-9]{1,18}", str(v)) else None)
+            v = f"#{v} {n.name}" if n else (f"#{v} (deleted)" if not Network.objects.filter(pk=v).exists()
+                                            else f"#{v} (private)")
         rows.append((k, specs[k].label if k in specs else k, _show(v)))
     return rows
 
@@ -158,13 +163,14 @@ def _show(value: object) -> object:
 
 @login_required
 def experiment_status(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "frontier/_status.html", {"exp": _experiment(pk),
-                                                     "can_manage": True})
+    exp = _experiment(request, pk)
+    return render(request, "frontier/_status.html", {"exp": exp,
+                                                     "can_manage": selectors.can_manage_experiment(request.user, exp)})
 
 
 @login_required
 def experiment_plot(request: HttpRequest, pk: int) -> JsonResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     x, y, _ = _axes(request, exp)
     tech = techniques.get(exp.technique) if exp.technique in techniques else None
     data = selectors.scatter_data(exp, x, y, group_by=tech.group_by if tech else "")
@@ -174,7 +180,7 @@ def experiment_plot(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required
 def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     series = selectors.series_for(exp)
     # group curves by the part before "/" (loss/resnet18, loss/mobilenet → one "loss" plot)
     groups: dict[str, list[str]] = {}
@@ -211,7 +217,7 @@ def experiment_series(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required
 def experiment_candidates(request: HttpRequest, pk: int) -> HttpResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     ordering = request.GET.get("ordering", "index")
     front_only = request.GET.get("front") == "1"
     try:
@@ -230,21 +236,75 @@ def experiment_candidates(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     try:
         services.experiment_cancel(experiment=exp, user=request.user)
         messages.info(request, "Cancel requested; the job stops within a few seconds.")
     except ApplicationError as e:
         messages.error(request, e.message)
     if request.htmx:
-        return render(request, "frontier/_status.html", {"exp": _experiment(pk), "can_manage": True})
+        exp = _experiment(request, pk)
+        return render(request, "frontier/_status.html", {
+            "exp": exp, "can_manage": selectors.can_manage_experiment(request.user, exp)})
     return redirect("experiment", pk=pk)
 
 
 @login_required
 @require_POST
+def experiment_share(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner's (or staff's) switch: shared with everyone signed in, or private."""
+    exp = _experiment(request, pk)
+    try:
+        exp = services.experiment_share(experiment=exp, user=request.user, shared=request.POST.get("shared") == "1")
+        messages.info(request, "Shared with everyone signed in." if exp.shared else "Private: only you and staff see it.")
+    except ApplicationError as e:
+        messages.error(request, e.message)
+    return redirect("experiment", pk=pk)
+
+
+@login_required
+def artifact_file(request: HttpRequest, pk: int, artifact_id: int, name: str) -> HttpResponse:
+    """An artifact's bytes, to whoever may see its experiment (no bare /media/ mount): images and
+    videos inline, anything else as a download."""
+    import mimetypes
+
+    from django.http import FileResponse
+
+    exp = _experiment(request, pk)
+    art = get_object_or_404(exp.artifacts, pk=artifact_id)
+    if art.filename != name:
+        raise Http404("no such file")
+    try:
+        fh = art.file.open("rb")
+    except (FileNotFoundError, ValueError):
+        raise Http404("the file is gone") from None
+    ctype = mimetypes.guess_type(art.filename)[0] or "application/octet-stream"
+    inline = ctype.startswith(("image/png", "image/gif", "image/jpeg", "video/"))
+    return FileResponse(fh, as_attachment=not inline, filename=art.filename,
+                        content_type=ctype if inline else "application/octet-stream")
+
+
+@login_required
+def upload_file(request: HttpRequest, owner_id: int, name: str) -> HttpResponse:
+    """A user's uploaded file: its owner, staff, and whoever may see an experiment that names it."""
+    from django.http import FileResponse
+
+    import os
+
+    relative = f"{owner_id}/{name}"
+    if name.startswith(".") or not selectors.upload_visible(request.user, relative):
+        raise Http404("no such file")
+    folder = os.path.join(os.path.realpath(settings.UPLOADS_DIR), str(owner_id))
+    path = os.path.realpath(os.path.join(folder, name))
+    if os.path.dirname(path) != folder or not os.path.isfile(path):
+        raise Http404("no such file")
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=name)
+
+
+@login_required
+@require_POST
 def experiment_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     try:
         services.experiment_delete(experiment=exp, user=request.user)
         messages.info(request, f"Deleted experiment #{pk}.")
@@ -257,10 +317,11 @@ def experiment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def experiment_rerun(request: HttpRequest, pk: int) -> HttpResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     try:
         new = services.experiment_launch(owner=request.user, technique=exp.technique, hardware=exp.hardware,
-                                         config=exp.config, name=exp.name)
+                                         config=exp.config, name=exp.name,
+                                         shared=exp.shared and exp.owner_id == request.user.pk)  # yours: as it was
         return redirect("experiment", pk=new.pk)
     except ApplicationError as e:
         messages.error(request, e.message + " " + "; ".join(f"{k}: {v}" for k, v in e.field_errors.items()))
@@ -276,7 +337,7 @@ def _metric_order(metrics: dict) -> list[str]:
 
 @login_required
 def candidate_detail(request: HttpRequest, pk: int, index: int) -> HttpResponse:
-    exp = _experiment(pk)
+    exp = _experiment(request, pk)
     cand = get_object_or_404(Candidate, experiment=exp, index=index)
     arch = cand.architecture
     blocks = _blocks(arch)
@@ -328,8 +389,9 @@ def _diagram(blocks: list[dict]) -> list[dict] | None:
 
 @login_required
 def compare(request: HttpRequest) -> HttpResponse:
-    ids = [int(i) for i in request.GET.getlist("ids") if i.isdigit()][:12]
-    exps = list(Experiment.objects.filter(pk__in=ids).select_related("hardware"))
+    # ASCII digits, within the database's range ("²".isdigit() is true; 2**63 overflows SQLite)
+    ids = [int(i) for i in request.GET.getlist("ids") if re.fullmatch(r"[0-9]{1,18}", i)][:12]
+    exps = list(selectors.experiments_visible(request.user).filter(pk__in=ids).select_related("hardware"))
     x = request.GET.get("x", "latency_ms")[:60]
     y = request.GET.get("y", "accuracy")[:60]
     text = request.GET.get("constraint", "")[:200]
@@ -342,7 +404,7 @@ def compare(request: HttpRequest) -> HttpResponse:
                           | {"latency_ms", "accuracy"})
     data = selectors.compare_data(exps, x, y, constraints) if exps else None
     return render(request, "frontier/compare.html", {
-        "all": selectors.experiment_list().filter(candidate_count__gt=0)[:200], "chosen": set(ids), "exps": exps,
+        "all": selectors.experiment_list(user=request.user).filter(candidate_count__gt=0)[:200], "chosen": set(ids), "exps": exps,
         "x": x, "y": y, "constraint": text, "constraints": constraints, "error": error, "data": data,
         "metrics": [(m, metric_info(m).label) for m in metric_names],
         "figure": charts.compare_figure(data) if data else None,
@@ -360,7 +422,7 @@ def hardware_detail(request: HttpRequest, slug: str) -> HttpResponse:
     from .services.hardware import lookup_table_info
 
     return render(request, "frontier/hardware_detail.html", {
-        "hw": hw, "experiments": selectors.experiment_list(hardware=slug)[:20], "lut": lookup_table_info(hw),
+        "hw": hw, "experiments": selectors.experiment_list(user=request.user, hardware=slug)[:20], "lut": lookup_table_info(hw),
         "can_edit": (hw.builtin and request.user.is_staff) or (not hw.builtin and
                                                               (hw.owner_id == request.user.pk or request.user.is_staff)),
         "peaks": sorted((hw.peak_gmacs or {}).items()),
@@ -412,18 +474,12 @@ def hardware_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse
     return render(request, "frontier/hardware_form.html", {"form": form, "hw": hw})
 
 
-@login_required
-def media(request: HttpRequest, path: str) -> HttpResponse:
-    """Artifacts and uploads, for logged-in users only."""
-    from django.views.static import serve
-
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
-
-
 # -- saved networks ---------------------------------------------------------------------------
 
-def _network(pk: int) -> Network:
-    return get_object_or_404(Network.objects.select_related("owner", "experiment", "parent", "candidate"), pk=pk)
+def _network(request: HttpRequest, pk: int) -> Network:
+    """The network if ``request.user`` may see it (it follows the experiment that made it); else 404."""
+    return get_object_or_404(selectors.networks_visible(request.user).select_related(
+        "owner", "experiment", "parent", "candidate"), pk=pk)
 
 
 @login_required
@@ -437,27 +493,29 @@ def network_list(request: HttpRequest) -> HttpResponse:
     profile = request.GET.get("profile") or None
     if profile and not HardwareProfile.objects.filter(slug=profile).exists():
         profile = None
-    qs = selectors.network_list(**f, sort=sort, profile=profile)
+    qs = selectors.network_list(user=request.user, **f, sort=sort, profile=profile)
     return render(request, "frontier/network_list.html", {
         "page": Paginator(qs, 50).get_page(request.GET.get("page")), "filters": f, "sort": sort,
         "sorts": list(selectors.NETWORK_SORTS), "profile": profile, "profiles": selectors.hardware_list(),
         "problems": list(PROBLEMS),
-        "datasets": sorted(set(Network.objects.exclude(dataset="").values_list("dataset", flat=True)))})
+        "datasets": sorted(set(selectors.networks_visible(request.user).exclude(dataset="")
+                               .values_list("dataset", flat=True)))})
 
 
 @login_required
 def network_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from engine.metrics import source_key
 
-    net = _network(pk)
+    net = _network(request, pk)
     metrics = [(k, v, net.metrics.get(source_key(k))) for k, v in net.metrics.items()
                if not k.endswith("_source") and k != "latency_profile"]
     peak = max((b.get("macs") or 0 for b in net.blocks), default=0)
     takes = [(n, t) for n, t in techniques.items()
              if any(s.network and net.problem_kind in s.network for s in t.config_cls.specs())]
     return render(request, "frontier/network_detail.html", {
-        "net": net, "metrics": metrics, "lineage": selectors.network_lineage(net),
-        "children": net.children.select_related("experiment").order_by("created_at"),
+        "net": net, "metrics": metrics, "lineage": selectors.network_lineage(net, user=request.user),
+        "children": selectors.networks_visible(request.user).filter(parent=net).select_related("experiment")
+        .order_by("created_at"),
         "latencies": selectors.network_latency_table(net), "profiles": selectors.hardware_list(),
         "blocks": net.blocks, "peak_macs": peak or 1, "can_edit": net.owner_id == request.user.pk or request.user.is_staff,
         "takes": takes, "spec_json": json.dumps(net.spec, indent=1),
@@ -491,7 +549,7 @@ def network_upload(request: HttpRequest) -> HttpResponse:
 def network_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     from django.http import FileResponse
 
-    net = _network(pk)
+    net = _network(request, pk)
     try:
         path = services.network_export(network=net, fmt=fmt)
     except ApplicationError as e:
@@ -511,7 +569,7 @@ def network_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 @login_required
 @require_POST
 def network_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    net = _network(pk)
+    net = _network(request, pk)
     try:
         services.network_delete(network=net, user=request.user)
     except ApplicationError as e:
@@ -524,7 +582,7 @@ def network_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def network_measure(request: HttpRequest, pk: int) -> HttpResponse:
-    net = _network(pk)
+    net = _network(request, pk)
     try:
         exp = services.network_measure(network=net, hardware=request.POST.get("hardware", ""), user=request.user,
                                        measure_on_device=bool(request.POST.get("measure_on_device")))
@@ -582,7 +640,7 @@ def flow_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def flow_detail(request: HttpRequest, flow_id: str) -> HttpResponse:
-    steps = selectors.flow_experiments(flow_id)
+    steps = selectors.flow_experiments(flow_id, user=request.user)
     if not steps:
         raise Http404("no such flow")
     planned = steps[0].flow.get("steps", [])
@@ -594,4 +652,71 @@ def flow_detail(request: HttpRequest, flow_id: str) -> HttpResponse:
     last = next((r["net"] for r in reversed(rows) if r["net"] is not None), None)
     return render(request, "frontier/flow_detail.html", {
         "flow": steps[0].flow, "rows": rows, "last": last,
-        "lineage": selectors.network_lineage(last) if last else [], "active": any(e.is_active for e in steps)})
+        "lineage": selectors.network_lineage(last, user=request.user) if last else [], "active": any(e.is_active for e in steps)})
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+from django.contrib.auth import views as auth_views  # noqa: E402
+
+
+class LoginView(auth_views.LoginView):
+    """The login form, throttled: after repeated wrong passwords for a user name or from an address,
+    sign-in is refused (HTTP 429, even with the right password) until the lock-out ends."""
+
+    template_name = "frontier/login.html"
+
+    def post(self, request, *args, **kwargs):
+        from .services.accounts import client_address, login_locked_for
+
+        wait = login_locked_for(username=request.POST.get("username", ""), address=client_address(request.META))
+        if wait:
+            # the password is not even checked while locked
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")[:150]})
+            minutes = wait // 60 + 1
+            response = self.render_to_response(self.get_context_data(form=form, locked=(
+                f"Too many wrong passwords: sign-in is locked for {minutes} more minute{'s' if minutes > 1 else ''}.")))
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        from .services.accounts import client_address, login_failed
+
+        if self.request.POST.get("username"):
+            login_failed(username=self.request.POST["username"], address=client_address(self.request.META))
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        from .services.accounts import login_succeeded
+
+        login_succeeded(username=form.get_user().get_username())
+        return super().form_valid(form)
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The API token: create (which replaces the old one) or revoke, and when it expires."""
+    from rest_framework.authtoken.models import Token
+
+    from .api.auth import token_expires_at
+    from .services.accounts import token_create, token_revoke
+
+    if request.method == "POST":
+        if request.POST.get("action") == "create":
+            token_create(user=request.user)
+            messages.success(request, "New API token created; the old one (if any) no longer works.")
+        elif request.POST.get("action") == "revoke":
+            n = token_revoke(user=request.user)
+            messages.info(request, "API token revoked." if n else "You had no API token.")
+        else:
+            messages.error(request, "Unknown action.")
+        return redirect("account")
+    token = Token.objects.filter(user=request.user).first()
+    from django.utils import timezone
+
+    return render(request, "frontier/account.html", {
+        "token": token, "expires_at": token_expires_at(token) if token else None,
+        "expired": bool(token and timezone.now() >= token_expires_at(token)),
+        "ttl_days": settings.FRONTIER_TOKEN_TTL_DAYS})

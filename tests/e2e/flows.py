@@ -42,8 +42,10 @@ def launch(page, url, technique, hardware, name, fields, selects=None, advanced=
             page.fill(f"input[name=cfg-{k}]", str(v))
     page.click("button:has-text('Launch')")
     page.wait_for_url("**/experiments/*/", timeout=15_000)
-    page.wait_for_function("['succeeded', 'failed', 'cancelled'].includes(document.querySelector('#status')"
-                           ".dataset.status)", timeout=240_000)
+    # a selector, not wait_for_function: Playwright evaluates a function's text with eval, which the
+    # site's Content-Security-Policy refuses
+    page.wait_for_selector("#status[data-status=succeeded], #status[data-status=failed], "
+                           "#status[data-status=cancelled]", state="attached", timeout=240_000)
     exp = Experiment.objects.get(name=name)
     assert exp.status == "succeeded", exp.error
     page.wait_for_selector("#cancel-btn", state="detached", timeout=15_000)  # the page reloads when it ends

@@ -63,7 +63,8 @@ def test_launch_watch_and_plot(live_server, live_worker, browser_page, django_us
         page.wait_for_timeout(300)
     assert len(seen) >= 2, f"progress never moved: {seen}"
 
-    page.wait_for_function("document.querySelector('#status').dataset.status === 'succeeded'", timeout=180_000)
+    # (a selector: wait_for_function's eval is refused by the Content-Security-Policy)
+    page.wait_for_selector("#status[data-status=succeeded]", state="attached", timeout=180_000)
     page.wait_for_selector("#cancel-btn", state="detached", timeout=15_000)  # the page reloads when the job ends
     page.wait_for_selector("#pareto .scatterlayer .point", timeout=20_000)
     points = page.query_selector_all("#pareto .scatterlayer .point")

@@ -252,8 +252,9 @@ class TestExperimentCreate:
 class TestExperimentReadAndManage:
     def test_list_filters(self, api, toy, profiles, user, other_user):
         a = make_exp(user, profiles["local-cpu"], status=S.SUCCEEDED)
-        b = make_exp(other_user, profiles["jetson-nano"], status=S.FAILED)
+        b = make_exp(other_user, profiles["jetson-nano"], status=S.FAILED, shared=True)
         c = make_exp(user, profiles["jetson-nano"], technique=TOY, status=S.QUEUED)
+        make_exp(other_user, profiles["jetson-nano"], status=S.FAILED)  # bob's private one: never listed
 
         def ids(query=""):
             r = api.get("/api/experiments/" + query)
@@ -271,8 +272,11 @@ class TestExperimentReadAndManage:
         assert api.get("/api/experiments/?limit=1").json()["count"] == 3
 
     def test_retrieve(self, api, profiles, other_user):
-        e = make_exp(other_user, profiles["local-cpu"], [{"latency_ms": 1.0, "accuracy": 0.5}], name="bob's")
-        r = api.get(f"/api/experiments/{e.pk}/")  # anyone logged in may read
+        e = make_exp(other_user, profiles["local-cpu"], [{"latency_ms": 1.0, "accuracy": 0.5}], name="bob's",
+                     shared=True)
+        private = make_exp(other_user, profiles["local-cpu"], name="bob's own")
+        assert api.get(f"/api/experiments/{private.pk}/").status_code == 404  # private to bob (and staff)
+        r = api.get(f"/api/experiments/{e.pk}/")  # shared: anyone logged in may read
         assert r.status_code == 200
         body = r.json()
         assert body["id"] == e.pk and body["owner"] == "bob" and body["candidate_count"] == 1
@@ -282,6 +286,8 @@ class TestExperimentReadAndManage:
     def test_cancel_rules(self, api, toy, profiles, user, other_user):
         mine = launch_toy(user)
         theirs = launch_toy(other_user)
+        assert api.post(f"/api/experiments/{theirs.pk}/cancel/").status_code == 404  # private: not even seen
+        Experiment.objects.filter(pk=theirs.pk).update(shared=True)
         r = api.post(f"/api/experiments/{mine.pk}/cancel/")
         assert r.status_code == 200 and r.json()["status"] == "cancelled"
         r = api.post(f"/api/experiments/{mine.pk}/cancel/")  # twice: nothing left to cancel
@@ -296,7 +302,7 @@ class TestExperimentReadAndManage:
 
     def test_delete_rules(self, api, profiles, user, other_user, staff):
         mine = make_exp(user, profiles["local-cpu"], [{"latency_ms": 1.0}])
-        theirs = make_exp(other_user, profiles["local-cpu"])
+        theirs = make_exp(other_user, profiles["local-cpu"], shared=True)
         running = make_exp(user, profiles["local-cpu"], status=S.RUNNING)
         assert api.delete(f"/api/experiments/{theirs.pk}/").status_code == 403
         assert api.delete(f"/api/experiments/{running.pk}/").status_code == 400
@@ -335,7 +341,7 @@ class TestResults:
         bad = api.get(f"/api/experiments/{exp.pk}/candidates/?ordering=-vibes")
         assert bad.status_code == 400 and "ordering" in bad.json()["errors"]
 
-    def test_series_and_artifacts_of_a_real_toy_run(self, api, toy, profiles, user, no_queue, media_root):
+    def test_series_and_artifacts_of_a_real_toy_run(self, api, client, toy, profiles, user, no_queue, media_root):
         exp = services.experiment_execute(experiment_id=launch_toy(user).pk)
         series = api.get(f"/api/experiments/{exp.pk}/series/").json()
         assert series == {"loss": {"step": [0.0, 1.0, 2.0, 3.0], "value": [1.0, 0.5, 1 / 3, 0.25]}}
@@ -343,7 +349,9 @@ class TestResults:
         assert len(arts) == 1
         art = arts[0]
         assert art["kind"] == "json" and art["candidate"] == 0 and art["group"] == "files"
-        assert art["url"].startswith(f"/media/experiments/{exp.pk}/") and art["size_bytes"] == 18
+        assert art["url"].startswith(f"/experiments/{exp.pk}/files/") and art["size_bytes"] == 18
+        client.force_login(user)
+        assert b"".join(client.get(art["url"]).streaming_content) == b'{"hello": "world"}'
 
     def test_empty_results(self, api, profiles, user):
         e = make_exp(user, profiles["local-cpu"])
@@ -405,8 +413,9 @@ def test_openapi_schema(api):
     assert yaml_r.status_code == 200 and b"openapi:" in yaml_r.content
 
 
-def test_swagger_page_is_served_offline(api):
-    r = api.get("/api/docs/")
+def test_swagger_page_is_served_offline(client, user):
+    client.force_login(user)
+    r = client.get("/api/docs/")
     assert r.status_code == 200
     html = r.content.decode()
     assert "swagger" in html.lower()
@@ -420,3 +429,8 @@ def test_swagger_page_is_served_offline(api):
     for s in srcs:
         if s.startswith("/static/"):
             assert finders.find(s[len("/static/"):]), s
+    # no inline script (the Content-Security-Policy allows only script files): the start-up script is a URL
+    assert not re.search(r"<script>\s*\S", html), html
+    start = next(s for s in srcs if "script" in s and s.startswith("/api/docs/"))
+    js = client.get(start.replace("&amp;", "&"))
+    assert js.status_code == 200 and js["Content-Type"].startswith("application/javascript")

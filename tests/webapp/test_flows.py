@@ -40,10 +40,10 @@ def test_a_flow_runs_step_after_step_on_the_kept_networks(api, user, profiles, n
             break
         assert f"next step: #{nxt.pk}" in done.message
         ids.append(nxt.pk)
-    steps = selectors.flow_experiments(first.flow["id"])
+    steps = selectors.flow_experiments(first.flow["id"], user=first.owner)
     assert [e.technique for e in steps] == ["model-zoo", "amc", "haq"]
     final = Network.objects.get(experiment=steps[2], primary=True)
-    chain = [s.network.technique for s in selectors.network_lineage(final)]
+    chain = [s.network.technique for s in selectors.network_lineage(final, user=first.owner)]
     assert chain == ["model-zoo", "amc", "haq"]
     assert steps[1].config["network"] == str(Network.objects.get(experiment=steps[0]).pk)
 

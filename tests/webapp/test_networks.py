@@ -102,7 +102,8 @@ def test_only_the_owner_deletes(api, user, other_user, media_root):
     pk = upload(api, weights_file()).json()["id"]
     bob = APIClient()
     bob.force_authenticate(other_user)
-    assert bob.delete(f"/api/networks/{pk}/").status_code == 403
+    assert bob.delete(f"/api/networks/{pk}/").status_code == 404  # an uploaded network is private to alice
+    assert bob.get(f"/api/networks/{pk}/").status_code == 404
     uid = Network.objects.get(pk=pk).uid
     assert api.delete(f"/api/networks/{pk}/").status_code == 204
     assert not Network.objects.exists() and not (media_root / "networks" / uid).exists()
@@ -134,7 +135,7 @@ def test_runs_keep_networks_with_their_lineage_and_measurement(api, user, other_
     assert child_exp.status == S.SUCCEEDED, child_exp.error
     child = Network.objects.get(experiment=child_exp)
     assert child.parent == parent and child.technique == "tinytl" and child.builder == "tinytl"
-    steps = __import__("webapp.selectors", fromlist=["network_lineage"]).network_lineage(child)
+    steps = __import__("webapp.selectors", fromlist=["network_lineage"]).network_lineage(child, user=user)
     assert [s.network for s in steps] == [parent, child] and steps[1].accuracy_change is not None
     # measuring the child on a profile adds its figures
     r = api.post(f"/api/networks/{child.pk}/measure/", {"hardware": "raspberry-pi-4"}, format="json")

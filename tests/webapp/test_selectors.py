@@ -81,20 +81,24 @@ def test_numeric_metrics_objectives_first(exp):
     assert selectors.numeric_metrics(exp) == ["latency_ms", "accuracy", "params"]
 
 
-def test_experiment_list_filters(toy, profiles, user, other_user):
+def test_experiment_list_filters(toy, profiles, user, other_user, staff):
     a = make_exp(user, profiles["local-cpu"], status=S.SUCCEEDED)
-    b = make_exp(other_user, profiles["jetson-nano"], status=S.FAILED)
+    b = make_exp(other_user, profiles["jetson-nano"], status=S.FAILED, shared=True)
     c = make_exp(user, profiles["jetson-nano"], technique=TOY, status=S.SUCCEEDED)
+    d = make_exp(other_user, profiles["jetson-nano"], status=S.FAILED)  # bob's, private
     ids = lambda qs: sorted(e.pk for e in qs)  # noqa: E731
-    assert ids(selectors.experiment_list()) == sorted([a.pk, b.pk, c.pk])
-    assert ids(selectors.experiment_list(technique=TOY)) == [c.pk]
-    assert ids(selectors.experiment_list(status="failed")) == [b.pk]
-    assert ids(selectors.experiment_list(hardware="jetson-nano")) == sorted([b.pk, c.pk])
-    assert ids(selectors.experiment_list(owner="alice")) == sorted([a.pk, c.pk])
-    assert ids(selectors.experiment_list(owner="alice", hardware="jetson-nano", status="succeeded")) == [c.pk]
-    assert ids(selectors.experiment_list(owner="nobody")) == []
-    assert selectors.experiment_counts() == {"queued": 0, "running": 0, "succeeded": 2, "failed": 1,
-                                             "cancelled": 0}
+    assert ids(selectors.experiment_list(user=user)) == sorted([a.pk, b.pk, c.pk])
+    assert ids(selectors.experiment_list(user=user, technique=TOY)) == [c.pk]
+    assert ids(selectors.experiment_list(user=user, status="failed")) == [b.pk]
+    assert ids(selectors.experiment_list(user=user, hardware="jetson-nano")) == sorted([b.pk, c.pk])
+    assert ids(selectors.experiment_list(user=user, owner="alice")) == sorted([a.pk, c.pk])
+    assert ids(selectors.experiment_list(user=user, owner="alice", hardware="jetson-nano", status="succeeded")) == [c.pk]
+    assert ids(selectors.experiment_list(user=user, owner="nobody")) == []
+    assert ids(selectors.experiment_list(user=user, owner="bob")) == [b.pk]
+    assert ids(selectors.experiment_list(user=other_user)) == sorted([b.pk, d.pk])
+    assert ids(selectors.experiment_list(user=staff)) == sorted([a.pk, b.pk, c.pk, d.pk])
+    assert selectors.experiment_counts(user=user) == {"queued": 0, "running": 0, "succeeded": 2, "failed": 1,
+                                                      "cancelled": 0}
 
 
 class TestConstraints:

@@ -71,16 +71,14 @@ def test_login_page_and_logging_in(client, user):
     assert r.status_code == 302 and client.get("/").status_code == 302
 
 
-def test_media_files_require_login(client, user, media_root):
-    # the media view reads MEDIA_ROOT per request, so the test's folder is served
+def test_media_is_no_bare_folder(client, user, media_root):
+    """Files under MEDIA_ROOT are served only through views that check who may see them
+    (tests/webapp/test_privacy.py): /media/ itself serves nothing, to anyone."""
     (media_root / "experiments" / "1").mkdir(parents=True)
     (media_root / "experiments" / "1" / "a.json").write_text('{"x": 1}')
-    r = client.get("/media/experiments/1/a.json")
-    assert r.status_code == 302 and r["Location"].startswith("/login/")
+    assert client.get("/media/experiments/1/a.json").status_code == 404  # no such URL, for anyone
     client.force_login(user)
-    r = client.get("/media/experiments/1/a.json")
-    assert r.status_code == 200 and b"".join(r.streaming_content) == b'{"x": 1}'
-    assert client.get("/media/experiments/1/missing.json").status_code == 404
+    assert client.get("/media/experiments/1/a.json").status_code == 404
     assert client.get("/media/../settings.py").status_code in (400, 404)
 
 
@@ -102,8 +100,9 @@ def test_home(web, toy, profiles, user, no_queue):
 
 def test_experiment_list_filters(web, toy, profiles, user, other_user):
     a = make_exp(user, profiles["local-cpu"], name="alpha")
-    b = make_exp(other_user, profiles["jetson-nano"], status=S.FAILED, name="bravo")
+    b = make_exp(other_user, profiles["jetson-nano"], status=S.FAILED, name="bravo", shared=True)
     c = make_exp(user, profiles["jetson-nano"], technique=TOY, name="charlie")
+    make_exp(other_user, profiles["jetson-nano"], status=S.FAILED, name="delta")  # bob's private one
 
     def ids(q=""):
         r = web.get("/experiments/" + q)
@@ -117,7 +116,7 @@ def test_experiment_list_filters(web, toy, profiles, user, other_user):
     assert ids("?owner=alice&hardware=jetson-nano") == [c.pk]
     assert ids("?technique=&status=&hardware=&owner=") == sorted([a.pk, b.pk, c.pk])
     t = text(web.get("/experiments/?status=failed"))
-    assert "bravo" in t and "alpha" not in t
+    assert "bravo" in t and "alpha" not in t and "delta" not in t
 
 
 # --- new experiment -----------------------------------------------------------------
@@ -250,7 +249,7 @@ def test_detail_page(web, exp):
     # every setting is shown with its label
     for spec in techniques.get("model-zoo").config_cls.specs():
         assert f'title="{spec.name}"' in t
-    assert "/static/vendor/plotly.min.js" in t
+    assert "/static/vendor/plotly-strict.min.js" in t
     assert not re.search(r"""<script[^>]+src\s*=\s*["'](https?:)?//""", t)
     assert web.get(f"/experiments/{exp.pk + 99}/").status_code == 404
 
@@ -365,7 +364,7 @@ def test_candidate_detail_with_a_list_of_block_dicts(web, profiles, user):
 def test_candidate_detail_lists_its_artifacts(web, toy, profiles, user, no_queue, media_root):
     e = services.experiment_execute(experiment_id=launch_toy(user).pk)
     t = text(web.get(f"/experiments/{e.pk}/candidates/0/"))
-    assert "toy0.json" in t and f"/media/experiments/{e.pk}/" in t
+    assert "toy0.json" in t and f"/experiments/{e.pk}/files/" in t
     assert "toy0.json" not in text(web.get(f"/experiments/{e.pk}/candidates/1/"))
     # and the gallery of the experiment page
     assert "toy0.json" in text(web.get(f"/experiments/{e.pk}/"))
@@ -376,6 +375,7 @@ def test_candidate_detail_lists_its_artifacts(web, toy, profiles, user, no_queue
 class TestManageButtons:
     def test_owner_sees_cancel_others_do_not(self, client, toy, profiles, user, other_user, staff, no_queue):
         e = launch_toy(user)
+        Experiment.objects.filter(pk=e.pk).update(shared=True)  # so that bob sees the page at all
         for who, sees in ((user, True), (other_user, False), (staff, True)):
             client.force_login(who)
             t = text(client.get(f"/experiments/{e.pk}/"))
@@ -383,7 +383,7 @@ class TestManageButtons:
             assert "experiments/%d/delete/" % e.pk not in t  # active: no delete
 
     def test_delete_button_only_for_owner_of_a_finished_one(self, client, profiles, user, other_user):
-        e = make_exp(user, profiles["local-cpu"])
+        e = make_exp(user, profiles["local-cpu"], shared=True)
         client.force_login(other_user)
         assert f"/experiments/{e.pk}/delete/" not in text(client.get(f"/experiments/{e.pk}/"))
         client.force_login(user)
@@ -392,6 +392,8 @@ class TestManageButtons:
     def test_cancel(self, client, toy, profiles, user, other_user, no_queue):
         e = launch_toy(user)
         client.force_login(other_user)
+        assert client.post(f"/experiments/{e.pk}/cancel/").status_code == 404  # private: bob cannot see it
+        Experiment.objects.filter(pk=e.pk).update(shared=True)
         r = client.post(f"/experiments/{e.pk}/cancel/", follow=True)
         assert "Only the owner" in text(r)
         assert Experiment.objects.get(pk=e.pk).status == S.QUEUED
@@ -408,6 +410,7 @@ class TestManageButtons:
 
     def test_delete(self, client, toy, profiles, user, other_user, no_queue, media_root):
         e = services.experiment_execute(experiment_id=launch_toy(user).pk)
+        Experiment.objects.filter(pk=e.pk).update(shared=True)
         path = media_root / e.artifacts.get().file.name
         client.force_login(other_user)
         client.post(f"/experiments/{e.pk}/delete/")
@@ -423,7 +426,7 @@ class TestManageButtons:
         assert "cancel it first" in text(r) and Experiment.objects.filter(pk=e.pk).exists()
 
     def test_rerun(self, web, profiles, other_user, user, no_queue):
-        e = make_exp(other_user, profiles["jetson-nano"], name="again")
+        e = make_exp(other_user, profiles["jetson-nano"], name="again", shared=True)
         r = web.post(f"/experiments/{e.pk}/rerun/")
         new = Experiment.objects.exclude(pk=e.pk).get()
         assert r["Location"] == f"/experiments/{new.pk}/"

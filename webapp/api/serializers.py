@@ -44,7 +44,8 @@ def _input_field(f: dataclasses.Field) -> serializers.Field:
 
 
 class HardwareProfileSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", default=None, read_only=True)
+    #: null for the built-in profiles
+    owner = serializers.CharField(source="owner.username", default=None, allow_null=True, read_only=True)
     has_lookup_table = serializers.SerializerMethodField()
     lookup_table_info = serializers.SerializerMethodField()
     has_latency_predictor = serializers.SerializerMethodField()
@@ -86,13 +87,25 @@ class ExperimentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Experiment
         fields = ("id", "url", "name", "technique", "hardware", "config", "status", "progress", "message", "error",
-                  "summary", "candidate_count", "front_objectives", "queue", "owner", "created_at", "started_at",
-                  "finished_at", "cancel_requested", "hardware_snapshot", "flow",
+                  "summary", "candidate_count", "front_objectives", "queue", "owner", "shared", "created_at",
+                  "started_at", "finished_at", "cancel_requested", "hardware_snapshot", "flow",
                   "attempts", "attempt_log", "dispatched_at")
         read_only_fields = fields
+        extra_kwargs = {"error": {"help_text": "A failure's traceback: empty unless you own the experiment or are "
+                                               "staff (the message says what happened)"},
+                        "shared": {"help_text": "Seen by everyone signed in; else only by its owner and staff"}}
 
     def get_url(self, obj) -> str:
         return f"/experiments/{obj.pk}/"
+
+    def to_representation(self, obj):
+        from ..selectors import can_manage_experiment
+
+        data = super().to_representation(obj)
+        request = self.context.get("request")
+        if not can_manage_experiment(getattr(request, "user", None), obj):
+            data["error"] = ""
+        return data
 
 
 class ExperimentInput(serializers.Serializer):
@@ -100,6 +113,8 @@ class ExperimentInput(serializers.Serializer):
     hardware = serializers.CharField(help_text="A hardware profile slug")
     config = serializers.DictField(required=False, help_text="Settings; see the technique's JSON schema")
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    shared = serializers.BooleanField(required=False, default=False,
+                                      help_text="Seen by everyone signed in (default: only you and staff)")
 
 
 class CandidateSerializer(serializers.ModelSerializer):
@@ -111,7 +126,7 @@ class CandidateSerializer(serializers.ModelSerializer):
 
 class ArtifactSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    candidate = serializers.IntegerField(source="candidate.index", default=None, read_only=True)
+    candidate = serializers.IntegerField(source="candidate.index", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = Artifact
@@ -119,7 +134,7 @@ class ArtifactSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, obj) -> str:
-        return obj.file.url
+        return obj.url
 
 
 class TechniqueSerializer(serializers.Serializer):
@@ -145,8 +160,8 @@ class NetworkLatencySerializer(serializers.ModelSerializer):
 class NetworkSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     url = serializers.SerializerMethodField()
-    parent = serializers.IntegerField(source="parent_id", default=None, read_only=True)
-    candidate = serializers.IntegerField(source="candidate.index", default=None, read_only=True)
+    parent = serializers.IntegerField(source="parent_id", default=None, allow_null=True, read_only=True)
+    candidate = serializers.IntegerField(source="candidate.index", default=None, allow_null=True, read_only=True)
     latencies = NetworkLatencySerializer(many=True, read_only=True)
     downloads = serializers.SerializerMethodField()
 

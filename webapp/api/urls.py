@@ -1,6 +1,6 @@
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from . import views
@@ -13,11 +13,14 @@ router.register("networks", views.NetworkViewSet, basename="network")
 urlpatterns = [
     path("techniques/", views.TechniqueList.as_view(), name="api-techniques"),
     path("techniques/<str:name>/", views.TechniqueDetail.as_view(), name="api-technique"),
-    path("token/", obtain_auth_token, name="api-token"),
+    path("token/", views.TokenView.as_view(), name="api-token"),
     path("uploads/", views.UploadView.as_view(), name="api-uploads"),
     path("flows/", views.FlowView.as_view(), name="api-flows"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The schema and its pages are for signed-in users and tokens, like every other URL but the login
+    # page (SPECTACULAR_SETTINGS' SERVE_PERMISSIONS); the split view serves Swagger's start-up script as a
+    # file, which the Content-Security-Policy allows (an inline script it would block).
+    path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger"),
+    path("redoc/", login_required(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
     path("", include(router.urls)),
 ]

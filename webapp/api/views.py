@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.exceptions import Throttled
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +16,7 @@ from .. import selectors, services
 from ..errors import ApplicationError
 from ..models import HardwareProfile
 from ..services.uploads import UPLOAD_RULES
+from .parsers import SafeJSONParser
 from .serializers import (ArtifactSerializer, CandidateSerializer, ExperimentInput, ExperimentSerializer,
                           HardwareProfileInput, HardwareProfileSerializer, NetworkSerializer, NetworkUploadInput,
                           TechniqueSerializer)
@@ -51,7 +56,7 @@ class HardwareProfileViewSet(viewsets.ModelViewSet):
         "(python -m engine.hardware.agent … --out lut.json): a multipart file or the JSON as the body. "
         "DELETE removes it.")
     @action(detail=True, methods=["post", "delete"], url_path="lookup-table",
-            parser_classes=[MultiPartParser, JSONParser])
+            parser_classes=[MultiPartParser, SafeJSONParser])
     def lookup_table(self, request, slug=None):
         hw = self.get_object()
         if request.method == "DELETE":
@@ -73,7 +78,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         p = self.request.query_params
-        return selectors.experiment_list(technique=p.get("technique"), status=p.get("status"),
+        return selectors.experiment_list(user=self.request.user, technique=p.get("technique"), status=p.get("status"),
                                          hardware=p.get("hardware"), owner=p.get("owner"))
 
     @extend_schema(parameters=[OpenApiParameter(n, str) for n in ("technique", "status", "hardware", "owner")])
@@ -83,15 +88,16 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @extend_schema(request=ExperimentInput, responses={201: ExperimentSerializer})
     def create(self, request):
         data = _body(request)
-        unknown = sorted(set(data) - {"technique", "hardware", "config", "name"})
+        unknown = sorted(set(data) - {"technique", "hardware", "config", "name", "shared"})
         if unknown:
             raise ApplicationError("Unknown fields.", field_errors={k: "unknown field" for k in unknown})
         for key in ("technique", "hardware"):
             if not isinstance(data.get(key), str) or not data.get(key):
                 raise ApplicationError("The experiment is not valid.", field_errors={key: "required"})
         exp = services.experiment_launch(owner=request.user, technique=data["technique"], hardware=data["hardware"],
-                                         config=data.get("config"), name=data.get("name", ""))
-        return Response(ExperimentSerializer(exp).data, status=status.HTTP_201_CREATED)
+                                         config=data.get("config"), name=data.get("name", ""),
+                                         shared=data.get("shared", False))
+        return Response(ExperimentSerializer(exp, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
         services.experiment_delete(experiment=self.get_object(), user=request.user)
@@ -101,7 +107,22 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         exp = services.experiment_cancel(experiment=self.get_object(), user=request.user)
-        return Response(ExperimentSerializer(exp).data)
+        return Response(ExperimentSerializer(exp, context={"request": request}).data)
+
+    @extend_schema(request={"application/json": {"type": "object", "required": ["shared"], "properties": {
+        "shared": {"type": "boolean"}}}}, responses=ExperimentSerializer,
+        description="Share the experiment with everyone signed in (true) or make it private to its owner and "
+                    "staff (false). Owner or staff only.")
+    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser])
+    def share(self, request, pk=None):
+        data = _body(request)
+        unknown = sorted(set(data) - {"shared"})
+        if unknown:
+            raise ApplicationError("Unknown fields.", field_errors={k: "unknown field" for k in unknown})
+        if "shared" not in data:
+            raise ApplicationError("No switch.", field_errors={"shared": "required: true or false"})
+        exp = services.experiment_share(experiment=self.get_object(), user=request.user, shared=data["shared"])
+        return Response(ExperimentSerializer(exp, context={"request": request}).data)
 
     @extend_schema(parameters=[OpenApiParameter("front", str, description="1: only the Pareto front"),
                                OpenApiParameter("ordering", str, description="index or a metric, - for descending")],
@@ -137,7 +158,7 @@ class NetworkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         sort = p.get("sort", "newest")
         if sort not in selectors.NETWORK_SORTS:
             raise ApplicationError("Unknown sort.", field_errors={"sort": f"one of {', '.join(selectors.NETWORK_SORTS)}"})
-        return selectors.network_list(problem=p.get("problem"), dataset=p.get("dataset"), owner=p.get("owner"),
+        return selectors.network_list(user=self.request.user, problem=p.get("problem"), dataset=p.get("dataset"), owner=p.get("owner"),
                                       sort=sort, profile=p.get("profile")).prefetch_related("latencies__hardware")
 
     @extend_schema(parameters=[OpenApiParameter(n, str) for n in ("problem", "dataset", "owner", "sort", "profile")])
@@ -162,14 +183,14 @@ class NetworkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "hardware": {"type": "string"}, "measure_on_device": {"type": "boolean"}}}},
         responses={201: ExperimentSerializer}, description="Launch a network-latency run of this network on a "
         "profile; its figures are added to the network's latencies when it ends.")
-    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser])
     def measure(self, request, pk=None):
         data = _body(request)
         if not isinstance(data.get("hardware"), str) or not data["hardware"]:
             raise ApplicationError("No profile.", field_errors={"hardware": "required: a hardware profile slug"})
         exp = services.network_measure(network=self.get_object(), hardware=data["hardware"], user=request.user,
                                        measure_on_device=bool(data.get("measure_on_device", False)))
-        return Response(ExperimentSerializer(exp).data, status=status.HTTP_201_CREATED)
+        return Response(ExperimentSerializer(exp, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class FlowView(APIView):
@@ -190,7 +211,7 @@ class FlowView(APIView):
             raise ApplicationError("The flow is not valid.", field_errors={"hardware": "required"})
         exp = services.flow_launch(owner=request.user, hardware=data["hardware"], steps=data.get("steps"),
                                    name=data.get("name", ""))
-        return Response(ExperimentSerializer(exp).data, status=status.HTTP_201_CREATED)
+        return Response(ExperimentSerializer(exp, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class TechniqueList(APIView):
@@ -226,3 +247,41 @@ class UploadView(APIView):
         kind = request.data.get("kind", "image")
         path = services.upload_save(owner=request.user, uploaded=f, kind=kind)
         return Response({"path": path, "kind": kind}, status=status.HTTP_201_CREATED)
+
+
+class TokenView(ObtainAuthToken):
+    """POST user name and password for an API token (``Authorization: Token …``). Throttled per client
+    (the ``token`` rate) and, with the login form, per user name and address after repeated wrong
+    passwords; a token expires after FRONTIER_TOKEN_TTL_DAYS (an expired one is replaced here)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(request=AuthTokenSerializer, responses={200: {"type": "object", "properties": {
+        "token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}}})
+    def post(self, request, *args, **kwargs):
+        from django.utils import timezone
+        from rest_framework.authtoken.models import Token
+
+        from ..services.accounts import client_address, login_failed, login_locked_for, login_succeeded, token_create
+        from .auth import token_expires_at
+
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        username = username if isinstance(username, str) else ""
+        address = client_address(request.META)
+        wait = login_locked_for(username=username, address=address)
+        if wait:
+            raise Throttled(wait=wait, detail=f"Too many wrong passwords; try again in {wait} s.")
+        serializer = self.get_serializer(data=request.data if isinstance(request.data, dict) else {})
+        if not serializer.is_valid():
+            if username:
+                login_failed(username=username, address=address)
+            raise ApplicationError("Unable to sign in with these credentials.",
+                                   field_errors={k: " ".join(map(str, v)) for k, v in serializer.errors.items()})
+        user = serializer.validated_data["user"]
+        login_succeeded(username=username)
+        token = Token.objects.filter(user=user).first()
+        if token is None or timezone.now() >= token_expires_at(token):
+            token = token_create(user=user)
+        return Response({"token": token.key, "expires_at": token_expires_at(token)})

@@ -43,9 +43,10 @@ def _queue_for(technique: Technique, hw: HardwareProfile, config: Any = None) ->
 
 
 def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: HardwareProfile | str,
-                      config: dict[str, Any] | None = None, name: str = "") -> Experiment:
+                      config: dict[str, Any] | None = None, name: str = "", shared: bool = False) -> Experiment:
     """Validate and store a new experiment, then send it to the broker once committed
-    (a broker that is down leaves it queued, "queued: waiting for the broker")."""
+    (a broker that is down leaves it queued, "queued: waiting for the broker"). ``shared``: seen by
+    everyone signed in (else only by its owner and staff)."""
     errors: dict[str, str] = {}
     if technique not in techniques:
         raise ApplicationError("Unknown technique.", field_errors={
@@ -59,6 +60,8 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
         hw = hardware
     if not isinstance(name, str) or len(name) > 200:
         errors["name"] = "text of at most 200 characters"
+    if not isinstance(shared, bool):
+        errors["shared"] = "must be true or false"
     if config is not None and not isinstance(config, dict):
         errors["config"] = "must be an object of settings"
         config = None
@@ -75,7 +78,7 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
     queue = _queue_for(tech, hw, parsed)
     with transaction.atomic():
         exp = Experiment.objects.create(
-            owner=owner, name=name.strip(), technique=technique, config=parsed.to_dict(), hardware=hw,
+            owner=owner, name=name.strip(), technique=technique, config=parsed.to_dict(), hardware=hw, shared=shared,
             hardware_snapshot=profile_to_engine(hw).to_dict(), queue=queue, message=waiting_message(queue))
         # the outbox: the row is the durable intent; sending follows the commit (and is retried)
         transaction.on_commit(lambda: _enqueue(exp))

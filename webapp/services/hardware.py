@@ -12,6 +12,7 @@ from django.db import transaction
 from engine.hardware.profile import HardwareProfile as EngineProfile
 from engine.hardware.profile import ProfileError, builtin_profiles
 
+from .. import safejson
 from ..errors import ApplicationError
 from ..models import HardwareProfile
 from .uploads import upload_read
@@ -143,6 +144,11 @@ def hardware_lookup_table_attach(*, profile: HardwareProfile, user: AbstractBase
     if user is not None:
         _check_owner(profile, user)
     data = upload_read(data, limit=settings.FRONTIER_MAX_LUT_UPLOAD, message="Lookup table too large.")
+    try:  # nesting, NUL and NaN checked before the engine walks it (a table 5,000 levels deep was a 500)
+        data = safejson.loads(data) if isinstance(data, (bytes, str)) else (safejson.check(data) or data)
+    except safejson.UnsafeJSON as e:
+        raise ApplicationError("Invalid lookup table.", field_errors={
+            "file": f"{e.message}{f' at {e.path}' if e.path else ''}"}) from None
     try:
         table = validate_lut_json(data)
     except LutError as e:
