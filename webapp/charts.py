@@ -93,14 +93,21 @@ def typed_array(values: Any, dtype: str) -> dict:
     return spec if isinstance(spec, dict) else arr.tolist()  # empty: a plain list
 
 
+#: the most points :func:`thinned_figure` draws as SVG; more go to WebGL
+SVG_LIMIT = 8000
+
+
 def thinned_figure(data: ThinnedScatter) -> dict:
     """:func:`pareto_figure` for a large experiment (:func:`webapp.selectors.scatter_thinned`):
-    WebGL markers, the coordinates as binary typed arrays, one trace per group
+    SVG markers (WebGL beyond ``SVG_LIMIT`` points), the coordinates as binary typed arrays, one trace per group
     and source pair (the hover names the sources); a grey point stands for the
     candidates of its cell (darker: more; the hover says how many); the front
     on top with each point's architecture."""
     import numpy as np
 
+    # SVG draws a few thousand points faster than WebGL starts (a WebGL context and its shaders cost
+    # from 0.1 s on a GPU to seconds in software); beyond SVG_LIMIT WebGL is the faster
+    kind = "scatter" if len(data.xs) <= SVG_LIMIT else "scattergl"
     xl, yl = metric_info(data.x).label, metric_info(data.y).label
     grouped = any(t[0] for t in data.traces)
     many = int(data.counts.max()) if len(data.counts) else 1
@@ -123,7 +130,7 @@ def thinned_figure(data: ThinnedScatter) -> dict:
             marker.update(color=typed_array(np.log10(data.counts[m]), "float64"), cmin=0,
                           cmax=max(np.log10(many), 1e-9), colorscale=[[0, "#cbd5e1"], [1, "#334155"]],
                           showscale=False)
-        traces.append(dict(type="scattergl", mode="markers", name=name, legendgroup=group,
+        traces.append(dict(type=kind, mode="markers", name=name, legendgroup=group,
                            x=typed_array(data.xs[m], "float64"), y=typed_array(data.ys[m], "float64"),
                            customdata=typed_array(np.stack([data.ids[m], data.counts[m]], axis=1), "int32"),
                            hovertemplate=hover, marker=marker))
@@ -131,7 +138,7 @@ def thinned_figure(data: ThinnedScatter) -> dict:
             gm = np.flatnonzero(m & data.group_front)
             gm = gm[np.argsort(data.xs[gm], kind="stable")]
             if len(gm) > 1:
-                traces.append(dict(type="scattergl", mode="lines", name=f"{group or '—'} front", legendgroup=group,
+                traces.append(dict(type=kind, mode="lines", name=f"{group or '—'} front", legendgroup=group,
                                    showlegend=False, hoverinfo="skip", x=data.xs[gm].tolist(),
                                    y=data.ys[gm].tolist(), line=dict(color=PALETTE[gi % len(PALETTE)], width=2,
                                                                      dash="dot")))
@@ -144,7 +151,7 @@ def thinned_figure(data: ThinnedScatter) -> dict:
         custom = [[int(data.ids[i]), data.labels.get(int(data.ids[i]), ""), *src[int(data.trace[i])]] for i in f]
         hover = ("#%{customdata[0]}<br>%{customdata[1]}<br>" + xl + ": %{x:.4g} (%{customdata[2]})<br>" + yl
                  + ": %{y:.4g} (%{customdata[3]})<extra></extra>")
-        traces.append(dict(type="scattergl", x=data.xs[f].tolist(), y=data.ys[f].tolist(),
+        traces.append(dict(type=kind, x=data.xs[f].tolist(), y=data.ys[f].tolist(),
                            mode="lines" if grouped else "lines+markers", name=f"Pareto front ({len(f)})",
                            customdata=custom, hovertemplate=hover, line=dict(shape="hv", color=color, width=2),
                            marker=dict(size=9, color=color, line=dict(width=1, color="white"))))

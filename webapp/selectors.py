@@ -228,8 +228,8 @@ class ThinnedScatter:
         return len(self.xs) < self.total
 
 
-#: cells across and up the plot when thinning (about 3 x 2.5 pixels each at the page's size)
-THIN_GRID = (400, 130)
+#: cells across and up the plot when thinning (about 5 x 4 pixels each at the page's size, a marker's width)
+THIN_GRID = (250, 90)
 
 
 def scatter_thinned(exp: Experiment, x: str, y: str, *, group_by: str = "", grid: tuple[int, int] = THIN_GRID,

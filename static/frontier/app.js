@@ -14,6 +14,14 @@
   const pareto = document.getElementById("pareto");
   const axes = document.getElementById("axes");
   let bound = false;
+  let webgl = null;
+  function hasWebGL() {  // a browser without WebGL draws the same traces as SVG
+    if (webgl === null) {
+      try { const c = document.createElement("canvas"); webgl = !!(c.getContext("webgl") || c.getContext("experimental-webgl")); }
+      catch (e) { webgl = false; }
+    }
+    return webgl;
+  }
   async function drawPareto() {
     if (!pareto || !window.Plotly) return;
     const params = new URLSearchParams(axes ? new FormData(axes) : undefined);
@@ -33,6 +41,7 @@
       return;
     }
     if (!bound) pareto.innerHTML = "";
+    if (!hasWebGL()) data.figure.data.forEach((t) => { if (t.type === "scattergl") t.type = "scatter"; });
     await Plotly.react(pareto, data.figure.data, data.figure.layout, PLOT_CONFIG);
     Plotly.Plots.resize(pareto);
     await new Promise((r) => requestAnimationFrame(() => r()));

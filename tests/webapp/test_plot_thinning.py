@@ -94,8 +94,10 @@ def test_thinned_skips_values_that_are_not_numbers(profiles, user):
     assert sorted(d.traces) == [("", "lut", ""), ("", "measured", "")]
 
 
-def test_thinned_figure_is_webgl_with_binary_arrays(big):
+def test_thinned_figure_has_binary_arrays_svg_or_webgl(big, monkeypatch):
     d = selectors.scatter_thinned(big, "latency_ms", "accuracy", grid=(40, 20))
+    assert {t["type"] for t in charts.thinned_figure(d)["data"]} == {"scatter"}  # a few hundred points: SVG
+    monkeypatch.setattr(charts, "SVG_LIMIT", 10)
     fig = charts.thinned_figure(d)
     bulk = [t for t in fig["data"] if t["name"].startswith("candidates")]
     assert len(bulk) == 2 and all(t["type"] == "scattergl" for t in fig["data"])
@@ -120,7 +122,7 @@ def test_plot_view_thins_caches_and_answers_304(big, client, user, monkeypatch):
     assert r.status_code == 200 and r["ETag"]
     body = json.loads(r.content)
     assert body["thinned"] and body["count"] == 3000 and body["shown"] < 3000
-    assert body["figure"]["data"][0]["type"] == "scattergl" and "bdata" in body["figure"]["data"][0]["x"]
+    assert "bdata" in body["figure"]["data"][0]["x"] and "bdata" in body["figure"]["data"][0]["customdata"]
     assert client.get(url, HTTP_IF_NONE_MATCH=r["ETag"]).status_code == 304
     assert client.get(url).content == r.content  # from the cache
     # every point as plain JSON on request (the path of small experiments)
