@@ -72,7 +72,8 @@ def setup_django(tmp: str | None = None) -> None:
 def build_experiment(n: int, *, username: str = "bench", password: str = "bench-pass-123"):
     """A finished model-zoo experiment holding ``n`` synthetic candidates
     (log-normal latencies, accuracy rising with latency plus noise; generated,
-    not measured: a load for the pages, not a result) with its front stored.
+    not measured: a load for the pages, not a result) with its front stored
+    (which also builds the plot of the default axes ahead, as after a run).
     Returns (experiment, user, insert seconds, store-front seconds, lat, acc)."""
     import numpy as np
     from django.contrib.auth import get_user_model
@@ -108,10 +109,10 @@ def old_plot_response(exp, x: str = "latency_ms", y: str = "accuracy") -> bytes:
     from django.core.serializers.json import DjangoJSONEncoder
     from django.http import JsonResponse
 
-    from webapp import charts, selectors, views
+    from webapp import charts, plots, selectors
 
     data = selectors.scatter_data(exp, x, y)
-    fig = charts.pareto_figure(data, webgl=len(data.xs) > views.WEBGL_THRESHOLD)
+    fig = charts.pareto_figure(data, webgl=len(data.xs) > plots.WEBGL_THRESHOLD)
     return JsonResponse({"figure": fig, "status": exp.status, "count": len(data.xs)}, encoder=DjangoJSONEncoder).content
 
 

@@ -1,15 +1,12 @@
 """Pages. Views are thin: parse the request, call a service or selector, render."""
 from __future__ import annotations
 
-import hashlib
 import json
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -17,15 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 from engine import techniques
 from engine.metrics import ESTIMATE_SOURCES, METRICS, estimate_source, metric_info
 
-from . import charts, selectors, services
+from . import charts, plots, selectors, services
 from .errors import ApplicationError
 from .forms import CONFIG_PREFIX, ExperimentForm, HardwareProfileForm, config_form_class
 from .models import Candidate, Experiment, HardwareProfile, Network
 
-WEBGL_THRESHOLD = 3000
-#: above this many candidates the scatter is thinned and sent as binary arrays (``experiment_plot``)
-THIN_THRESHOLD = 5000
-PLOT_CACHE_SECONDS = 3600
 
 
 def _config_form(technique: str, data=None, *, user=None):
@@ -116,14 +109,7 @@ def _experiment(pk: int) -> Experiment:
 
 
 def _axes(request: HttpRequest, exp: Experiment) -> tuple[str, str, list[str]]:
-    metrics = selectors.numeric_metrics(exp)
-    tech = techniques.get(exp.technique) if exp.technique in techniques else None
-    dx, dy = tech.axes_for(metrics) if tech else ("", "")
-    front = [m for m, _ in exp.front_objectives or []]
-    x = request.GET.get("x") or (dx if dx in metrics else (front[0] if front else (metrics[0] if metrics else "")))
-    y = request.GET.get("y") or (dy if dy in metrics else (front[1] if len(front) > 1 else
-                                                           (metrics[1] if len(metrics) > 1 else x)))
-    return x, y, metrics
+    return plots.default_axes(exp, request.GET.get("x", ""), request.GET.get("y", ""))
 
 
 @login_required
@@ -136,7 +122,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "artifacts": selectors.artifacts_for(exp), "config_rows": _config_rows(exp),
         "networks": exp.networks.select_related("candidate").order_by("id"),
         "can_manage": exp.owner_id == request.user.pk or request.user.is_staff,
-        "series_names": sorted(selectors.series_for(exp)), "thin_threshold": THIN_THRESHOLD,
+        "series_names": sorted(selectors.series_for(exp)), "thin_threshold": plots.THIN_THRESHOLD,
     })
 
 
@@ -169,44 +155,22 @@ def experiment_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def experiment_plot(request: HttpRequest, pk: int) -> HttpResponse:
-    """The scatter's figure. Above ``THIN_THRESHOLD`` candidates it is thinned
-    (every front point kept) and sent as binary typed arrays for WebGL
-    (``selectors.scatter_thinned``); ``?all=1`` sends every point as plain JSON.
-    Built once per state of the experiment (cached, with an ETag)."""
+    """The scatter's figure (``webapp.plots``): above ``THIN_THRESHOLD`` candidates
+    thinned (every front point kept) and sent as binary typed arrays; ``?all=1``
+    every point as plain JSON. Cached per state of the experiment, with an ETag."""
     exp = _experiment(pk)
     x, y, metrics = _axes(request, exp)
     if metrics and (x not in metrics or y not in metrics):
         return JsonResponse({"error": f"unknown axis: choose x and y among {', '.join(metrics)}"}, status=400)
     every = request.GET.get("all") == "1"
-    tech = techniques.get(exp.technique) if exp.technique in techniques else None
-    group_by = tech.group_by if tech else ""
-    front = exp.candidates.filter(on_front=True).aggregate(n=Count("id"), s=Sum("index"))
-    state = (exp.pk, str(exp.created_at), x, y, group_by, every, exp.candidate_count, exp.status, str(exp.finished_at),
-             front["n"], front["s"], sorted(exp.front_objectives or []))
-    etag = '"' + hashlib.sha1(repr(state).encode()).hexdigest() + '"'
+    etag = plots.plot_etag(exp, x, y, every=every)
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        resp = HttpResponse(status=304)
+        resp = HttpResponse(status=304)  # (the status shown comes from the status fragment, not from here)
     else:
-        cache = caches["plots"]
-        body = cache.get("plot:" + etag)
-        if body is None:
-            body = json.dumps(_plot_payload(exp, x, y, group_by, every=every), cls=DjangoJSONEncoder,
-                              separators=(",", ":")).encode()
-            cache.set("plot:" + etag, body, PLOT_CACHE_SECONDS)
-        resp = HttpResponse(body, content_type="application/json")
+        resp = HttpResponse(plots.plot_body(exp, x, y, every=every, etag=etag), content_type="application/json")
     resp["ETag"] = etag
     resp["Cache-Control"] = "private, no-cache"
     return resp
-
-
-def _plot_payload(exp: Experiment, x: str, y: str, group_by: str, *, every: bool) -> dict:
-    if every or exp.candidate_count <= THIN_THRESHOLD:
-        data = selectors.scatter_data(exp, x, y, group_by=group_by)
-        fig = charts.pareto_figure(data, webgl=len(data.xs) > WEBGL_THRESHOLD)
-        return {"figure": fig, "status": exp.status, "count": len(data.xs), "shown": len(data.xs), "thinned": False}
-    data = selectors.scatter_thinned(exp, x, y, group_by=group_by)
-    return {"figure": charts.thinned_figure(data), "status": exp.status, "count": data.total,
-            "shown": len(data.xs), "thinned": data.thinned}
 
 
 @login_required

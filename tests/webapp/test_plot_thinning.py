@@ -11,7 +11,7 @@ import pytest
 
 from engine.search.pareto import front_2d, front_mask_2d
 from tests.webapp.test_services import fast_hashing, make_exp  # noqa: F401  (fixtures)
-from webapp import charts, selectors, views
+from webapp import charts, plots, selectors
 from webapp.models import Candidate
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_thinned_figure_has_binary_arrays_svg_or_webgl(big, monkeypatch):
 
 
 def test_plot_view_thins_caches_and_answers_304(big, client, user, monkeypatch):
-    monkeypatch.setattr(views, "THIN_THRESHOLD", 1000)
+    monkeypatch.setattr(plots, "THIN_THRESHOLD", 1000)
     client.force_login(user)
     url = f"/experiments/{big.pk}/plot.json"
     r = client.get(url)
@@ -139,3 +139,19 @@ def test_plot_view_refuses_an_unknown_axis(big, client, user):
     client.force_login(user)
     r = client.get(f"/experiments/{big.pk}/plot.json?x=nope")
     assert r.status_code == 400 and "unknown axis" in r.json()["error"]
+
+
+def test_the_front_refresh_builds_a_large_experiments_plot_ahead(big, monkeypatch):
+    """The first visit after a large run finds the default axes' figure built (the front refresh warmed it)."""
+    from django.core.cache import caches
+
+    from webapp import services
+
+    monkeypatch.setattr(plots, "THIN_THRESHOLD", 1000)
+    caches["plots"].clear()
+    services.experiment_refresh_front(experiment_id=big.pk)
+    big.refresh_from_db()
+    x, y, _ = plots.default_axes(big)
+    assert caches["plots"].get("plot:" + plots.plot_etag(big, x, y, every=False)) is not None
+    body = json.loads(plots.plot_body(big, x, y))
+    assert body["thinned"] and body["status"] == "succeeded"
