@@ -113,14 +113,15 @@ def thinned_figure(data: ThinnedScatter) -> dict:
     many = int(data.counts.max()) if len(data.counts) else 1
     traces: list[dict] = []
     for ti, (group, sx, sy) in enumerate(data.traces):
-        m = data.trace == ti
+        everyone = data.trace == ti
+        m = everyone & ~data.on_front  # the front's points are drawn (and hovered) by the front's trace
         if not m.any():
             continue
         hover = (f"#%{{customdata[0]}}<br>{xl}: %{{x:.4g}} ({source_label(sx) if sx else '—'})<br>"
                  f"{yl}: %{{y:.4g}} ({source_label(sy) if sy else '—'})<br>"
                  "stands for %{customdata[1]} candidate(s) here<extra></extra>")
         srcs = " · ".join(s for s in (source_label(sx) if sx else "", source_label(sy) if sy else "") if s)
-        name = (f"{group or '—'} " if grouped else "candidates ") + f"({int(data.counts[m].sum()):,}"
+        name = (f"{group or '—'} " if grouped else "candidates ") + f"({int(data.counts[everyone].sum()):,}"
         name += f"{'; ' + srcs if srcs and len(data.traces) > 1 else ''})"
         gi = list(dict.fromkeys(t[0] for t in data.traces)).index(group)
         marker: dict[str, Any] = dict(size=5, opacity=0.8)
@@ -135,7 +136,7 @@ def thinned_figure(data: ThinnedScatter) -> dict:
                            customdata=typed_array(np.stack([data.ids[m], data.counts[m]], axis=1), "int32"),
                            hovertemplate=hover, marker=marker))
         if grouped and data.group_front is not None:
-            gm = np.flatnonzero(m & data.group_front)
+            gm = np.flatnonzero(everyone & data.group_front)
             gm = gm[np.argsort(data.xs[gm], kind="stable")]
             if len(gm) > 1:
                 traces.append(dict(type=kind, mode="lines", name=f"{group or '—'} front", legendgroup=group,
