@@ -20,7 +20,6 @@ from .forms import CONFIG_PREFIX, ExperimentForm, HardwareProfileForm, config_fo
 from .models import Candidate, Experiment, HardwareProfile, Network
 
 
-
 def _config_form(technique: str, data=None, *, user=None):
     return config_form_class(technique)(data, prefix=CONFIG_PREFIX, user=user)
 
@@ -165,7 +164,7 @@ def experiment_plot(request: HttpRequest, pk: int) -> HttpResponse:
     every = request.GET.get("all") == "1"
     etag = plots.plot_etag(exp, x, y, every=every)
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        resp = HttpResponse(status=304)  # (the status shown comes from the status fragment, not from here)
+        resp = HttpResponse(status=304)  # the same figure (the page reads the job's status from its own fragment)
     else:
         resp = HttpResponse(plots.plot_body(exp, x, y, every=every, etag=etag), content_type="application/json")
     resp["ETag"] = etag
