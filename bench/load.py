@@ -2,14 +2,15 @@
 experiment page holding 100,000 candidates, against the same pages served the
 old way, in the same run.
 
-Two servers read one throw-away database (SQLite under a temp folder, or a
+Two servers, up at the same time, read one throw-away database (SQLite under a temp folder, or a
 test database beside DATABASE_URL's): this tree, and the tree of
 ``--baseline-rev`` (default: the last commit before the thinned, cached plot
 data; ``git archive`` into a temp folder). Both run under the same WSGI
 server: gunicorn (gthread: 2 workers x 4 threads) when it is installed, else
 Django's threaded development server (said in the output). The client is a
 small asyncio program (aiohttp) in this process, so client and servers share
-the machine's cores.
+the machine's cores; each run on one server is followed by the same run on the
+other, so a change in the machine's load falls on both alike.
 
 Each simulated user signs in (a session cookie) and repeats its visit until the
 scenario's request budget or time is spent: ``dashboard`` is ``GET /``;
@@ -91,6 +92,30 @@ class Server:
             except OSError:
                 time.sleep(0.3)
         raise RuntimeError(f"the server did not start in 90 s; see {self.log}")
+
+    def cpu_ticks(self) -> int:
+        """CPU time (clock ticks) of the server's processes so far (Linux /proc)."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                f = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(f[2]) == self.proc.pid:  # process group: the master and its workers
+                total += int(f[11]) + int(f[12])
+        return total
+
+    def wait_idle(self, *, limit: float = 180.0) -> None:
+        """Until the server has finished the work its clients gave up on (timed out requests
+        still run), so it takes no core from the next run."""
+        end = time.monotonic() + limit
+        last = self.cpu_ticks()
+        while time.monotonic() < end:
+            time.sleep(0.5)
+            now = self.cpu_ticks()
+            if now - last <= 5:  # under 10 % of a core for half a second
+                return
+            last = now
 
     def __exit__(self, *exc):
         import signal
@@ -231,18 +256,23 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(old)], check=False)  # as the new tree has
             trees.append(("old", old))
     results: dict[str, dict] = {}
-    kind = ""
-    for label, tree in trees:
-        with Server(tree, env, tmp / f"server-{label}.log") as srv:
-            kind = srv.kind
-            for name, paths in scenarios.items():
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:  # both servers up at once; each run of one is followed by the same run of the other
+        servers = {label: stack.enter_context(Server(tree, env, tmp / f"server-{label}.log")) for label, tree in trees}
+        kind = servers["new"].kind
+        for name, paths in scenarios.items():
+            for srv in servers.values():
                 # a few visits first, on every worker: templates compiled (for the new tree, the plot data built)
                 asyncio.run(run_load(srv.url, cookie, paths, users=4, seconds=120, max_requests=8 * len(paths),
                                      timeout=120))
-                for users in levels:
+                srv.wait_idle()
+            for users in levels:
+                for label, srv in servers.items():
                     r = asyncio.run(run_load(srv.url, cookie, paths, users=users, seconds=seconds,
                                              max_requests=budget, timeout=max(60.0, seconds * 2)))
                     results[f"{label}/{name}/{users}"] = r
+                    srv.wait_idle()
                     print(f"{label:>3} {name:<16} {users:>3} users: {r['rps']:>8.1f} req/s  p50 {r['p50_ms']:>8.1f} ms"
                           f"  p95 {r['p95_ms']:>8.1f} ms  p99 {r['p99_ms']:>8.1f} ms  {r['requests']} requests,"
                           f" 5xx {r['server_errors']}, failed {r['failed']}, status {r['status']}", flush=True)
