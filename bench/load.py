@@ -192,6 +192,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=None, help="time budget per run (2 to 300)")
     ap.add_argument("--requests", type=int, default=None, help="request budget per run (10 to 100,000)")
     ap.add_argument("--candidates", type=int, default=100_000, help="candidates of the experiment (1,000 to 1,000,000)")
+    ap.add_argument("--only", choices=["dashboard", "experiment_100k"], default=None, help="one scenario")
+    ap.add_argument("--old-first", action="store_true", help="run the old tree first in each pair")
     ap.add_argument("--baseline-rev", default=BASELINE_REV, help="git revision served as the old way ('' to skip)")
     args = ap.parse_args()
     try:
@@ -246,6 +248,8 @@ def main() -> None:
     scenarios = {"dashboard": ["/"],
                  "experiment_100k": [f"/experiments/{exp.pk}/", f"/experiments/{exp.pk}/plot.json",
                                      f"/experiments/{exp.pk}/candidates/"]}
+    if args.only:
+        scenarios = {args.only: scenarios[args.only]}
     trees = [("new", ROOT)]
     old_note = ""
     if args.baseline_rev:
@@ -268,7 +272,7 @@ def main() -> None:
                                      timeout=120))
                 srv.wait_idle()
             for users in levels:
-                for label, srv in servers.items():
+                for label, srv in (reversed(servers.items()) if args.old_first else servers.items()):
                     r = asyncio.run(run_load(srv.url, cookie, paths, users=users, seconds=seconds,
                                              max_requests=budget, timeout=max(60.0, seconds * 2)))
                     results[f"{label}/{name}/{users}"] = r
