@@ -280,7 +280,7 @@ def main() -> None:
                         "fetch_ms": round(t["new_fetch"], 1), "fetch_old_ms": round(t["old_fetch"], 1),
                         "page_to_plot_ms": round(t["new_since_start"], 1),
                         "page_to_plot_old_ms": round(t["old_since_start"], 1),
-                        "webgl": bool(t["new_gl"]), "old_points_drawn": int(t["old_shown"])})
+                        "webgl_now": bool(t["new_gl"]), "webgl_old": bool(t["old_gl"]), "old_points_drawn": int(t["old_shown"])})
         figures["draw_speedup"] = round(t["old_draw"] / t["new_draw"], 1)
         figures["page_to_plot_speedup"] = round(t["old_since_start"] / t["new_since_start"], 1)
     figures["database"] = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
