@@ -48,6 +48,7 @@
     // timings of the last draw, read by bench/dashboard.py
     pareto.dataset.fetchMs = (t1 - t0).toFixed(1);
     pareto.dataset.drawMs = (performance.now() - t1).toFixed(1);
+    pareto.dataset.drawnAt = performance.now().toFixed(1);  // since the page's navigation started
     pareto.dataset.shown = data.shown;
     if (!bound) {
       pareto.on("plotly_click", (ev) => {
