@@ -4,9 +4,11 @@ added later joins by itself) and waited for; then every page of
 ``webapp.urls`` (walked, not listed) opened with no console error and no 5xx.
 
 A technique still running after ``SMOKE_WAIT_S`` is checked to be running and
-cancelled from its page (said in the test's output) so the test stays bounded."""
+cancelled from its page (said in the test's output) so the test stays bounded
+(``FRONTIER_E2E_SMOKE_WAIT_S`` sets it; 4 exercises the cancel path)."""
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -22,7 +24,7 @@ from .test_nas_flow import cache  # noqa: F401  (fixture)
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 #: the longest a smoke run is waited for before it is cancelled from its page
-SMOKE_WAIT_S = 60
+SMOKE_WAIT_S = float(os.environ.get("FRONTIER_E2E_SMOKE_WAIT_S", 60))
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -83,14 +85,18 @@ def _launch(page, url: str, name: str, t, network_id: int | None) -> tuple[Exper
         time.sleep(0.5)
     if status not in TERMINAL:  # bounded: a long smoke run is seen running, then cancelled from its page
         assert status == "running", f"{name} never started: {status} {exp.message}"
-        page.reload()
+        page.goto(f"{url}/experiments/{exp.pk}/")
+        if page.query_selector("#cancel-btn") is None:
+            raise AssertionError(f"{name}: no cancel button on its page while {exp.status}: "
+                                 f"{page.inner_text('main')[:600]}")
         page.click("#cancel-btn")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and exp.status not in TERMINAL:
             time.sleep(0.5)
             exp.refresh_from_db()
-        assert exp.status == "cancelled", f"{name}: cancel did not get through ({exp.status})"
-        return exp, "cancelled"
+        # (a run that ends while the cancel is on its way has succeeded: fine too)
+        assert exp.status in ("cancelled", "succeeded"), f"{name}: after cancel {exp.status}: {exp.error[-1500:]}"
+        return exp, "cancelled" if exp.status == "cancelled" else "succeeded (as it was cancelled)"
     assert status == "succeeded", f"{name} {status}: {exp.message}\n{exp.error[-2000:]}"
     return exp, "succeeded"
 
