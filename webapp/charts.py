@@ -7,10 +7,10 @@ import plotly.graph_objects as go
 
 from engine.metrics import METRICS, metric_info, source_label
 
-from .selectors import ScatterData, architecture_summary
+from .selectors import ScatterData, ThinnedScatter, architecture_summary
 
-__all__ = ["pareto_figure", "series_figure", "compare_figure", "axis_title", "breakdown_figure",
-           "connectivity_figure", "layers_figure", "latency_pairs_figure"]
+__all__ = ["pareto_figure", "thinned_figure", "typed_array", "series_figure", "compare_figure", "axis_title",
+           "breakdown_figure", "connectivity_figure", "layers_figure", "latency_pairs_figure"]
 
 _LAYOUT = dict(paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font=dict(family="system-ui, sans-serif", size=13),
                margin=dict(l=76, r=20, t=30, b=56), height=420,
@@ -78,6 +78,87 @@ def pareto_figure(data: ScatterData, *, webgl: bool = False) -> dict:
                            hovertemplate=hover, line=dict(shape="hv", color=front_color, width=2),
                            marker=dict(size=11, color=front_color, line=dict(width=1, color="white"))))
     layout = dict(_LAYOUT, xaxis=_axis(data.x, data.sources), yaxis=_axis(data.y, data.y_sources))
+    return {"data": traces, "layout": layout}
+
+
+def typed_array(values: Any, dtype: str) -> dict:
+    """A numpy array as plotly.js's typed-array spec (``{"dtype", "bdata"}``: the
+    bytes in base64; plotly.py's own encoder), which plotly.js reads without
+    parsing a number at a time."""
+    import numpy as np
+    from _plotly_utils.utils import to_typed_array_spec
+
+    arr = np.ascontiguousarray(values, dtype=dtype)
+    spec = to_typed_array_spec(arr)
+    return spec if isinstance(spec, dict) else arr.tolist()  # empty: a plain list
+
+
+#: the most points :func:`thinned_figure` draws as SVG; more go to WebGL
+SVG_LIMIT = 8000
+
+
+def thinned_figure(data: ThinnedScatter) -> dict:
+    """:func:`pareto_figure` for a large experiment (:func:`webapp.selectors.scatter_thinned`):
+    SVG markers (WebGL beyond ``SVG_LIMIT`` points), the coordinates as binary typed arrays, one trace per group
+    and source pair (the hover names the sources); a grey point stands for the
+    candidates of its cell (darker: more; the hover says how many); the front
+    on top with each point's architecture."""
+    import numpy as np
+
+    # SVG draws a few thousand points faster than WebGL starts (a WebGL context and its shaders cost
+    # from 0.1 s on a GPU to seconds in software); beyond SVG_LIMIT WebGL is the faster
+    kind = "scatter" if len(data.xs) <= SVG_LIMIT else "scattergl"
+    xl, yl = metric_info(data.x).label, metric_info(data.y).label
+    grouped = any(t[0] for t in data.traces)
+    many = int(data.counts.max()) if len(data.counts) else 1
+    traces: list[dict] = []
+    for ti, (group, sx, sy) in enumerate(data.traces):
+        everyone = data.trace == ti
+        m = everyone & ~data.on_front  # the front's points are drawn (and hovered) by the front's trace
+        if not m.any():
+            continue
+        hover = (f"#%{{customdata[0]}}<br>{xl}: %{{x:.4g}} ({source_label(sx) if sx else '—'})<br>"
+                 f"{yl}: %{{y:.4g}} ({source_label(sy) if sy else '—'})<br>"
+                 "stands for %{customdata[1]} candidate(s) here<extra></extra>")
+        srcs = " · ".join(s for s in (source_label(sx) if sx else "", source_label(sy) if sy else "") if s)
+        name = (f"{group or '—'} " if grouped else "candidates ") + f"({int(data.counts[everyone].sum()):,}"
+        name += f"{'; ' + srcs if srcs and len(data.traces) > 1 else ''})"
+        gi = list(dict.fromkeys(t[0] for t in data.traces)).index(group)
+        marker: dict[str, Any] = dict(size=5, opacity=0.8)
+        if grouped:
+            marker["color"] = PALETTE[gi % len(PALETTE)]
+        else:  # grey by how many candidates the point stands for (log scale)
+            marker.update(color=typed_array(np.log10(data.counts[m]), "float64"), cmin=0,
+                          cmax=max(np.log10(many), 1e-9), colorscale=[[0, "#cbd5e1"], [1, "#334155"]],
+                          showscale=False)
+        traces.append(dict(type=kind, mode="markers", name=name, legendgroup=group,
+                           x=typed_array(data.xs[m], "float64"), y=typed_array(data.ys[m], "float64"),
+                           customdata=typed_array(np.stack([data.ids[m], data.counts[m]], axis=1), "int32"),
+                           hovertemplate=hover, marker=marker))
+        if grouped and data.group_front is not None:
+            gm = np.flatnonzero(everyone & data.group_front)
+            gm = gm[np.argsort(data.xs[gm], kind="stable")]
+            if len(gm) > 1:
+                traces.append(dict(type=kind, mode="lines", name=f"{group or '—'} front", legendgroup=group,
+                                   showlegend=False, hoverinfo="skip", x=data.xs[gm].tolist(),
+                                   y=data.ys[gm].tolist(), line=dict(color=PALETTE[gi % len(PALETTE)], width=2,
+                                                                     dash="dot")))
+    f = np.flatnonzero(data.on_front)
+    f = f[np.argsort(data.xs[f], kind="stable")]
+    if len(f):
+        color = "#111827" if grouped else PALETTE[0]
+        src = {ti: (source_label(sx) if sx else "—", source_label(sy) if sy else "—")
+               for ti, (_, sx, sy) in enumerate(data.traces)}
+        custom = [[int(data.ids[i]), data.labels.get(int(data.ids[i]), ""), *src[int(data.trace[i])]] for i in f]
+        hover = ("#%{customdata[0]}<br>%{customdata[1]}<br>" + xl + ": %{x:.4g} (%{customdata[2]})<br>" + yl
+                 + ": %{y:.4g} (%{customdata[3]})<extra></extra>")
+        traces.append(dict(type=kind, x=data.xs[f].tolist(), y=data.ys[f].tolist(),
+                           mode="lines" if grouped else "lines+markers", name=f"Pareto front ({len(f)})",
+                           customdata=custom, hovertemplate=hover, line=dict(shape="hv", color=color, width=2),
+                           marker=dict(size=9, color=color, line=dict(width=1, color="white"))))
+    xsrc = [t[1] for t in data.traces]
+    ysrc = [t[2] for t in data.traces]
+    layout = dict(_LAYOUT, xaxis=_axis(data.x, xsrc), yaxis=_axis(data.y, ysrc))
     return {"data": traces, "layout": layout}
 
 

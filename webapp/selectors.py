@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
+from django.db import connections
+from django.db.models import Case, F, FloatField, Func, Q, QuerySet, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from engine import techniques
 from engine.metrics import direction, metric_info, source_key, source_label
-from engine.search.pareto import front_indices, hypervolume_2d
+from engine.search.pareto import front_indices, front_mask_2d, hypervolume_2d
 
 from .errors import ApplicationError
 from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, NetworkLatency, SeriesPoint
@@ -21,7 +22,7 @@ from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, N
 __all__ = ["is_number", "connectivity_for", "layer_tables_for", "latency_pairs_for", "experiments_visible",
            "can_view_experiment", "can_manage_experiment",
            "networks_visible", "can_view_network", "upload_visible", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
-           "scatter_data", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
+           "scatter_data", "scatter_thinned", "ThinnedScatter", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
            "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
 
@@ -231,6 +232,147 @@ def scatter_data(exp: Experiment, x: str, y: str, *, label_limit: int = 5000, gr
             for j in front_indices([{x: xs[i], y: ys[i]} for i in members], dirs):
                 group_front[members[j]] = True
     return ScatterData(x, y, xs, ys, ids, labels, front, sources, y_sources, groups, group_front)
+
+
+class _JsonNumber(Func):
+    """``metrics[key]`` when it is a JSON number, else NULL (text, a boolean, null
+    or missing): the database reads the one value, Python never decodes the row."""
+
+    arity = 1
+    output_field = FloatField()
+
+    def __init__(self, key: str, field: str = "metrics"):
+        super().__init__(F(field))
+        self.key = key
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        path = '$."' + self.key.replace('"', "") + '"'
+        return (f"CASE WHEN json_type({sql}, %s) IN ('integer', 'real') THEN json_extract({sql}, %s) END",
+                (*params, path, *params, path))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (f"CASE WHEN jsonb_typeof({sql} -> %s) = 'number' THEN ({sql} ->> %s)::double precision END",
+                (*params, self.key, *params, self.key))
+
+    def as_sql(self, compiler, connection, **extra):  # pragma: no cover - SQLite and PostgreSQL only
+        raise NotImplementedError(f"plot data on {connection.vendor} is not supported")
+
+
+@dataclass
+class ThinnedScatter:
+    """The scatter of a large experiment, thinned for drawing: every point on
+    the stored front, on the (x, y) front and on each group's front, and one
+    point per small cell of the plot (``grid`` cells across and up, on the
+    axes' log or linear scale) standing for the ``counts`` candidates in it.
+    Arrays, one entry per drawn point; ``total`` the candidates with both values."""
+
+    x: str
+    y: str
+    total: int
+    xs: "Any"  # numpy float64
+    ys: "Any"
+    ids: "Any"  # numpy int64, the candidates' index
+    counts: "Any"  # numpy int64: candidates the point stands for (itself on a front); they add up to ``total``
+    on_front: "Any"  # numpy bool: on the stored front
+    trace: "Any"  # numpy int64 into ``traces``
+    traces: list[tuple[str, str, str]]  # (group, x source, y source) per trace
+    labels: dict[int, str]  # index -> architecture summary, for the stored front's points
+    group_front: "Any" = None  # numpy bool, on its own group's (x, y) front; None without groups
+    grid: tuple[int, int] = (0, 0)
+
+    @property
+    def thinned(self) -> bool:
+        return len(self.xs) < self.total
+
+
+#: cells across and up the plot when thinning (about 5 x 4 pixels each at the page's size, a marker's width)
+THIN_GRID = (250, 90)
+
+
+def scatter_thinned(exp: Experiment, x: str, y: str, *, group_by: str = "", grid: tuple[int, int] = THIN_GRID,
+                    label_limit: int = 5000) -> ThinnedScatter:
+    """Plot data for any number of candidates in a fraction of a second: the
+    database extracts the two values (and their sources) of each candidate;
+    numpy finds the fronts and thins the rest to one point per cell; only the
+    stored front's architectures are read (at most ``label_limit``)."""
+    import numpy as np
+
+    cols = {"xv": _JsonNumber(x), "yv": _JsonNumber(y), "xs": KeyTextTransform(source_key(x), "metrics"),
+            "ys": KeyTextTransform(source_key(y), "metrics")}
+    if group_by:
+        cols["g"] = KeyTextTransform(group_by, "metrics")
+    qs = (Candidate.objects.filter(experiment=exp).annotate(**cols).order_by("index")
+          .values_list("index", "on_front", *cols))
+    sql, params = qs.query.sql_with_params()
+    with connections[qs.db].cursor() as cur:  # plain rows: the ORM's per-row work costs more than the query
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    n = len(rows)
+    cols_ = list(zip(*rows)) if rows else [[] for _ in range(4 + len(cols))]
+    ids = np.fromiter(cols_[0], dtype=np.int64, count=n)
+    front = np.fromiter((bool(v) for v in cols_[1]), dtype=bool, count=n)
+    xv = np.array(cols_[2], dtype=np.float64) if n else np.zeros(0)
+    yv = np.array(cols_[3], dtype=np.float64) if n else np.zeros(0)
+    ok = np.isfinite(xv) & np.isfinite(yv)
+    keys: dict[tuple[str, str, str], int] = {}
+    groups = cols_[6] if group_by else [""] * n
+    code = np.fromiter((keys.setdefault(("" if g is None else str(g), "" if a is None else str(a),
+                                         "" if b is None else str(b)), len(keys))
+                        for g, a, b in zip(groups, cols_[4], cols_[5])), dtype=np.int64, count=n)
+    ids, front, xv, yv, code = ids[ok], front[ok], xv[ok], yv[ok], code[ok]
+    total = len(ids)
+    used = np.unique(code)
+    traces_all = list(keys)
+    # renumber the traces actually drawn, in order of first appearance
+    remap = np.full(max(len(traces_all), 1), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    code = remap[code] if total else code
+    traces = [traces_all[i] for i in used]
+
+    keep = front.copy()
+    dirs = (direction(x), direction(y))
+    if total and x != y and all(dirs):
+        keep |= front_mask_2d(xv, yv, dirs)  # the (x, y) front, whatever the stored one is on
+    group_front = None
+    if group_by and total and x != y and all(dirs):
+        group_front = np.zeros(total, dtype=bool)
+        gnames = np.array([t[0] for t in traces], dtype=object)[code]
+        for g in dict.fromkeys(t[0] for t in traces):
+            members = np.flatnonzero(gnames == g)
+            group_front[members[front_mask_2d(xv[members], yv[members], dirs)]] = True
+        keep |= group_front
+    counts = np.ones(total, dtype=np.int64)
+    if total:
+        w, h = grid
+        cell = _cells(xv, metric_info(x).log_scale, w) * h + _cells(yv, metric_info(y).log_scale, h)
+        key = code * (w * h) + cell
+        rest = np.flatnonzero(~keep)  # a front point stands for itself
+        _, first, per = np.unique(key[rest], return_index=True, return_counts=True)
+        rep = rest[first]  # the first other candidate (lowest index) of each cell stands for that cell's others
+        counts[rep] = per
+        keep[rep] = True
+    sel = np.flatnonzero(keep)
+    front_ids = ids[front].tolist()[:label_limit]
+    archs = dict(Candidate.objects.filter(experiment=exp, index__in=front_ids).values_list("index", "architecture"))
+    labels = {i: architecture_summary(a) for i, a in archs.items()}
+    return ThinnedScatter(x, y, total, xv[sel], yv[sel], ids[sel], counts[sel], front[sel], code[sel], traces,
+                          labels, group_front[sel] if group_front is not None else None, grid)
+
+
+def _cells(v, log: bool, k: int):
+    """Each value's cell among ``k`` equal cells of the axis (log10 on a log axis)."""
+    import numpy as np
+
+    t = np.log10(np.where(v > 0, v, np.nan)) if log else v
+    fin = np.isfinite(t)
+    if not fin.any():
+        return np.zeros(len(v), dtype=np.int64)
+    lo, hi = float(np.min(t[fin])), float(np.max(t[fin]))
+    span = hi - lo or 1.0
+    c = np.floor((np.where(fin, t, lo) - lo) / span * k).astype(np.int64)
+    return np.clip(c, 0, k - 1)
 
 
 def connectivity_for(exp: Experiment, *, limit: int = 8) -> list[tuple[str, list[dict[str, Any]]]]:

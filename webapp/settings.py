@@ -160,6 +160,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 2**20
 FRONTIER_MAX_IMAGE_UPLOAD = 10 * 2**20
 FRONTIER_MAX_LUT_UPLOAD = 10 * 2**20
 
+# The experiment page's plot data, built once per state of an experiment and shared by
+# every web process on this machine (files: no server to be down; webapp.views.experiment_plot)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "plots": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache" / "plots",
+              "TIMEOUT": 3600, "OPTIONS": {"MAX_ENTRIES": 300}},
+}
+
 # --- Celery -------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -15,12 +15,10 @@ from django.views.decorators.http import require_GET, require_POST
 from engine import techniques
 from engine.metrics import ESTIMATE_SOURCES, METRICS, estimate_source, metric_info
 
-from . import charts, selectors, services
+from . import charts, plots, selectors, services
 from .errors import ApplicationError
 from .forms import CONFIG_PREFIX, ExperimentForm, HardwareProfileForm, config_form_class
 from .models import Candidate, Experiment, HardwareProfile, Network
-
-WEBGL_THRESHOLD = 3000
 
 
 def _config_form(technique: str, data=None, *, user=None):
@@ -113,14 +111,7 @@ def _experiment(request: HttpRequest, pk: int) -> Experiment:
 
 
 def _axes(request: HttpRequest, exp: Experiment) -> tuple[str, str, list[str]]:
-    metrics = selectors.numeric_metrics(exp)
-    tech = techniques.get(exp.technique) if exp.technique in techniques else None
-    dx, dy = tech.axes_for(metrics) if tech else ("", "")
-    front = [m for m, _ in exp.front_objectives or []]
-    x = request.GET.get("x") or (dx if dx in metrics else (front[0] if front else (metrics[0] if metrics else "")))
-    y = request.GET.get("y") or (dy if dy in metrics else (front[1] if len(front) > 1 else
-                                                           (metrics[1] if len(metrics) > 1 else x)))
-    return x, y, metrics
+    return plots.default_axes(exp, request.GET.get("x", ""), request.GET.get("y", ""))
 
 
 @login_required
@@ -133,7 +124,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "artifacts": selectors.artifacts_for(exp), "config_rows": _config_rows(exp, request.user),
         "networks": exp.networks.select_related("candidate").order_by("id"),
         "can_manage": selectors.can_manage_experiment(request.user, exp),
-        "series_names": sorted(selectors.series_for(exp)),
+        "series_names": sorted(selectors.series_for(exp)), "thin_threshold": plots.THIN_THRESHOLD,
         "cross_rows": selectors.cross_hardware_rows((exp.summary or {}).get("metrics") or {}),
     })
 
@@ -169,13 +160,23 @@ def experiment_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def experiment_plot(request: HttpRequest, pk: int) -> JsonResponse:
+def experiment_plot(request: HttpRequest, pk: int) -> HttpResponse:
+    """The scatter's figure (``webapp.plots``): above ``THIN_THRESHOLD`` candidates
+    thinned (every front point kept) and sent as binary typed arrays; ``?all=1``
+    every point as plain JSON. Cached per state of the experiment, with an ETag."""
     exp = _experiment(request, pk)
-    x, y, _ = _axes(request, exp)
-    tech = techniques.get(exp.technique) if exp.technique in techniques else None
-    data = selectors.scatter_data(exp, x, y, group_by=tech.group_by if tech else "")
-    fig = charts.pareto_figure(data, webgl=len(data.xs) > WEBGL_THRESHOLD)
-    return JsonResponse({"figure": fig, "status": exp.status, "count": len(data.xs)}, encoder=DjangoJSONEncoder)
+    x, y, metrics = _axes(request, exp)
+    if metrics and (x not in metrics or y not in metrics):
+        return JsonResponse({"error": f"unknown axis: choose x and y among {', '.join(metrics)}"}, status=400)
+    every = request.GET.get("all") == "1"
+    etag = plots.plot_etag(exp, x, y, every=every)
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        resp = HttpResponse(status=304)  # the same figure (the page reads the job's status from its own fragment)
+    else:
+        resp = HttpResponse(plots.plot_body(exp, x, y, every=every, etag=etag), content_type="application/json")
+    resp["ETag"] = etag
+    resp["Cache-Control"] = "private, no-cache"
+    return resp
 
 
 @login_required

@@ -14,18 +14,42 @@
   const pareto = document.getElementById("pareto");
   const axes = document.getElementById("axes");
   let bound = false;
+  let webgl = null;
+  function hasWebGL() {  // a browser without WebGL draws the same traces as SVG
+    if (webgl === null) {
+      try { const c = document.createElement("canvas"); webgl = !!(c.getContext("webgl") || c.getContext("experimental-webgl")); }
+      catch (e) { webgl = false; }
+    }
+    return webgl;
+  }
   async function drawPareto() {
     if (!pareto || !window.Plotly) return;
     const params = new URLSearchParams(axes ? new FormData(axes) : undefined);
+    const t0 = performance.now();
     const data = await getJSON(pareto.dataset.url + "?" + params.toString());
+    const t1 = performance.now();
+    const note = document.getElementById("pareto-note");
+    if (note) {
+      note.textContent = data.thinned ? "Drawn: " + data.shown.toLocaleString() + " of " + data.count.toLocaleString() +
+        " candidates: every front point, and one point for each small area of the plot (darker grey: more candidates" +
+        " there; the hover says how many). Tick \u201cevery point\u201d to draw them all (slower)." : "";
+      note.hidden = !data.thinned;
+    }
     if (data.count === 0) {
       pareto.innerHTML = '<p class="muted">No candidates yet' + (active() ? ": they appear here as the job finds them." : ".") + "</p>";
       bound = false;
       return;
     }
     if (!bound) pareto.innerHTML = "";
+    if (!hasWebGL()) data.figure.data.forEach((t) => { if (t.type === "scattergl") t.type = "scatter"; });
     await Plotly.react(pareto, data.figure.data, data.figure.layout, PLOT_CONFIG);
     Plotly.Plots.resize(pareto);
+    await new Promise((r) => requestAnimationFrame(() => r()));
+    // timings of the last draw, read by bench/dashboard.py
+    pareto.dataset.fetchMs = (t1 - t0).toFixed(1);
+    pareto.dataset.drawMs = (performance.now() - t1).toFixed(1);
+    pareto.dataset.drawnAt = performance.now().toFixed(1);  // since the page's navigation started
+    pareto.dataset.shown = data.shown;
     if (!bound) {
       pareto.on("plotly_click", (ev) => {
         const p = ev.points && ev.points[0];

@@ -289,9 +289,9 @@ def test_plot_json(web, exp):
 
 
 def test_plot_json_uses_webgl_for_many_points(web, profiles, user, monkeypatch):
-    from webapp import views
+    from webapp import plots
 
-    monkeypatch.setattr(views, "WEBGL_THRESHOLD", 2)
+    monkeypatch.setattr(plots, "WEBGL_THRESHOLD", 2)
     e = make_exp(user, profiles["local-cpu"], METRICS)
     assert web.get(f"/experiments/{e.pk}/plot.json").json()["figure"]["data"][0]["type"] == "scattergl"
 

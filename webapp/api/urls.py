@@ -1,6 +1,6 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from . import views
@@ -21,6 +21,6 @@ urlpatterns = [
     # page (SPECTACULAR_SETTINGS' SERVE_PERMISSIONS); the split view serves Swagger's start-up script as a
     # file, which the Content-Security-Policy allows (an inline script it would block).
     path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger"),
-    path("redoc/", login_required(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
+    # (no ReDoc page: its bundle loads fonts and its logo from the vendor's CDN, and the site is served offline)
     path("", include(router.urls)),
 ]

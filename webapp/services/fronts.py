@@ -1,6 +1,8 @@
 """The stored Pareto front of an experiment (``Candidate.on_front``)."""
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 
 from engine import techniques
@@ -9,6 +11,7 @@ from engine.search.pareto import front_indices
 from ..models import Candidate, Experiment
 
 __all__ = ["experiment_refresh_front"]
+log = logging.getLogger(__name__)
 
 
 def experiment_refresh_front(*, experiment_id: int) -> list[int]:
@@ -24,6 +27,12 @@ def experiment_refresh_front(*, experiment_id: int) -> list[int]:
             .update(on_front=False)
         Candidate.objects.filter(pk__in=front_pks).update(on_front=True)
         Experiment.objects.filter(pk=experiment_id).update(front_objectives=[list(o) for o in objectives])
+    from ..plots import plot_warm
+
+    try:  # a large experiment's scatter, built before anyone opens the page (the run never fails for it)
+        plot_warm(experiment_id)
+    except Exception:  # noqa: BLE001
+        log.warning("could not build the plot of experiment %s ahead of time", experiment_id, exc_info=True)
     return front_pks
 
 
