@@ -162,12 +162,6 @@ FRONTIER_MAX_LUT_UPLOAD = 10 * 2**20
 
 # The experiment page's plot data, built once per state of an experiment and shared by
 # every web process on this machine (files: no server to be down; webapp.views.experiment_plot)
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "plots": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache" / "plots",
-              "TIMEOUT": 3600, "OPTIONS": {"MAX_ENTRIES": 300}},
-}
-
 # --- Celery -------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -228,7 +222,10 @@ FRONTIER_TOKEN_TTL_DAYS = int(os.environ.get("FRONTIER_TOKEN_TTL_DAYS", 30))
 _cache_url = os.environ.get("FRONTIER_CACHE_URL", "")
 CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
                       if _cache_url else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                          "LOCATION": "frontier"})}
+                                          "LOCATION": "frontier"}),
+          # the experiment page's plot data, built once per state of an experiment (webapp.plots)
+          "plots": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                    "LOCATION": VAR_DIR / "cache" / "plots", "TIMEOUT": 3600, "OPTIONS": {"MAX_ENTRIES": 300}}}
 
 # --- REST framework -----------------------------------------------------
 REST_FRAMEWORK = {
