@@ -130,6 +130,14 @@ def _urls(objects: dict) -> list[str]:
             if objects.get("artifact"):
                 out.append(objects["artifact"])
             continue
+        if name == "artifact_file":  # an artifact of a run, through the view that checks who may see it
+            if objects.get("artifact"):
+                out.append(reverse(name, kwargs=objects["artifact"]))
+            continue
+        if name == "upload_file":  # a user's upload, likewise (who may read one: tests/webapp/test_privacy.py)
+            if objects.get("upload"):
+                out.append(reverse(name, kwargs=objects["upload"]))
+            continue
         kwargs = {}
         for k in params:
             if k == "pk":
@@ -191,7 +199,7 @@ def test_every_technique_from_its_form_and_every_page(cache, live_server, live_w
     art = Artifact.objects.exclude(file="").order_by("id").first()
     objects = {"experiment": exp.pk, "index": cand.index, "slug": "local-cpu", "hardware_pk": exp.hardware_id,
                "network": net.pk, "fmt": "safetensors", "name": exp.technique, "flow_id": "every-page-flow",
-               "artifact": art.file.url if art else None}
+               "artifact": {"pk": art.experiment_id, "artifact_id": art.pk, "name": art.filename} if art else None}
     opened, skipped = [], []
     for u in _urls(objects):
         r = page.request.get(url + u, max_redirects=0)
