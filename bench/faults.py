@@ -170,11 +170,12 @@ def scenario_broker_down(b: Bench, n: int) -> dict:
     return out
 
 
-def scenario_broker_restart(b: Bench, n: int) -> dict:
-    """Redis restarted (forgetting everything) with jobs waiting in it."""
+def _restart_with_jobs_waiting(b: Bench, n: int, label: str, *, timeout: float) -> tuple[list, list, int]:
+    """Launch ``n`` jobs, wait until Redis holds their messages, restart it (it forgets them), and wait up
+    to ``timeout`` s for the jobs to end. Returns the launch answers, the ids launched and the messages held."""
     import redis
 
-    answers = [b.launch(SMOKE_ZOO, f"waiting {i}") for i in range(n)]
+    answers = [b.launch(SMOKE_ZOO, f"{label} {i}") for i in range(n)]
     ids = [a[1]["id"] for a in answers if a[0] == 201]
     r = redis.Redis.from_url(b.redis.url)
     try:
@@ -184,9 +185,15 @@ def scenario_broker_restart(b: Bench, n: int) -> dict:
     r.close()
     b.redis.restart()
     try:
-        wait_for(lambda: b.done(ids), timeout=60 + 30 * n, interval=1, what="the jobs the broker forgot")
+        wait_for(lambda: b.done(ids), timeout=timeout, interval=1, what=f"the {label} jobs after the restart")
     except TimeoutError:
-        pass  # counted as lost below
+        pass  # counted as lost by the tally
+    return answers, ids, held
+
+
+def scenario_broker_restart(b: Bench, n: int) -> dict:
+    """Redis restarted (forgetting everything) with jobs waiting in it."""
+    answers, ids, held = _restart_with_jobs_waiting(b, n, "waiting", timeout=60 + 30 * n)
     out = b.tally(ids, per_run=1)
     out["lost"] += n - len(ids)
     out.update(server_errors=sum(a[0] >= 500 for a in answers), launched=n, forgotten_by_broker=held)
@@ -244,21 +251,8 @@ def baseline_without_reconciler(b: Bench, n: int) -> dict:
     b.stop_all()
     b.start_web(FRONTIER_RECONCILE_S="0")
     b.start_worker(FRONTIER_RECONCILE_S="0")
-    import redis
-
-    answers = [b.launch(SMOKE_ZOO, f"baseline {i}") for i in range(n)]
-    ids = [a[1]["id"] for a in answers if a[0] == 201]
-    r = redis.Redis.from_url(b.redis.url)
-    try:
-        held = wait_for(lambda: r.llen("frontier"), timeout=60, what="messages waiting in Redis")
-    except TimeoutError:
-        held = 0
-    r.close()
-    b.redis.restart()
-    try:  # as long as the same jobs took with the reconciler, and then some
-        wait_for(lambda: b.done(ids), timeout=30 + 15 * n, interval=1, what="the baseline's jobs")
-    except TimeoutError:
-        pass
+    # as long as the same jobs took with the reconciler, and then some
+    _, ids, held = _restart_with_jobs_waiting(b, n, "baseline", timeout=30 + 15 * n)
     out = b.tally(ids, per_run=1)
     out.update(launched=n, forgotten_by_broker=held)
     return out
