@@ -57,10 +57,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seeds", type=int, default=None, help="search seeds (default: 1 with --quick, 3 otherwise)")
     ap.add_argument("--min-bits", type=int, default=MIN_BITS, help=f"fewest bits of a layer (default {MIN_BITS})")
+    ap.add_argument("--episodes", type=int, default=None, help="agent episodes per seed (default: 40 with --quick, 200 otherwise)")
     args = ap.parse_args()
     if not 1 <= args.min_bits <= 7:
         ap.error("--min-bits must be in 1..7")
     seeds = args.seeds or (1 if args.quick else 3)
+    episodes = args.episodes or (40 if args.quick else 200)
+    if not 5 <= episodes <= 2000:
+        ap.error("--episodes must be in 5..2000")
     if not 1 <= seeds <= 20:
         ap.error("--seeds must be in 1..20")
     t0 = time.perf_counter()
@@ -73,8 +77,8 @@ def main() -> None:
     for seed in range(seeds):
         cfg = t.parse({"dataset": "fashion-mnist", "base_model": "mobilenet_v2", "base_width": 1.0,
                        "resolution": 64, "base_epochs": 3 if args.quick else 6,
-                       "train_limit": 3000 if args.quick else 8000, "episodes": 40 if args.quick else 200,
-                       "warmup": 15 if args.quick else 20, "episode_batches": 8 if args.quick else 16,
+                       "train_limit": 3000 if args.quick else 8000, "episodes": episodes,
+                       "warmup": min(15 if args.quick else 20, episodes // 2), "episode_batches": 8 if args.quick else 16,
                        "finetune_epochs": 1 if args.quick else 3, "resource": "latency", "budget": 0.6,
                        "min_bits": args.min_bits, "threads": 1, "measure_int8": seed == 0, "seed": seed})
         s = _run(cfg, bitfusion, MemoryReporter(), extra_profiles={"bitfusion-narrow": narrow})
