@@ -77,3 +77,33 @@ def test_the_flow_form_launches_the_chain_and_its_page_lists_the_steps(client, u
     assert exp.flow["steps"][1]["config"]["budget"] == 0.5
     html = client.get(r["Location"]).content.decode()
     assert "waiting for the step before" in html and "my flow" in html
+
+
+@pytest.mark.parametrize("search", ["evolution", "proxylessnas"])
+def test_search_then_prune_then_quantise(search, api, user, profiles, no_queue, media_root, settings, tmp_path):
+    """The issue's chain: a NAS winner (evolution or ProxylessNAS) pruned by AMC, then quantised by HAQ."""
+    settings.VAR_DIR = tmp_path
+    first_cfg = dict(techniques.get(search).smoke)
+    r = api.post("/api/flows/", {"hardware": "bitfusion", "name": f"{search} chain", "steps": [
+        {"technique": search, "config": first_cfg}, {"technique": "amc", "config": small("amc")},
+        {"technique": "haq", "config": {**small("haq"), "resource": "latency", "budget": 0.97}}]}, format="json")
+    assert r.status_code == 201, r.json()
+    first = Experiment.objects.get(pk=r.json()["id"])
+    ids = [first.pk]
+    for _ in range(3):
+        done = services.experiment_execute(experiment_id=ids[-1])
+        assert done.status == S.SUCCEEDED, done.error
+        nxt = Experiment.objects.filter(flow__id=first.flow["id"]).exclude(pk__in=ids).first()
+        if nxt is None:
+            break
+        ids.append(nxt.pk)
+    steps = selectors.flow_experiments(first.flow["id"], user=first.owner)
+    assert [e.technique for e in steps] == [search, "amc", "haq"]
+    final = Network.objects.get(experiment=steps[2], primary=True)
+    chain = [s.network.technique for s in selectors.network_lineage(final, user=first.owner)]
+    assert chain == [search, "amc", "haq"]
+    # the lineage page's figures after each step: accuracy, and AMC's network cheaper than the NAS winner
+    lineage = selectors.network_lineage(final, user=first.owner)
+    assert all(s.network.accuracy is not None for s in lineage), [s.network.accuracy for s in lineage]
+    assert lineage[1].network.macs < lineage[0].network.macs
+    assert all(s.latency_change is not None for s in lineage[1:]), [s.latency_profile for s in lineage]
