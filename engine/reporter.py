@@ -18,7 +18,7 @@ from .outputs import OUTPUT_TYPES, Output
 
 __all__ = ["Cancelled", "Reporter", "MemoryReporter", "Summary", "ARTIFACT_KINDS", "clean_metrics"]
 
-ARTIFACT_KINDS = ("png", "gif", "mp4", "onnx", "json", "pt", "safetensors", "csv", "txt")
+ARTIFACT_KINDS = ("png", "gif", "mp4", "onnx", "json", "pt", "safetensors", "csv", "txt", "npy")
 
 
 class Cancelled(Exception):

@@ -26,7 +26,8 @@ from ..hardware.latency.roofline import roofline_ms
 from ..search.agents import Transition
 from .quant import LayerInfo
 
-__all__ = ["QuantEnv", "RESOURCES", "STATE_DIM", "policy_cost", "load_cost_table"]
+__all__ = ["QuantEnv", "RESOURCES", "STATE_DIM", "policy_cost", "load_cost_table", "estimated_cost_table",
+           "write_layer_list"]
 
 RESOURCES = ("latency", "energy", "size")
 #: energy per operation, 45 nm (Horowitz, "Computing's energy problem", ISSCC 2014): an 8-bit integer
@@ -176,3 +177,34 @@ def load_cost_table(path: str, layers: Sequence[LayerInfo]) -> np.ndarray:
     if not np.issubdtype(table.dtype, np.number) or not np.all(np.isfinite(table)) or np.any(table < 0):
         raise ValueError("cost_table: every cost must be a finite number >= 0")
     return table.astype(np.float64)
+
+
+def estimated_cost_table(cost: ModelCost, layers: Sequence[LayerInfo], profile: Any) -> np.ndarray:
+    """The reference layout filled with this profile's roofline estimate: each
+    conv / linear layer priced alone at every (weight bits, activation bits),
+    ``[layer, w_bits - 1, a_bits - 1]`` in ms. A starting point for a measured
+    table: same shape, same layer order (:func:`write_layer_list`); replace
+    each entry by the time measured on the device and upload it."""
+    out = np.zeros((len(layers), 8, 8), dtype=np.float64)
+    for i, info in enumerate(layers):
+        for w in range(1, 9):
+            for a in range(1, 9):
+                bits = {info.name: (float(w), float(a))}
+                out[i, w - 1, a - 1] = roofline_ms(_conv_only(cost, bits), profile, bits).ms
+    return out
+
+
+def write_layer_list(path: Any, cost: ModelCost, layers: Sequence[LayerInfo]) -> None:
+    """The rows of a cost table, in order: which conv / linear layer row ``i``
+    of the (layers, 8, 8) array must time (name, shape, stride, MACs)."""
+    import csv
+
+    by = {lc.name: lc for lc in cost.layers}
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "layer", "depthwise", "in_channels", "out_channels", "kernel", "stride",
+                    "input_area", "weights", "macs"])
+        for i, info in enumerate(layers):
+            lc = by.get(info.name)
+            w.writerow([i, info.name, int(info.depthwise), info.in_channels, info.out_channels, info.kernel,
+                        info.stride, info.in_area, info.weight_size, lc.macs if lc is not None else ""])

@@ -39,7 +39,8 @@ from ..networks.builders import NetworkSpec
 from ..reporter import Reporter, Summary
 from ..search.agents import DDPGAgent, DDPGSettings
 from ..training import classification_step, evaluate, train_model
-from .env import ENERGY_SOURCE, RESOURCES, QuantEnv, load_cost_table, policy_cost
+from .env import (ENERGY_SOURCE, RESOURCES, QuantEnv, estimated_cost_table, load_cost_table, policy_cost,
+                  write_layer_list)
 from .quant import MODES, quantizable_layers, quantize
 
 __all__ = ["HAQConfig", "run_haq"]
@@ -77,8 +78,10 @@ class HAQConfig(ConfigBase):
                                     "cross-hardware table)")
     cost_table: str = param("", help="A per-layer latency table for this profile in the HAQ reference code's layout: "
                                      "a NumPy .npy array of shape (layers, 8, 8), [layer, w_bits-1, a_bits-1] in ms "
-                                     "(build it by timing each conv / linear layer of your network at every bit "
-                                     "pair on the device, np.save); replaces the roofline estimate",
+                                     "(to build one: run HAQ once on your network; its page offers, under 'cost "
+                                     "table', the rows in order and this table filled with the profile's estimate; "
+                                     "time each conv / linear layer at every bit pair on the device, overwrite the "
+                                     "entries, np.save, upload); replaces the roofline estimate",
                             max_length=500, advanced=True, file="npy")
     finetune_epochs: int = param(1, min=0, max=100, help="Fine-tuning epochs of the best and the uniform policy")
     measure_int8: bool = param(True, help="Run the network in real int8 (W8A8, PyTorch's x86 kernels) and measure "
@@ -135,6 +138,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         profiles[p.name] = p
     table = load_cost_table(cfg.cost_table, layers) if cfg.cost_table else None
     lat_source = "lut" if table is not None else "roofline"  # an uploaded table, labelled like every lookup table
+    _cost_table_template(reporter, cost, layers, hardware)
     envs = {}
     for n, p in profiles.items():
         try:
@@ -286,6 +290,21 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         msg += ("; at matched accuracy each profile's own policy is the fastest on it" if cross["own_policy_fastest"]
                 else "; at matched accuracy a profile's own policy was NOT the fastest on it in this run")
     return Summary(msg, metrics)
+
+
+def _cost_table_template(reporter: Reporter, cost, layers, hardware) -> None:
+    """How to build a measured cost table for this network: its layer list (the
+    table's rows, in order) and the table in the reference layout filled with
+    this profile's roofline estimate, to overwrite with device timings."""
+    rows = reporter.workdir / "cost-table-layers.csv"
+    write_layer_list(rows, cost, layers)
+    reporter.artifact("csv", rows, f"Cost table rows: the {len(layers)} conv / linear layers, in the order a "
+                      "(layers, 8, 8) table must follow", group="cost table")
+    est = reporter.workdir / f"cost-table-estimate-{hardware.name}.npy"
+    np.save(est, estimated_cost_table(cost, layers, hardware), allow_pickle=False)
+    reporter.artifact("npy", est, f"Cost table in HAQ's layout [layer, w_bits-1, a_bits-1], ms: a roofline "
+                      f"ESTIMATE for {hardware.name}; replace each entry with the time measured on your device "
+                      "and upload it as cost_table", group="cost table")
 
 
 #: accuracies within this of each other count as matched in the cross-hardware comparison

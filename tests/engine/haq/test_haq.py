@@ -143,3 +143,28 @@ def test_per_channel_weights_keep_a_range_each_and_rebuild(tmp_path):
     _, back = load_network(save_network(q, Network(name="pc", spec=spec, problem=P), tmp_path))
     (x,) = P.example_inputs(2)
     assert torch.allclose(back(x), q(x), atol=1e-5)
+
+
+def test_a_run_offers_its_cost_table_layout_to_fill_with_device_timings(tmp_path):
+    """How to build a table for one's own network and hardware: the run writes the
+    rows (layers in order) and the table in the reference layout filled with the
+    profile's estimate; that file, edited or not, is accepted back as cost_table."""
+    import csv
+
+    from engine.haq.env import load_cost_table
+
+    t = techniques.get("haq")
+    rep = MemoryReporter(tmp_path / "a")
+    t.run(t.parse({**t.smoke, "resource": "latency", "budget": 0.97}), get_profile("bitfusion"), rep)
+    files = {kind: (path, caption) for kind, path, caption, group, _ in rep.artifacts if group == "cost table"}
+    assert set(files) == {"csv", "npy"} and "ESTIMATE" in files["npy"][1]
+    table = np.load(files["npy"][0], allow_pickle=False)
+    rows = list(csv.DictReader(open(files["csv"][0])))
+    assert table.shape == (len(rows), 8, 8) and [int(r["row"]) for r in rows] == list(range(len(rows)))
+    assert np.all(table > 0)
+    assert np.all(np.diff(table, axis=1) >= -1e-12) and np.all(np.diff(table, axis=2) >= -1e-12)  # more bits, dearer
+    m = build_model("mobilenet_v2", width=0.25).eval()
+    assert load_cost_table(files["npy"][0], quantizable_layers(m, P.example_inputs())).shape == table.shape
+    s = t.run(t.parse({**t.smoke, "resource": "latency", "budget": 0.97, "cost_table": str(files["npy"][0])}),
+              get_profile("bitfusion"), MemoryReporter(tmp_path / "b"))
+    assert s.metrics["latency_source"] == "lut" and s.metrics["latency_ratio_vs_w8a8"] <= 0.97 + 1e-9
