@@ -32,6 +32,12 @@ def test_haq_from_the_form(cache, live_server, live_worker, browser_page, django
     assert "weight bits by layer" in page.inner_text("#series")
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "haq-page.png"), full_page=True)
+    # the cost table to fill with device timings: downloads, and is the layout the form accepts
+    with page.expect_download() as dl:
+        page.click("text=cost-table-estimate-bitfusion.npy")
+    import numpy as np
+    table = np.load(str(Path(dl.value.path())), allow_pickle=False)
+    assert table.shape[1:] == (8, 8) and table.shape[0] == exp.summary["metrics"]["layers"]
     net = Network.objects.get(experiment=exp, builder="quantized")
     page.goto(f"{url}/networks/{net.pk}/")
     with page.expect_download() as dl:
