@@ -89,3 +89,34 @@ def test_a_device_dataset_in_hats_layout_drives_the_search(tmp_path):
         assert m["latency_on_raspberry_pi_4_source"] == "predictor" and m["latency_on_nvidia_a100_source"] == "roofline"
         assert m["latency_on_nvidia_a100_ms"] > 0
     assert s.metrics["cross_other_profile"] == "nvidia-a100"
+
+
+def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
+    """A .zip of train / valid / test files in de and en (German into English
+    here): the run reads it with the folder's checks, says it is real, and
+    the languages must be the archive's."""
+    import zipfile
+
+    from engine.data.parallel import generate_number_corpus
+
+    c = generate_number_corpus("de", train=120, valid=16, test=8, seed=1)
+    path = tmp_path / "numbers.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for split in ("train", "valid", "test"):
+            pairs = getattr(c, split)
+            zf.writestr(f"corpus/{split}.en", "".join(s + "\n" for s, _ in pairs))
+            zf.writestr(f"corpus/{split}.de", "".join(t + "\n" for _, t in pairs))
+    t = _t()
+    with pytest.raises(ConfigError) as e:
+        t.parse({"dataset": "upload", "corpus_upload": str(path), "src_lang": "en", "tgt_lang": "fr"})
+    assert "holds train files in de, en" in e.value.errors["corpus_upload"]
+    rep = MemoryReporter(tmp_path / "run")
+    s = t.run(t.parse({**t.smoke, "dataset": "upload", "corpus_upload": str(path), "src_lang": "de",
+                       "tgt_lang": "en"}), get_profile("local-cpu"), rep)
+    assert s.metrics["dataset_origin"] == "real" and s.metrics["dataset"] == "numbers.zip"
+    winner = next(m for _, m in rep.candidates if m["search"] == "winner")
+    assert 0 <= winner["bleu"] <= 100
+    from engine.networks import read_network
+
+    net = read_network(rep.outputs[-1].meta.parent)
+    assert net.dataset == "numbers.zip" and net.preprocess["src_lang"] == "de" and net.preprocess["tgt_lang"] == "en"
