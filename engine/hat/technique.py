@@ -411,7 +411,7 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
                           "bleu_source": "fine-tuned" if config.finetune_epochs else "inherited"},
                  made_by=f"HAT evolution ({er.evaluations[-1]} evaluations) under {limit:.3g} ms, extracted from the "
                          f"SuperTransformer, fine-tuned {config.finetune_epochs} epochs",
-                 technique="hat", candidate=idx["searched"], primary=True,
+                 technique="hat", candidate=idx["searched"], primary=True, split_onnx=True,
                  preprocess={"tokenizer": "sentencepiece", "tokenizer_artifact": tok_file.name,
                              "ids": {"pad": 0, "unk": 1, "bos": 2, "eos": 3}, "src_lang": corpus.src_lang,
                              "tgt_lang": corpus.tgt_lang, "max_len": config.max_len})

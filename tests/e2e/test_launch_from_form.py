@@ -156,3 +156,8 @@ def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django
     assert net.problem["kind"] == "sequence-to-sequence" and net.metrics["bleu"] >= 0
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "hat-page.png"), full_page=True)
+    # the winner's page offers HAT's deployment split, exported and checked by the run
+    assert "onnx.checker passed" in net.metrics["onnx_split"], net.metrics
+    page.goto(f"{url}/networks/{net.pk}/")
+    assert page.inner_text("#dl-onnx-encoder").strip().endswith("encoder.onnx")
+    assert page.inner_text("#dl-onnx-decoder-step").strip().endswith("decoder_step.onnx")

@@ -120,3 +120,6 @@ def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
 
     net = read_network(rep.outputs[-1].meta.parent)
     assert net.dataset == "numbers.zip" and net.preprocess["src_lang"] == "de" and net.preprocess["tgt_lang"] == "en"
+    # kept with HAT's deployment split: the encoder and one decoder step as ONNX, checked
+    assert (rep.outputs[-1].folder / "encoder.onnx").is_file() and (rep.outputs[-1].folder / "decoder_step.onnx").is_file()
+    assert "onnx.checker passed" in net.metrics["onnx_split"]
