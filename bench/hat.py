@@ -48,6 +48,7 @@ from engine import MemoryReporter, techniques  # noqa: E402
 from engine.hardware import get_profile  # noqa: E402
 
 KEYS = ("predictor_rmse_ms", "predictor_mape", "predictor_kendall_tau", "linear_mape", "linear_rmse_ms",
+        "predictor_train_mape", "linear_train_mape",
         "linear_kendall_tau", "evolution_best_val_loss", "random_best_val_loss", "evolution_vs_random",
         "bleu_searched", "bleu_baseline", "chrf_searched", "chrf_baseline", "latency_searched_ms",
         "latency_baseline_ms", "latency_searched_predicted_ms", "latency_baseline_predicted_ms", "latency_limit_ms",

@@ -418,11 +418,14 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(1.0, "done")
 
     base_f = finals["baseline"]
+    mlp_wins = errs["mlp"]["mape"] < errs["linear"]["mape"]
     cmp = {"evolution_best_val_loss": -er.best_fitness[-1], "random_best_val_loss": -rr.best_fitness[-1]}
     metrics = {
         "predictor_rmse_ms": errs["mlp"]["rmse_ms"], "predictor_mape": errs["mlp"]["mape"],
         "predictor_kendall_tau": errs["mlp"]["kendall_tau"], "linear_mape": errs["linear"]["mape"],
         "linear_rmse_ms": errs["linear"]["rmse_ms"], "linear_kendall_tau": errs["linear"]["kendall_tau"],
+        "predictor_train_mape": errs["mlp"]["train_mape"], "linear_train_mape": errs["linear"]["train_mape"],
+        "predictor_train_rows": models.train_rows, "predictor_beats_linear": bool(mlp_wins),
         "latency_rows": len(lat_ds), "latency_limit_ms": limit, **cmp,
         "evolution_vs_random": cmp["random_best_val_loss"] - cmp["evolution_best_val_loss"],
         "evaluations": er.evaluations[-1], "bleu_searched": win["bleu"], "bleu_baseline": base_f["bleu"],
@@ -440,7 +443,8 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
            f"{metrics['latency_searched_ms']:.3g} ms {verdict} the uniform baseline's {base_f['bleu']:.1f} at "
            f"{metrics['latency_baseline_ms']:.3g} ms; evolution val loss {cmp['evolution_best_val_loss']:.3f} vs "
            f"random {cmp['random_best_val_loss']:.3f} at {er.evaluations[-1]} evaluations; latency MLP MAPE "
-           f"{errs['mlp']['mape']:.1%} vs linear {errs['linear']['mape']:.1%} on held-out SubTransformers")
+           f"{errs['mlp']['mape']:.1%} vs linear {errs['linear']['mape']:.1%} on held-out SubTransformers: "
+           f"{_predictor_verdict(errs, models.train_rows)}")
     return Summary(msg, metrics)
 
 
@@ -494,6 +498,17 @@ def _cross_profile(config: Config, space: HATSpace, problem: SequenceToSequence,
     out.update({"cross_other_profile": there, "cross_other_limit_ms": limit, "cross_here_limit_ms": limit_here,
                 "cross_other_predictor_mape": models.errors["mlp"]["mape"]})
     return {"arch": best, "profile": there, "priced": priced, "metrics": out}
+
+
+def _predictor_verdict(errs: dict[str, dict[str, float]], train_rows: int) -> str:
+    """Whether HAT's MLP earns its keep over the linear fit on these rows, said plainly."""
+    m, lin = errs["mlp"], errs["linear"]
+    if m["mape"] < lin["mape"]:
+        return "the MLP is the better predictor here"
+    why = (f" (on its {train_rows} training rows the MLP's error is {m['train_mape']:.1%}, the linear fit's "
+           f"{lin['train_mape']:.1%}: the MLP fits the measurements' noise)" if m["train_mape"] < lin["train_mape"] / 2
+           else "")
+    return f"the linear fit is better: the MLP does not earn its keep on this dataset{why}"
 
 
 def _slug(name: str) -> str:

@@ -114,6 +114,9 @@ def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
     s = t.run(t.parse({**t.smoke, "dataset": "upload", "corpus_upload": str(path), "src_lang": "de",
                        "tgt_lang": "en"}), get_profile("local-cpu"), rep)
     assert s.metrics["dataset_origin"] == "real" and s.metrics["dataset"] == "numbers.zip"
+    # the summary says which latency predictor won on held-out rows
+    verdict = "the MLP is the better" if s.metrics["predictor_beats_linear"] else "the MLP does not earn its keep"
+    assert verdict in s.message and 0 <= s.metrics["predictor_train_mape"]
     winner = next(m for _, m in rep.candidates if m["search"] == "winner")
     assert 0 <= winner["bleu"] <= 100
     from engine.networks import read_network
@@ -123,3 +126,13 @@ def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
     # kept with HAT's deployment split: the encoder and one decoder step as ONNX, checked
     assert (rep.outputs[-1].folder / "encoder.onnx").is_file() and (rep.outputs[-1].folder / "decoder_step.onnx").is_file()
     assert "onnx.checker passed" in net.metrics["onnx_split"]
+
+
+def test_the_predictor_verdict_says_plainly_which_fit_wins():
+    from engine.hat.technique import _predictor_verdict
+
+    lose = {"mlp": {"mape": 0.23, "train_mape": 0.006}, "linear": {"mape": 0.18, "train_mape": 0.16}}
+    v = _predictor_verdict(lose, 120)
+    assert "linear fit is better" in v and "does not earn its keep" in v and "0.6%" in v and "noise" in v
+    win = {"mlp": {"mape": 0.05, "train_mape": 0.04}, "linear": {"mape": 0.18, "train_mape": 0.16}}
+    assert _predictor_verdict(win, 120) == "the MLP is the better predictor here"
