@@ -19,7 +19,8 @@ from ..problems import Problem
 __all__ = ["export_onnx", "export_torchscript", "export_model", "blocks", "EXPORT_FORMATS", "SPLIT_FILES",
            "can_split", "export_onnx_split", "SplitExportError"]
 
-EXPORT_FORMATS = ("safetensors", "onnx", "torchscript")
+#: what the CLI writes (``onnx-split``: an encoder-decoder's encoder.onnx and decoder_step.onnx into a folder)
+EXPORT_FORMATS = ("safetensors", "onnx", "torchscript", "onnx-split")
 _IO_NAMES = {"image-classification": (["image"], ["logits"]),
              "sequence-to-sequence": (["source", "target"], ["logits"]),
              "pose-forecast": (["poses"], ["future"])}

@@ -90,3 +90,16 @@ def test_a_network_trained_with_dropout_exports_in_eval_mode(tmp_path):
     net = HATTransformer(SPACE.smallest(), vocab=50, qkv_dim=SPACE.qkv_dim, dropout=0.3).eval()
     assert export_onnx_split(net, PROBLEM, tmp_path)["onnxruntime_max_abs_diff"] < 1e-4
     assert not net.training
+
+
+def test_the_cli_writes_the_split_of_a_kept_encoder_decoder(tmp_path, capsys):
+    from engine.cli import main
+
+    arch = SPACE.smallest()
+    rep = MemoryReporter(tmp_path)
+    keep_network(rep, _net(arch), name="winner", problem=PROBLEM,
+                 spec={"builder": "space", "args": {"space": "hat", "params": SPACE.params(), "arch": arch}})
+    assert main(["networks", str(tmp_path), "--export", "winner", "--format", "onnx-split",
+                 "--to", str(tmp_path / "out")]) == 0
+    assert "onnx.checker passed" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "out").iterdir()} == set(SPLIT_FILES.values())
