@@ -293,6 +293,16 @@ class LinearLatency:
         return x @ self.coef[:-1] + self.coef[-1]
 
 
+#: the MLP earns its keep only with a held-out MAPE below this fraction of the linear fit's (a few held-out
+#: rows measured on a busy machine cannot tell a smaller gap from chance)
+MLP_MARGIN = 0.9
+
+
+def mlp_earns_keep(errors: dict[str, dict[str, float]]) -> bool:
+    """Whether the MLP's held-out MAPE beats the linear fit's by the margin."""
+    return errors["mlp"]["mape"] < MLP_MARGIN * errors["linear"]["mape"]
+
+
 @dataclass
 class LatencyModels:
     mlp: LatencyPredictor

@@ -45,8 +45,8 @@ from ..reporter import Reporter, Summary
 from ..search import EvolutionSearch, RandomSearch, compare_with_random, run_search
 from ..search.evolution import EvolutionSettings
 from ..spaces.transformer import PRESETS, HATSpace
-from .latency import (LatencyCSVError, LatencyDataset, LatencyRecord, fit_latency_models, measure_subtransformer,
-                      read_latency_csv, roofline_record, write_latency_csv)
+from .latency import (MLP_MARGIN, LatencyCSVError, LatencyDataset, LatencyRecord, fit_latency_models,
+                      measure_subtransformer, mlp_earns_keep, read_latency_csv, roofline_record, write_latency_csv)
 from .supernet import InheritedScorer, finetune, train_supertransformer
 from .translate import bleu, sentence_chrf, token_loss, translate
 
@@ -418,7 +418,7 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     reporter.progress(1.0, "done")
 
     base_f = finals["baseline"]
-    mlp_wins = errs["mlp"]["mape"] < errs["linear"]["mape"]
+    mlp_wins = mlp_earns_keep(errs)
     cmp = {"evolution_best_val_loss": -er.best_fitness[-1], "random_best_val_loss": -rr.best_fitness[-1]}
     metrics = {
         "predictor_rmse_ms": errs["mlp"]["rmse_ms"], "predictor_mape": errs["mlp"]["mape"],
@@ -503,11 +503,14 @@ def _cross_profile(config: Config, space: HATSpace, problem: SequenceToSequence,
 def _predictor_verdict(errs: dict[str, dict[str, float]], train_rows: int) -> str:
     """Whether HAT's MLP earns its keep over the linear fit on these rows, said plainly."""
     m, lin = errs["mlp"], errs["linear"]
-    if m["mape"] < lin["mape"]:
+    if mlp_earns_keep(errs):
         return "the MLP is the better predictor here"
     why = (f" (on its {train_rows} training rows the MLP's error is {m['train_mape']:.1%}, the linear fit's "
            f"{lin['train_mape']:.1%}: the MLP fits the measurements' noise)" if m["train_mape"] < lin["train_mape"] / 2
            else "")
+    if m["mape"] <= lin["mape"] / MLP_MARGIN:
+        return (f"the MLP is no better than the linear fit (held-out MAPE within {1 - MLP_MARGIN:.0%} of each "
+                f"other): it does not earn its keep on this dataset{why}")
     return f"the linear fit is better: the MLP does not earn its keep on this dataset{why}"
 
 
