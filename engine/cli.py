@@ -5,6 +5,7 @@
     python -m engine run TECHNIQUE --hardware NAME|FILE --set key=value ... --out DIR [--seed N] [--force]
     python -m engine networks DIR [--json]                      the networks a results folder saved
     python -m engine networks DIR --export NAME|ID --format onnx|torchscript|safetensors --to FILE
+    python -m engine networks DIR --export NAME|ID --format onnx-split --to FOLDER   (an encoder-decoder)
 
 ``run`` validates every flag before anything is written (a bad one: a message
 naming it, exit code 2). Results are written into a hidden staging folder
@@ -275,7 +276,8 @@ def _fmt_metric(v: Any) -> str:
 
 
 def cmd_networks(args: argparse.Namespace) -> int:
-    from .networks import EXPORT_FORMATS, NetworkError, export_onnx, export_torchscript, list_networks, load_network
+    from .networks import (EXPORT_FORMATS, NetworkError, SplitExportError, can_split, export_onnx, export_onnx_split,
+                           export_torchscript, list_networks, load_network)
 
     root = Path(args.folder)
     if not root.is_dir():
@@ -310,6 +312,17 @@ def cmd_networks(args: argparse.Namespace) -> int:
     except NetworkError as e:
         raise UsageError(f"--export: {e}") from None
     target = Path(args.to)
+    if args.format == "onnx-split":
+        if not can_split(module):
+            raise UsageError(f"--format onnx-split: {net.name} is not an encoder-decoder")
+        try:
+            check = export_onnx_split(module, net.problem, target)
+        except SplitExportError as e:
+            raise UsageError(f"--format onnx-split: {e}") from None
+        diff = check["onnxruntime_max_abs_diff"]
+        print(f"wrote {net.name}'s encoder.onnx and decoder_step.onnx to {target} (onnx.checker passed"
+              + (f"; onnxruntime within {diff:.2g} of PyTorch)" if diff is not None else "; onnxruntime not installed)"))
+        return EXIT_OK
     target.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "safetensors":
         shutil.copyfile(folder / "weights.safetensors", target)
@@ -345,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     pn.add_argument("folder", help="a results folder (its networks/) or a folder of network folders")
     pn.add_argument("--json", action="store_true", help="machine-readable list")
     pn.add_argument("--export", metavar="NAME|ID", help="export this network (a name or the start of its id)")
-    pn.add_argument("--format", default="onnx", help="onnx, torchscript or safetensors (default onnx)")
+    pn.add_argument("--format", default="onnx", help="onnx, torchscript, safetensors or onnx-split (an encoder-decoder's "
+                    "encoder and decoder step into the folder --to; default onnx)")
     pn.add_argument("--to", metavar="FILE", help="where to write the export")
     pn.set_defaults(func=cmd_networks)
     return p

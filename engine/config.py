@@ -22,7 +22,7 @@ __all__ = ["ConfigBase", "ConfigError", "FieldSpec", "param", "field_specs", "FI
 
 _MISSING = dataclasses.MISSING
 #: kinds of user file a str field may name (see ``param(file=...)``)
-FILE_KINDS = ("image", "safetensors", "npy", "csv")
+FILE_KINDS = ("image", "safetensors", "npy", "csv", "corpus")
 
 
 class ConfigError(ValueError):
@@ -51,7 +51,7 @@ def param(
 ) -> Any:
     """A dataclass field with its metadata. ``choices`` on a tuple field makes
     it a multi-choice; ``min``/``max`` on a tuple field bound each item.
-    ``file`` ("image", "safetensors", "npy" or "csv") marks a str field holding a path to a
+    ``file`` ("image", "safetensors", "npy", "csv" or "corpus": a parallel text corpus) marks a str field holding a path to a
     user's file: the dashboard shows an upload and stores the file itself.
     ``options`` on a str field lists, when called, the values that exist now as
     (value, label) pairs (e.g. trained checkpoints): the dashboard offers them

@@ -23,7 +23,8 @@ def _field(spec: FieldSpec) -> forms.Field:
     common: dict[str, Any] = {"label": spec.label, "help_text": spec.help, "required": False,
                               "initial": spec.default}
     if spec.file:
-        exts = {"image": ".png, .jpg or .jpeg", "npy": ".npy", "csv": ".csv"}.get(spec.file, ".safetensors")
+        exts = {"image": ".png, .jpg or .jpeg", "npy": ".npy", "csv": ".csv",
+                "corpus": ".zip, .tar.gz, .tgz or .tsv"}.get(spec.file, ".safetensors")
         return forms.FileField(label=spec.label, required=False, help_text=f"{spec.help} (upload a {exts} file)",
                                widget=forms.ClearableFileInput(attrs={"accept": exts.replace(" or ", ", ")}))
     if spec.multiple and spec.choices is not None:

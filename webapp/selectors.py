@@ -21,7 +21,7 @@ from .models import Artifact, Candidate, Experiment, HardwareProfile, Network, N
 
 __all__ = ["is_number", "connectivity_for", "layer_tables_for", "latency_pairs_for", "experiments_visible",
            "can_view_experiment", "can_manage_experiment",
-           "networks_visible", "can_view_network", "upload_visible", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for",
+           "networks_visible", "can_view_network", "upload_visible", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for", "translation_examples",
            "scatter_data", "scatter_thinned", "ThinnedScatter", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
            "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
@@ -168,6 +168,48 @@ def artifacts_for(exp: Experiment) -> dict[str, list[Artifact]]:
         return (0 if kinds & {"png", "gif"} else 1 if "mp4" in kinds else 2, item[0])
 
     return dict(sorted(groups.items(), key=rank))
+
+
+def translation_examples(exp: Experiment, limit: int = 10) -> dict[str, Any] | None:
+    """The first ``limit`` example translations of a run that reported them
+    (a csv artifact in the group "translations": source, reference, the
+    searched network's and the baseline's hypotheses, and each one's sentence
+    chrF), as rows for a table; None when the run has none or the file cannot
+    be read as that table."""
+    import csv
+    import io
+
+    art = Artifact.objects.filter(experiment=exp, group="translations", kind="csv").order_by("id").first()
+    if art is None:
+        return None
+    try:
+        with art.file.open("rb") as fh:
+            text = fh.read(2**20).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    reader = csv.DictReader(io.StringIO(text))
+    if not {"source", "reference", "searched", "baseline"} <= set(reader.fieldnames or ()):
+        return None
+
+    def score(v: str | None) -> float | None:
+        try:
+            return float(v) if v not in (None, "") else None
+        except ValueError:
+            return None
+
+    rows = []
+    for r in reader:
+        if len(rows) == limit:
+            break
+        rows.append({"source": r["source"], "reference": r["reference"], "searched": r["searched"],
+                     "baseline": r["baseline"], "chrf_searched": score(r.get("chrf_searched")),
+                     "chrf_baseline": score(r.get("chrf_baseline"))})
+    if not rows:
+        return None
+    scored = [r for r in rows if r["chrf_searched"] is not None and r["chrf_baseline"] is not None]
+    return {"rows": rows, "artifact": art, "scored": bool(scored),
+            "searched_better": sum(r["chrf_searched"] > r["chrf_baseline"] for r in scored),
+            "baseline_better": sum(r["chrf_searched"] < r["chrf_baseline"] for r in scored)}
 
 
 def architecture_summary(arch: dict[str, Any], limit: int = 160) -> str:

@@ -159,6 +159,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 2**20
 #: the largest image a user may upload (bytes) and lookup table JSON (bytes)
 FRONTIER_MAX_IMAGE_UPLOAD = 10 * 2**20
 FRONTIER_MAX_LUT_UPLOAD = 10 * 2**20
+#: the largest parallel corpus (.zip / .tar.gz / .tsv) a user may upload (bytes; an archive's text is also bounded
+#: once decompressed: engine.data.parallel.MAX_CORPUS_BYTES)
+FRONTIER_MAX_CORPUS_UPLOAD = int(os.environ.get("FRONTIER_MAX_CORPUS_UPLOAD", 100 * 2**20))
 
 # The experiment page's plot data, built once per state of an experiment and shared by
 # every web process on this machine (files: no server to be down; webapp.views.experiment_plot)

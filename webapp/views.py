@@ -126,6 +126,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_manage": selectors.can_manage_experiment(request.user, exp),
         "series_names": sorted(selectors.series_for(exp)), "thin_threshold": plots.THIN_THRESHOLD,
         "cross_rows": selectors.cross_hardware_rows((exp.summary or {}).get("metrics") or {}),
+        "translations": selectors.translation_examples(exp),
     })
 
 
@@ -519,9 +520,21 @@ def network_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("created_at"),
         "latencies": selectors.network_latency_table(net), "profiles": selectors.hardware_list(),
         "blocks": net.blocks, "peak_macs": peak or 1, "can_edit": net.owner_id == request.user.pk or request.user.is_staff,
-        "takes": takes, "spec_json": json.dumps(net.spec, indent=1),
+        "takes": takes, "spec_json": json.dumps(net.spec, indent=1), "split_onnx": _split_exports(net),
         "preprocess": [(k, ", ".join(f"{x:.4g}" for x in v) if isinstance(v, list) else v)
                        for k, v in sorted((net.preprocess or {}).items())]})
+
+
+def _split_exports(net: Network) -> list[tuple[str, str, bool]]:
+    """An encoder-decoder's split ONNX files (format, file name, made already), else none."""
+    from engine.networks import SPLIT_FILES
+
+    from .services.networks import network_folder
+
+    if net.problem_kind != "sequence-to-sequence":
+        return []
+    folder = network_folder(net)
+    return [(fmt, name, (folder / name).is_file()) for fmt, name in SPLIT_FILES.items()]
 
 
 @login_required
@@ -560,7 +573,8 @@ def network_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         return redirect("network", pk=pk)
     from .services.networks import EXPORTS
 
-    ext = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt", "json": ".json"}[fmt]
+    ext = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt", "json": ".json",
+           "onnx-encoder": "-encoder.onnx", "onnx-decoder-step": "-decoder-step.onnx"}[fmt]
     from engine.networks import slugify
 
     return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{slugify(net.name)}{ext}",

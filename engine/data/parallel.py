@@ -17,16 +17,25 @@ and optionally ``valid.*`` and ``test.*``, one sentence a line, the two sides
 aligned line by line. :func:`load_parallel_folder` refuses unequal line
 counts, empty lines, files that are not UTF-8 and corpora that are too small
 or too large, each with a :class:`DataError` naming the file and the line.
+The same checks read an uploaded corpus (:func:`load_parallel_upload`): a
+``.zip`` / ``.tar.gz`` of those files (read in memory, never extracted;
+links, '..' or absolute member names and zip bombs refused) or a two-column
+``.tsv``.
 
     corpus = generate_number_corpus("de", train=20000, valid=500, test=500, seed=0)
     corpus = load_parallel_folder("my-wmt", src="en", tgt="de")
+    corpus = load_parallel_upload("iwslt-sample.zip", src="de", tgt="en")
     corpus.train[0]   # ("twenty-one", "einundzwanzig")
 """
 from __future__ import annotations
 
+import re
+import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,6 +43,7 @@ from .catalog import DatasetInfo, data_dir, datasets, register_dataset
 from .errors import DataError
 
 __all__ = ["ParallelCorpus", "generate_number_corpus", "load_parallel_folder", "parallel_folder",
+           "load_parallel_upload", "parallel_upload_languages", "upload_suffix", "UPLOAD_SUFFIXES",
            "NUMBER_CORPORA", "MAX_PAIRS", "MAX_LINE_CHARS", "MIN_TRAIN_PAIRS"]
 
 Pair = tuple[str, str]
@@ -134,61 +144,66 @@ def parallel_folder(name_or_path: str, root: str | Path | None = None) -> Path:
     return q
 
 
-def _read_lines(path: Path, max_pairs: int) -> list[str]:
+def _decode(name: str, data: bytes) -> list[str]:
+    """A text file's lines (a last empty line dropped); not UTF-8 is refused naming the byte."""
     try:
-        text = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path.name}: cannot be read ({e.strerror})") from None
-    try:
-        s = text.decode("utf-8")
+        s = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path.name}: not UTF-8 text (byte {e.start})") from None
+        raise DataError(f"{name}: not UTF-8 text (byte {e.start})") from None
     lines = s.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    return lines
+
+
+def _check_lines(name: str, lines: list[str], max_pairs: int) -> list[str]:
+    """The one check of a side of a parallel corpus: its line count, and every
+    line a non-empty sentence of bounded length (the error names file and line)."""
     if len(lines) > max_pairs:
-        raise DataError(f"{path.name}: {len(lines):,} lines; at most {max_pairs:,}")
+        raise DataError(f"{name}: {len(lines):,} lines; at most {max_pairs:,}")
     out = []
     for i, line in enumerate(lines, 1):
         line = line.rstrip("\r").strip()
         if not line:
-            raise DataError(f"{path.name}: line {i} is empty (every line is one sentence of an aligned pair)")
+            raise DataError(f"{name}: line {i} is empty (every line is one sentence of an aligned pair)")
         if len(line) > MAX_LINE_CHARS:
-            raise DataError(f"{path.name}: line {i} has {len(line):,} characters; at most {MAX_LINE_CHARS:,}")
+            raise DataError(f"{name}: line {i} has {len(line):,} characters; at most {MAX_LINE_CHARS:,}")
         out.append(line)
     return out
 
 
-def _read_split(folder: Path, split: str, src: str, tgt: str, max_pairs: int) -> list[Pair] | None:
-    a, b = folder / f"{split}.{src}", folder / f"{split}.{tgt}"
-    if not a.is_file() and not b.is_file():
+def _read_split(get: Callable[[str], bytes | None], where: str, split: str, src: str, tgt: str,
+                max_pairs: int) -> list[Pair] | None:
+    an, bn = f"{split}.{src}", f"{split}.{tgt}"
+    a, b = get(an), get(bn)
+    if a is None and b is None:
         return None
-    for p in (a, b):
-        if not p.is_file():
-            raise DataError(f"{p.name} is missing beside {(b if p is a else a).name} in {folder}")
-    xs, ys = _read_lines(a, max_pairs), _read_lines(b, max_pairs)
+    for n, d, other in ((an, a, bn), (bn, b, an)):
+        if d is None:
+            raise DataError(f"{n} is missing beside {other} in {where}")
+    xs, ys = _check_lines(an, _decode(an, a), max_pairs), _check_lines(bn, _decode(bn, b), max_pairs)
     if len(xs) != len(ys):
-        raise DataError(f"{a.name} has {len(xs):,} lines but {b.name} has {len(ys):,}: the two sides of a "
+        raise DataError(f"{an} has {len(xs):,} lines but {bn} has {len(ys):,}: the two sides of a "
                         "parallel corpus must have equal line counts")
     return list(zip(xs, ys))
 
 
-def load_parallel_folder(name_or_path: str, *, src: str = "en", tgt: str = "de", root: str | Path | None = None,
-                         max_pairs: int = MAX_PAIRS, valid_fraction: float = 0.05, seed: int = 0) -> ParallelCorpus:
-    """A user's corpus (see the module's docstring). Without ``valid.*`` /
-    ``test.*`` files, seeded ``valid_fraction`` slices of train stand in
-    (and the corpus's ``meta`` says so)."""
+def _check_languages(src: str, tgt: str) -> None:
     for lang, what in ((src, "source"), (tgt, "target")):
         if not lang.isalnum() or not 1 <= len(lang) <= 8:
             raise DataError(f"{what} language {lang!r} must be a short code such as en or de")
     if src == tgt:
         raise DataError("source and target languages must differ")
-    folder = parallel_folder(name_or_path, root)
-    splits = {s: _read_split(folder, s, src, tgt, max_pairs) for s in _SPLITS}
-    if splits["train"] is None:
-        raise DataError(f"{folder} has no train.{src} / train.{tgt}")
+
+
+def _assemble(name: str, src: str, tgt: str, splits: dict[str, list[Pair] | None], description: str,
+              meta: dict[str, Any], valid_fraction: float, seed: int, first: str) -> ParallelCorpus:
+    """Splits into a corpus: seeded ``valid_fraction`` slices of train stand in
+    for a missing valid / test (``meta["held_out_from_train"]`` says so)."""
     train = splits["train"]
-    meta: dict[str, Any] = {"folder": str(folder), "held_out_from_train": []}
+    if train is None:
+        raise DataError(f"{first} has no train.{src} / train.{tgt}")
+    meta = {**meta, "held_out_from_train": []}
     rng = np.random.default_rng(seed)
     for s in ("valid", "test"):
         if splits[s] is None:
@@ -199,8 +214,215 @@ def load_parallel_folder(name_or_path: str, *, src: str = "en", tgt: str = "de",
             meta["held_out_from_train"].append(s)
     if len(train) < MIN_TRAIN_PAIRS:
         raise DataError(f"train.{src}: {len(train)} training pairs; at least {MIN_TRAIN_PAIRS} are needed")
-    return ParallelCorpus(folder.name, src, tgt, train, splits["valid"] or [], splits["test"] or [], origin="real",
-                          description=f"{src}->{tgt} sentence pairs from {folder}", meta=meta)
+    return ParallelCorpus(name, src, tgt, train, splits["valid"] or [], splits["test"] or [], origin="real",
+                          description=description, meta=meta)
+
+
+def load_parallel_folder(name_or_path: str, *, src: str = "en", tgt: str = "de", root: str | Path | None = None,
+                         max_pairs: int = MAX_PAIRS, valid_fraction: float = 0.05, seed: int = 0) -> ParallelCorpus:
+    """A user's corpus (see the module's docstring). Without ``valid.*`` /
+    ``test.*`` files, seeded ``valid_fraction`` slices of train stand in
+    (and the corpus's ``meta`` says so)."""
+    _check_languages(src, tgt)
+    folder = parallel_folder(name_or_path, root)
+
+    def get(n: str) -> bytes | None:
+        p = folder / n
+        if not p.is_file():
+            return None
+        try:
+            return p.read_bytes()
+        except OSError as e:
+            raise DataError(f"{n}: cannot be read ({e.strerror})") from None
+
+    splits = {s: _read_split(get, str(folder), s, src, tgt, max_pairs) for s in _SPLITS}
+    return _assemble(folder.name, src, tgt, splits, f"{src}->{tgt} sentence pairs from {folder}",
+                     {"folder": str(folder)}, valid_fraction, seed, str(folder))
+
+
+# -- an uploaded corpus: one file, a .zip / .tar.gz of split files or a two-column .tsv ------------------------
+
+#: file names an uploaded corpus may have
+UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tsv")
+#: bounds on an uploaded archive: members, and bytes of split files once decompressed
+MAX_ARCHIVE_MEMBERS = 1000
+MAX_CORPUS_BYTES = 256 * 2**20
+#: a member that decompresses to over this many times its compressed size (and over 1 MiB) is a zip bomb
+MAX_COMPRESSION_RATIO = 100
+_SPLIT_FILE = re.compile(r"^(train|valid|test)\.([A-Za-z0-9]{1,8})$")
+
+
+def upload_suffix(name: str) -> str | None:
+    """The corpus format a file name says (``.zip``, ``.tar.gz``, ``.tgz``, ``.tsv``), else None."""
+    low = name.lower()
+    return next((s for s in UPLOAD_SUFFIXES if low.endswith(s)), None)
+
+
+def _member_path(name: str, archive: str) -> PurePosixPath:
+    """A member's path, refused when it is absolute or climbs out (zip-slip)."""
+    if "\x00" in name or "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise DataError(f"{archive}: member {name[:120]!r} has an absolute or Windows path; refused")
+    p = PurePosixPath(name)
+    if ".." in p.parts:
+        raise DataError(f"{archive}: member {name[:120]!r} climbs out of the archive ('..'); refused")
+    return p
+
+
+def _archive_members(path: Path) -> list[tuple[PurePosixPath, int, Callable[[], bytes]]]:
+    """The split files of an archive (``train.<lang>`` …, all in one folder):
+    their path, size and a reader; every member is checked first, nothing is
+    extracted to disk. Links, devices, encrypted members, '..' or absolute
+    names, too many members and too many decompressed bytes are refused."""
+    arch = path.name
+    out: list[tuple[PurePosixPath, int, Callable[[], bytes]]] = []
+    total = 0
+
+    def keep(p: PurePosixPath, size: int, read: Callable[[], bytes]) -> None:
+        nonlocal total
+        if not _SPLIT_FILE.match(p.name):
+            return  # a README or a licence beside the corpus: not read
+        total += size
+        if total > MAX_CORPUS_BYTES:
+            raise DataError(f"{arch}: the corpus files decompress to over {MAX_CORPUS_BYTES // 2**20} MiB; refused")
+        out.append((p, size, read))
+
+    suffix = upload_suffix(arch)
+    if suffix == ".zip":
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DataError(f"{arch}: not a readable .zip archive ({str(e)[:120]})") from None
+        infos = zf.infolist()
+        if len(infos) > MAX_ARCHIVE_MEMBERS:
+            raise DataError(f"{arch}: {len(infos):,} members; at most {MAX_ARCHIVE_MEMBERS:,}")
+        for info in infos:
+            p = _member_path(info.filename, arch)
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode == 0o120000:
+                raise DataError(f"{arch}: member {info.filename[:120]!r} is a symbolic link; refused")
+            if info.is_dir():
+                continue
+            if mode not in (0, 0o100000):
+                raise DataError(f"{arch}: member {info.filename[:120]!r} is not a regular file; refused")
+            if info.flag_bits & 0x1:
+                raise DataError(f"{arch}: member {info.filename[:120]!r} is encrypted; refused")
+            if info.file_size > 2**20 and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+                raise DataError(f"{arch}: member {info.filename[:120]!r} decompresses {info.file_size:,} bytes "
+                                f"from {info.compress_size:,} (a zip bomb?); refused")
+
+            def read(info: zipfile.ZipInfo = info) -> bytes:
+                try:  # zipfile stops at the declared size and checks the CRC
+                    return zf.read(info)
+                except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
+                    raise DataError(f"{arch}: member {info.filename[:120]!r} cannot be read ({str(e)[:120]})"
+                                    ) from None
+            keep(p, info.file_size, read)
+    elif suffix in (".tar.gz", ".tgz"):
+        try:
+            tf = tarfile.open(path, "r:gz")
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataError(f"{arch}: not a readable .tar.gz archive ({str(e)[:120]})") from None
+        n = 0
+        try:
+            for m in tf:  # headers one by one: the bounds stop a bomb before it is decompressed
+                n += 1
+                if n > MAX_ARCHIVE_MEMBERS:
+                    raise DataError(f"{arch}: over {MAX_ARCHIVE_MEMBERS:,} members; refused")
+                p = _member_path(m.name, arch)
+                if m.issym() or m.islnk():
+                    raise DataError(f"{arch}: member {m.name[:120]!r} is a link; refused")
+                if m.isdir():
+                    continue
+                if not m.isfile():
+                    raise DataError(f"{arch}: member {m.name[:120]!r} is not a regular file; refused")
+                if _SPLIT_FILE.match(p.name):
+                    fh = tf.extractfile(m)
+                    data = fh.read(m.size) if fh is not None else b""
+                    keep(p, m.size, lambda data=data: data)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{arch}: damaged .tar.gz archive ({str(e)[:120]})") from None
+    else:
+        raise DataError(f"{arch}: a corpus archive is a .zip or a .tar.gz")
+    folders = {p.parent for p, _, _ in out}
+    if len(folders) > 1:
+        raise DataError(f"{arch}: split files in several folders ({', '.join(sorted(map(str, folders))[:4])}); "
+                        "put train.<src> / train.<tgt> (and valid.*, test.*) in one")
+    return out
+
+
+def _archive_languages(names: list[str], arch: str) -> tuple[str, ...]:
+    langs = tuple(sorted({m.group(2) for n in names if (m := _SPLIT_FILE.match(n)) and m.group(1) == "train"}))
+    if len(langs) < 2:
+        raise DataError(f"{arch}: holds no train.<src> and train.<tgt> pair (found: "
+                        f"{', '.join(sorted(names)[:6]) or 'no split files'})")
+    return langs
+
+
+def parallel_upload_languages(path: str | Path) -> tuple[str, ...] | None:
+    """The languages of an uploaded archive's ``train.*`` files, from its
+    member list alone (nothing decompressed); None for a .tsv (two columns:
+    source, target, in the languages the settings name)."""
+    path = Path(path)
+    if upload_suffix(path.name) == ".tsv":
+        return None
+    return _archive_languages([p.name for p, _, _ in _archive_members(path)], path.name)
+
+
+def load_parallel_upload(path: str | Path, *, src: str | None = None, tgt: str | None = None,
+                         name: str | None = None, max_pairs: int = MAX_PAIRS, valid_fraction: float = 0.05,
+                         seed: int = 0) -> ParallelCorpus:
+    """A corpus uploaded as one file, checked line by line as a folder is
+    (:func:`load_parallel_folder`'s checks; errors name the file and line):
+
+    - ``.zip`` / ``.tar.gz`` / ``.tgz`` holding ``train.<src>`` / ``train.<tgt>``
+      (optionally ``valid.*`` / ``test.*``) in one folder; without ``src`` /
+      ``tgt`` the archive must hold exactly two languages (taken in file-name
+      order); links, '..' or absolute member names, encrypted members, too
+      many members and zip bombs are refused and nothing is extracted to disk;
+    - ``.tsv``: one pair a line, source and target separated by one tab
+      (``src`` / ``tgt`` name the languages; default ``src`` / ``tgt``); valid
+      and test are held out of it.
+    """
+    path = Path(path)
+    label = name or path.name
+    if not path.is_file():
+        raise DataError(f"corpus file {label!r} does not exist")
+    if upload_suffix(path.name) == ".tsv":
+        src, tgt = src or "src", tgt or "tgt"
+        _check_languages(src, tgt)
+        try:
+            lines = _decode(label, path.read_bytes())
+        except OSError as e:
+            raise DataError(f"{label}: cannot be read ({e.strerror})") from None
+        if len(lines) > max_pairs:
+            raise DataError(f"{label}: {len(lines):,} lines; at most {max_pairs:,}")
+        xs, ys = [], []
+        for i, line in enumerate(lines, 1):
+            cols = line.rstrip("\r").split("\t")
+            if len(cols) != 2:
+                raise DataError(f"{label}: line {i} has {len(cols)} tab-separated column{'s' * (len(cols) != 1)}; "
+                                "a .tsv corpus has two: source, target")
+            xs.append(cols[0])
+            ys.append(cols[1])
+        xs = _check_lines(f"{label} (source column)", xs, max_pairs)
+        ys = _check_lines(f"{label} (target column)", ys, max_pairs)
+        splits: dict[str, list[Pair] | None] = {"train": list(zip(xs, ys)), "valid": None, "test": None}
+        return _assemble(label, src, tgt, splits, f"{src}->{tgt} sentence pairs uploaded as {label}",
+                         {"upload": label, "format": "tsv"}, valid_fraction, seed, label)
+    members = _archive_members(path)
+    by_name = {p.name: read for p, _, read in members}
+    if src is None or tgt is None:
+        langs = _archive_languages(list(by_name), label)
+        if len(langs) != 2:
+            raise DataError(f"{label}: train files in {len(langs)} languages ({', '.join(langs)}); "
+                            "name the source and target languages")
+        src = src or next(x for x in langs if x != tgt)
+        tgt = tgt or next(x for x in langs if x != src)
+    _check_languages(src, tgt)
+    splits = {s: _read_split(lambda n: by_name[n]() if n in by_name else None, label, s, src, tgt, max_pairs)
+              for s in _SPLITS}
+    return _assemble(label, src, tgt, splits, f"{src}->{tgt} sentence pairs uploaded as {label}",
+                     {"upload": label, "format": upload_suffix(path.name)}, valid_fraction, seed, label)
 
 
 for _name, _lang in NUMBER_CORPORA.items():

@@ -132,3 +132,13 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, floa
     b = sacrebleu.corpus_bleu(list(hypotheses), [list(references)])
     c = sacrebleu.corpus_chrf(list(hypotheses), [list(references)])
     return {"bleu": float(b.score), "chrf": float(c.score)}
+
+
+def sentence_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> list[float]:
+    """sacrebleu's chrF (0-100) of each hypothesis against its reference (a
+    sentence's BLEU is mostly zero on short sentences; chrF reads per sentence)."""
+    import sacrebleu
+
+    if len(hypotheses) != len(references):
+        raise ValueError("need as many hypotheses as references")
+    return [float(sacrebleu.sentence_chrf(h, [r]).score) for h, r in zip(hypotheses, references)]

@@ -23,9 +23,10 @@ def login(page, url, django_user_model):
     page.wait_for_url("**/experiments/new/**")
 
 
-def launch(page, url, technique, hardware, name, fields, selects=None, advanced=None, keep_form=False):
+def launch(page, url, technique, hardware, name, fields, selects=None, advanced=None, keep_form=False, files=None):
     """Fill the new-experiment form (``keep_form``: already open on this
-    technique), launch, and wait until the job has ended and the page reloaded."""
+    technique; ``files``: setting -> a local file to upload), launch, and wait
+    until the job has ended and the page reloaded."""
     if not keep_form:
         page.goto(url + "/experiments/new/")
         page.select_option("#id_technique", technique)
@@ -36,6 +37,8 @@ def launch(page, url, technique, hardware, name, fields, selects=None, advanced=
         page.fill(f"input[name=cfg-{k}]", str(v))
     for k, v in (selects or {}).items():
         page.select_option(f"select[name=cfg-{k}]", str(v))
+    for k, v in (files or {}).items():
+        page.set_input_files(f"input[name=cfg-{k}]", str(v))
     if advanced:
         page.click("#config-form details.advanced summary")
         for k, v in advanced.items():

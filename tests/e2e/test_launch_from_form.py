@@ -105,25 +105,40 @@ def test_launch_sparsenet_from_the_form(live_server, live_worker, browser_page, 
     page.screenshot(path=str(OUT / "sparsenet-page.png"), full_page=True)
 
 
-def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django_user_model):
-    """HAT from the form on tiny settings: SubTransformers measured, the
+def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django_user_model, tmp_path):
+    """HAT from the form on tiny settings, on a corpus uploaded through the
+    page (a .zip of train / valid / test files): SubTransformers measured, the
     SuperTransformer trained, evolution beside random search, the winner and
     the uniform baseline fine-tuned and translated; the page groups the
-    scatter by search, draws the winner layer by layer and plots predicted
-    latency against measured; the winner is kept as a network."""
+    scatter by search, draws the winner layer by layer, plots predicted
+    latency against measured and shows example translations as a table; the
+    winner is kept as a network."""
+    import zipfile
+
+    from engine.data.parallel import generate_number_corpus
     from webapp.models import Network
 
     from .flows import launch, login
 
+    corpus = generate_number_corpus("de", train=120, valid=16, test=8, seed=1)
+    archive = tmp_path / "numbers-en-de.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for split in ("train", "valid", "test"):
+            pairs = getattr(corpus, split)
+            zf.writestr(f"{split}.en", "".join(s + "\n" for s, _ in pairs))
+            zf.writestr(f"{split}.de", "".join(t + "\n" for _, t in pairs))
     page, url = browser_page, live_server.url
     login(page, url, django_user_model)
     exp = launch(page, url, "hat", "local-cpu", "hat in the browser",
-                 {"train_pairs": 120, "valid_pairs": 16, "test_pairs": 8, "vocab_size": 120, "max_len": 24,
+                 {"vocab_size": 120, "max_len": 24,
                   "epochs": 1, "batch_size": 32, "warmup_steps": 4, "latency_samples": 10, "latency_warmup": 1,
                   "latency_repeats": 3, "sentence_length": 4, "generations": 2, "population": 6, "parents": 2,
                   "mutations": 2, "crossovers": 2, "valid_sentences": 16, "finetune_epochs": 1,
                   "bleu_sentences": 4, "beam": 2},
+                 selects={"dataset": "upload"}, files={"corpus_upload": archive},
                  advanced={"predictor_epochs": 20})
+    assert exp.config["dataset"] == "upload" and exp.config["corpus_upload"].endswith(".zip")
+    assert exp.summary["metrics"]["dataset_origin"] == "real"
     searches = {c.metrics["search"] for c in exp.candidates.all()}
     assert {"evolution", "random", "winner", "uniform baseline", "latency sample"} <= searches
     page.wait_for_selector("#pareto .scatterlayer .point", timeout=20_000)
@@ -132,8 +147,17 @@ def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django
     page.wait_for_selector("#series .js-plotly-plot", timeout=20_000)
     text = page.inner_text("main")
     assert "Layers: " in text and "searched" in text and "Latency: predicted against measured" in text
-    assert "translations.csv" in text
+    rows = page.query_selector_all("#translations tbody tr")
+    assert len(rows) == 4  # bleu_sentences test pairs
+    first = [td.inner_text() for td in rows[0].query_selector_all("td")]
+    assert (first[0], first[1]) in {(s, t) for s, t in corpus.test} and 0 <= float(first[3]) <= 100
+    assert "translations.csv" in page.inner_text("#translations")
     net = Network.objects.get(experiment=exp)
     assert net.problem["kind"] == "sequence-to-sequence" and net.metrics["bleu"] >= 0
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "hat-page.png"), full_page=True)
+    # the winner's page offers HAT's deployment split, exported and checked by the run
+    assert "onnx.checker passed" in net.metrics["onnx_split"], net.metrics
+    page.goto(f"{url}/networks/{net.pk}/")
+    assert page.inner_text("#dl-onnx-encoder").strip().endswith("encoder.onnx")
+    assert page.inner_text("#dl-onnx-decoder-step").strip().endswith("decoder_step.onnx")

@@ -60,3 +60,32 @@ def test_series_json_draws_the_layers_and_predicted_against_measured(web, hat_ex
 
 def test_experiment_page_renders(web, hat_exp):
     assert web.get(f"/experiments/{hat_exp.pk}/").status_code == 200
+
+
+def test_example_translations_are_a_table_with_sentence_chrf(web, hat_exp, media_root):
+    import csv
+    import io
+
+    from django.core.files.base import ContentFile
+
+    from webapp import selectors
+    from webapp.models import Artifact
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["source", "reference", "searched", "baseline", "chrf_searched", "chrf_baseline"])
+    for i in range(14):
+        w.writerow([f"twenty-{i}", f"{i}undzwanzig", f"{i}undzwanzig", f"zwanzig <{i}>", "100.00", f"{30 + i}.00"])
+    art = Artifact(experiment=hat_exp, kind="csv", caption="examples", group="translations")
+    art.file.save("translations.csv", ContentFile(buf.getvalue().encode()), save=True)
+    ex = selectors.translation_examples(hat_exp)
+    assert len(ex["rows"]) == 10 and ex["rows"][0]["chrf_baseline"] == 30.0 and ex["searched_better"] == 10
+    page = web.get(f"/experiments/{hat_exp.pk}/").content.decode()
+    table = page[page.index('id="translations"'):]
+    assert "<td>twenty-9</td>" in table and "twenty-10" not in table  # ten rows
+    assert "&lt;3&gt;" in table and "<3>" not in table  # a hypothesis is text, escaped
+    assert "30.0" in table and "translations.csv" in table
+    # a run without them (or an older file without the score columns) still renders
+    art.file.save("translations.csv", ContentFile(b"source,reference,searched,baseline\na,b,c,d\n"), save=True)
+    assert selectors.translation_examples(hat_exp)["rows"][0]["chrf_searched"] is None
+    assert web.get(f"/experiments/{hat_exp.pk}/").status_code == 200

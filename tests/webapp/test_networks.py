@@ -154,3 +154,47 @@ def test_the_form_offers_only_my_networks_of_the_right_kind(client, api, user, o
     assert f'value="{mine}" selected' in html and "my mv2" in html
     client.force_login(other_user)
     assert "my mv2" not in client.get("/experiments/new/?technique=tinytl").content.decode()
+
+
+def test_a_kept_encoder_decoder_brings_its_split_onnx_and_the_page_lists_it(client, user, profiles, media_root,
+                                                                             tmp_path):
+    """HAT's winner: the run's split ONNX (encoder, decoder step) is adopted
+    with the network and downloaded from its page; an image network has none."""
+    from engine import MemoryReporter
+    from engine.networks import keep_network
+    from engine.problems import SequenceToSequence
+    from engine.spaces import HATSpace
+    from tests.webapp.test_services import make_exp
+
+    space, problem = HATSpace("tiny"), SequenceToSequence(40, 40, 5, 5)
+    arch = space.smallest()
+    rep = MemoryReporter(tmp_path)
+    keep_network(rep, space.build(arch, problem), name="hat winner", problem=problem, split_onnx=True,
+                 spec={"builder": "space", "args": {"space": "hat", "params": space.params(), "arch": arch}})
+    exp = make_exp(user, profiles["local-cpu"], technique="hat")
+    net = services.network_adopt(experiment_id=exp.pk, output=rep.outputs[-1])
+    assert (media_root / "networks" / net.uid / "decoder_step.onnx").is_file()
+    client.force_login(user)
+    page = client.get(f"/networks/{net.pk}/").content.decode()
+    assert 'id="dl-onnx-encoder"' in page and "decoder_step.onnx" in page and "onnx.checker passed" in page
+    for fmt in ("onnx-encoder", "onnx-decoder-step"):
+        r = client.get(f"/networks/{net.pk}/download/{fmt}/")
+        assert r.status_code == 200 and r["Content-Disposition"].endswith('-step.onnx"' if "step" in fmt
+                                                                          else '-encoder.onnx"')
+        onnx.checker.check_model(onnx.load_from_string(b"".join(r.streaming_content)))
+    # made on demand when a network came without them
+    (media_root / "networks" / net.uid / "encoder.onnx").unlink()
+    assert client.get(f"/networks/{net.pk}/download/onnx-encoder/").status_code == 200
+    img = Network.objects.get(pk=upload_net(client, user))
+    assert "dl-onnx-encoder" not in client.get(f"/networks/{img.pk}/").content.decode()
+    assert client.get(f"/networks/{img.pk}/download/onnx-encoder/").status_code == 302  # a message: not one
+
+
+def upload_net(client, user) -> int:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user)
+    r = upload(api, weights_file())
+    assert r.status_code == 201, r.json()
+    return r.json()["id"]

@@ -127,3 +127,94 @@ def test_a_latency_csv_upload_is_checked_by_the_technique_before_launch(client, 
                                           "cfg-latency_csv": ok})
     assert r.status_code == 302, r.content[:2000]
     assert Experiment.objects.get(name="good csv").config["latency_csv"].endswith(".csv")
+
+
+def _corpus_zip(members: dict, symlink: str | None = None) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = 0o120777 << 16
+            zf.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+def _n(prefix: str, n: int) -> str:
+    return "".join(f"{prefix} {i}\n" for i in range(n))
+
+
+GOOD_CORPUS = {"train.en": _n("one", 40), "train.de": _n("eins", 40)}
+
+
+def test_a_corpus_upload_then_a_hat_launch_on_it(api, user, profiles, media_root, no_queue):
+    r = upload(api, _corpus_zip(GOOD_CORPUS), "wmt.zip", kind="corpus")
+    assert r.status_code == 201, r.json()
+    path = r.json()["path"]
+    assert path.endswith(".zip") and (media_root / "uploads" / path).is_file()
+    tsv = upload(api, "".join(f"one {i}\teins {i}\n" for i in range(30)).encode(), "pairs.tsv", kind="corpus")
+    assert tsv.status_code == 201, tsv.json()
+    r = api.post("/api/experiments/", {"technique": "hat", "hardware": "local-cpu", "config": {
+        "dataset": "upload", "corpus_upload": path, "src_lang": "en", "tgt_lang": "de"}}, format="json")
+    assert r.status_code == 201, r.json()
+    assert Experiment.objects.get(pk=r.json()["id"]).config["corpus_upload"] == path
+    # the languages must be the archive's; the dataset must say 'upload'
+    for config, field, message in (({"dataset": "upload", "corpus_upload": path, "tgt_lang": "fr"},
+                                    "config.corpus_upload", "holds train files in de, en"),
+                                   ({"corpus_upload": path}, "config.dataset", "choose 'upload'"),
+                                   ({"dataset": "upload"}, "config.corpus_upload", "upload the corpus")):
+        r = api.post("/api/experiments/", {"technique": "hat", "hardware": "local-cpu", "config": config},
+                     format="json")
+        assert r.status_code == 400 and message in r.json()["errors"][field], r.json()
+    assert Experiment.objects.count() == 1
+
+
+@pytest.mark.parametrize("data,name,message", [
+    (_corpus_zip({"train.en": _n("a", 30), "train.de": _n("b", 29)}), "c.zip", "equal line counts"),
+    (_corpus_zip({"train.en": _n("a", 9) + "\n" + _n("a", 20), "train.de": _n("b", 30)}), "c.zip",
+     "train.en: line 10 is empty"),
+    (_corpus_zip({"train.en": _n("a", 30), "train.de": b"\xff" * 30}), "c.zip", "train.de: not UTF-8"),
+    (_corpus_zip({"train.en": _n("a", 5), "train.de": _n("b", 5)}), "c.zip", "at least 20"),
+    (_corpus_zip({"../../train.en": _n("a", 30), "train.de": _n("b", 30)}), "c.zip", "climbs out"),
+    (_corpus_zip({"/etc/train.en": _n("a", 30), "train.de": _n("b", 30)}), "c.zip", "absolute"),
+    (_corpus_zip(GOOD_CORPUS, symlink="train.fr"), "c.zip", "symbolic link"),
+    (_corpus_zip({"train.en": "a\n" * 3_000_000, "train.de": _n("b", 30)}), "c.zip", "zip bomb"),
+    (b"PK\x03\x04 not really", "c.zip", "not a readable .zip"),
+    (b"\x1f\x8b not really", "c.tar.gz", "not a readable .tar.gz"),
+    (("one\ttwo\n" * 20 + "three\n").encode(), "c.tsv", "line 21 has 1 tab-separated column"),
+    (_corpus_zip(GOOD_CORPUS), "c.rar", "must be a .zip, .tar.gz, .tgz, .tsv"),
+])
+def test_bad_corpus_uploads_are_refused_naming_the_problem_and_nothing_is_kept(api, media_root, data, name,
+                                                                              message):
+    r = upload(api, data, name, kind="corpus")
+    assert r.status_code == 400 and message in r.json()["errors"]["file"], r.json()
+    assert ".incoming" not in r.json()["errors"]["file"]  # the staging name is not shown
+    assert not [p for p in (media_root / "uploads").rglob("*") if p.is_file()]
+
+
+def test_a_corpus_over_the_size_limit_is_refused(api, media_root, settings):
+    settings.FRONTIER_MAX_CORPUS_UPLOAD = 1000
+    r = upload(api, _corpus_zip({"train.en": _n("a", 400), "train.de": _n("b", 400)}), "big.tsv", kind="corpus")
+    assert r.status_code == 400 and "over the" in r.json()["errors"]["file"]
+    assert not [p for p in (media_root / "uploads").rglob("*") if p.is_file()]
+
+
+def test_the_hat_form_offers_a_corpus_upload(client, user, profiles, media_root, no_queue):
+    client.force_login(user)
+    page = client.get("/experiments/new/?technique=hat").content.decode()
+    assert 'name="cfg-corpus_upload"' in page and ".tar.gz" in page
+    f = io.BytesIO(_corpus_zip(GOOD_CORPUS))
+    f.name = "mine.zip"
+    r = client.post("/experiments/new/", {"technique": "hat", "hardware": "local-cpu", "name": "corpus",
+                                          "cfg-dataset": "upload", "cfg-corpus_upload": f})
+    assert r.status_code == 302, r.content[:3000]
+    assert Experiment.objects.get(name="corpus").config["corpus_upload"].endswith(".zip")
+    bad = io.BytesIO(_corpus_zip({"train.en": _n("a", 30), "train.de": _n("b", 31)}))
+    bad.name = "bad.zip"
+    r = client.post("/experiments/new/", {"technique": "hat", "hardware": "local-cpu", "name": "bad corpus",
+                                          "cfg-dataset": "upload", "cfg-corpus_upload": bad})
+    assert r.status_code == 200 and b"equal line counts" in r.content
+    assert not Experiment.objects.filter(name="bad corpus").exists()

@@ -232,8 +232,10 @@ class TechniqueDetail(APIView):
 
 
 class UploadView(APIView):
-    """Store a user's file (multipart field ``file``; ``kind`` image or
-    safetensors) and return the path to put in a Config's file setting."""
+    """Store a user's file (multipart field ``file``; ``kind`` one of
+    ``UPLOAD_RULES``: image, safetensors, npy, csv, or corpus, a parallel text
+    corpus as .zip / .tar.gz / .tsv) and return the path to put in a Config's
+    file setting."""
 
     parser_classes = [MultiPartParser]
 

@@ -24,8 +24,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from engine.networks import (META_FILE, WEIGHTS_FILE, Network as EngineNetwork, NetworkError, NetworkSpec,
-                             SpecError, build_network, check_spec, check_tensors, export_onnx, export_torchscript,
-                             read_network, read_safetensors, save_network)
+                             SPLIT_FILES, SpecError, build_network, can_split, check_spec, check_tensors, export_onnx,
+                             export_onnx_split, export_torchscript, read_network, read_safetensors, save_network)
 from engine.outputs import NetworkLatencyOutput, NetworkOutput
 from engine.problems import ImageClassification
 
@@ -41,6 +41,8 @@ __all__ = ["network_folder", "network_adopt", "network_upload", "network_delete"
 EXPORTS = {"safetensors": (WEIGHTS_FILE, "application/octet-stream"),
            "onnx": ("model.onnx", "application/octet-stream"),
            "torchscript": ("model.pt", "application/octet-stream"),
+           # an encoder-decoder as HAT deploys it: the encoder, and one decoder step with its cache
+           **{fmt: (name, "application/octet-stream") for fmt, name in SPLIT_FILES.items()},
            "json": (META_FILE, "application/json")}
 
 
@@ -97,6 +99,9 @@ def network_adopt(*, experiment_id: int, output: NetworkOutput, start_index: int
     try:
         for name in (META_FILE, WEIGHTS_FILE):
             shutil.copyfile(output.folder / name, staging / name)
+        for name in SPLIT_FILES.values():  # an encoder-decoder's split ONNX, exported and checked by the run
+            if (output.folder / name).is_file():
+                shutil.copyfile(output.folder / name, staging / name)
         drawn = _blocks_of(staging)
         candidate = None
         if output.candidate is not None:
@@ -270,6 +275,14 @@ def network_export(*, network: Network, fmt: str) -> Path:
     except NetworkError as e:
         raise ApplicationError(f"The network cannot be loaded: {e}") from None
     tmp = folder / f".{uuid.uuid4().hex}{path.suffix}"
+    if fmt in SPLIT_FILES:
+        if not can_split(module):
+            raise ApplicationError(f"{network.name} is not an encoder-decoder: it has no {fmt} export.")
+        try:  # both files, checked, renamed into the folder when the check passes
+            export_onnx_split(module, net.problem, folder)
+        except Exception as e:  # noqa: BLE001 - an exporter's failure is the user's answer, not a 500
+            raise ApplicationError(f"{network.name} cannot be exported as {fmt}: {str(e)[:300]}") from None
+        return path
     try:
         if fmt == "onnx":
             export_onnx(module, net.problem.example_inputs(), tmp, net.problem)

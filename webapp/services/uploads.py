@@ -1,4 +1,5 @@
-"""User files (images to attack, safetensors weights): validated, then stored
+"""User files (images to attack, safetensors weights, latency CSVs, parallel
+corpora): validated, then stored
 under MEDIA_ROOT/uploads/<user id>/ with a random name. Nothing half-written
 is ever left: a file is checked in a temporary name and renamed at the end."""
 from __future__ import annotations
@@ -21,7 +22,15 @@ UPLOAD_RULES = {
     "safetensors": ((".safetensors",), "FRONTIER_MAX_WEIGHTS_UPLOAD"),
     "npy": ((".npy",), "FRONTIER_MAX_LUT_UPLOAD"),
     "csv": ((".csv",), "FRONTIER_MAX_LUT_UPLOAD"),
+    # a parallel text corpus (HAT): an archive of train.<src> / train.<tgt> files or a two-column .tsv
+    "corpus": ((".zip", ".tar.gz", ".tgz", ".tsv"), "FRONTIER_MAX_CORPUS_UPLOAD"),
 }
+
+
+def _extension(name: str, exts: tuple[str, ...]) -> str:
+    """The allowed extension ``name`` ends with (``.tar.gz`` is one), else its last suffix."""
+    low = name.lower()
+    return next((e for e in exts if low.endswith(e)), os.path.splitext(low)[1])
 
 
 def _validate(kind: str, path: Path) -> None:
@@ -51,6 +60,15 @@ def _validate(kind: str, path: Path) -> None:
         if "," not in head.split("\n", 1)[0]:
             raise ApplicationError("Bad CSV file.", field_errors={"file": "the first line is not a comma-separated "
                                                                           "header"})
+    elif kind == "corpus":  # the engine's own line-by-line checks of a corpus (what training reads)
+        from engine.data import DataError
+        from engine.data.parallel import load_parallel_upload
+
+        try:
+            load_parallel_upload(path)
+        except DataError as e:
+            raise ApplicationError("Bad corpus.", field_errors={
+                "file": str(e).replace(path.name, "the upload")[:500]}) from None
     else:
         from safetensors import safe_open
 
@@ -91,7 +109,7 @@ def upload_save(*, owner: AbstractBaseUser, uploaded: UploadedFile, kind: str) -
     exts, limit_name = UPLOAD_RULES[kind]
     limit = getattr(settings, limit_name)
     name = os.path.basename(uploaded.name or "")
-    ext = os.path.splitext(name)[1].lower()
+    ext = _extension(name, exts)
     if ext not in exts:
         raise ApplicationError("Bad file.", field_errors={"file": f"must be a {', '.join(exts)} file, not {name!r}"})
     if uploaded.size is None or uploaded.size == 0:

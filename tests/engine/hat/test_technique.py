@@ -89,3 +89,52 @@ def test_a_device_dataset_in_hats_layout_drives_the_search(tmp_path):
         assert m["latency_on_raspberry_pi_4_source"] == "predictor" and m["latency_on_nvidia_a100_source"] == "roofline"
         assert m["latency_on_nvidia_a100_ms"] > 0
     assert s.metrics["cross_other_profile"] == "nvidia-a100"
+
+
+def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
+    """A .zip of train / valid / test files in de and en (German into English
+    here): the run reads it with the folder's checks, says it is real, and
+    the languages must be the archive's."""
+    import zipfile
+
+    from engine.data.parallel import generate_number_corpus
+
+    c = generate_number_corpus("de", train=120, valid=16, test=8, seed=1)
+    path = tmp_path / "numbers.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for split in ("train", "valid", "test"):
+            pairs = getattr(c, split)
+            zf.writestr(f"corpus/{split}.en", "".join(s + "\n" for s, _ in pairs))
+            zf.writestr(f"corpus/{split}.de", "".join(t + "\n" for _, t in pairs))
+    t = _t()
+    with pytest.raises(ConfigError) as e:
+        t.parse({"dataset": "upload", "corpus_upload": str(path), "src_lang": "en", "tgt_lang": "fr"})
+    assert "holds train files in de, en" in e.value.errors["corpus_upload"]
+    rep = MemoryReporter(tmp_path / "run")
+    s = t.run(t.parse({**t.smoke, "dataset": "upload", "corpus_upload": str(path), "src_lang": "de",
+                       "tgt_lang": "en"}), get_profile("local-cpu"), rep)
+    assert s.metrics["dataset_origin"] == "real" and s.metrics["dataset"] == "numbers.zip"
+    # the summary says which latency predictor won on held-out rows
+    verdict = "the MLP is the better" if s.metrics["predictor_beats_linear"] else "does not earn its keep"
+    assert verdict in s.message and 0 <= s.metrics["predictor_train_mape"]
+    winner = next(m for _, m in rep.candidates if m["search"] == "winner")
+    assert 0 <= winner["bleu"] <= 100
+    from engine.networks import read_network
+
+    net = read_network(rep.outputs[-1].meta.parent)
+    assert net.dataset == "numbers.zip" and net.preprocess["src_lang"] == "de" and net.preprocess["tgt_lang"] == "en"
+    # kept with HAT's deployment split: the encoder and one decoder step as ONNX, checked
+    assert (rep.outputs[-1].folder / "encoder.onnx").is_file() and (rep.outputs[-1].folder / "decoder_step.onnx").is_file()
+    assert "onnx.checker passed" in net.metrics["onnx_split"]
+
+
+def test_the_predictor_verdict_says_plainly_which_fit_wins():
+    from engine.hat.technique import _predictor_verdict
+
+    lose = {"mlp": {"mape": 0.23, "train_mape": 0.006}, "linear": {"mape": 0.18, "train_mape": 0.16}}
+    v = _predictor_verdict(lose, 120)
+    assert "linear fit is better" in v and "does not earn its keep" in v and "0.6%" in v and "noise" in v
+    win = {"mlp": {"mape": 0.05, "train_mape": 0.04}, "linear": {"mape": 0.18, "train_mape": 0.16}}
+    assert _predictor_verdict(win, 120) == "the MLP is the better predictor here"
+    tie = {"mlp": {"mape": 0.1204, "train_mape": 0.0025}, "linear": {"mape": 0.1220, "train_mape": 0.135}}
+    assert "no better than the linear fit" in _predictor_verdict(tie, 64)  # a 0.2-point gap is no win
