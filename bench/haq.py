@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seeds", type=int, default=None, help="search seeds (default: 1 with --quick, 3 otherwise)")
     ap.add_argument("--min-bits", type=int, default=MIN_BITS, help=f"fewest bits of a layer (default {MIN_BITS})")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run first-seed .. first-seed + seeds - 1 "
+                    "(to spread seeds over processes)")
     ap.add_argument("--episodes", type=int, default=None, help="agent episodes per seed (default: 40 with --quick, 200 otherwise)")
     args = ap.parse_args()
     if not 1 <= args.min_bits <= 7:
@@ -74,7 +76,9 @@ def main() -> None:
                                  memory_bandwidth_gbs=bitfusion.memory_bandwidth_gbs / 8)
     t = techniques.get("haq")
     runs = []
-    for seed in range(seeds):
+    if not 0 <= args.first_seed <= 10_000:
+        ap.error("--first-seed must be in 0..10000")
+    for seed in range(args.first_seed, args.first_seed + seeds):
         cfg = t.parse({"dataset": "fashion-mnist", "base_model": "mobilenet_v2", "base_width": 1.0,
                        "resolution": 64, "base_epochs": 3 if args.quick else 6,
                        "train_limit": 3000 if args.quick else 8000, "episodes": episodes,
@@ -98,7 +102,7 @@ def main() -> None:
            "cross_hardware_ms": [{k: v for k, v in r.items() if k.endswith("(ms)")} for r in runs],
            "int8_measured_speedup": m.get("int8_measured_speedup"), "acc_int8": m.get("acc_int8"),
            "fp32_ms": m.get("fp32_ms"), "int8_ms": m.get("int8_ms"), "layers": m["layers"], "seeds": seeds,
-           "episodes": cfg.episodes, "wall_s": time.perf_counter() - t0}
+           "seed_list": list(range(args.first_seed, args.first_seed + seeds)), "episodes": cfg.episodes, "wall_s": time.perf_counter() - t0}
     print(json.dumps(out))
 
 
