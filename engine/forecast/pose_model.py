@@ -10,8 +10,9 @@ Three temporal levels, stepped together frame by frame:
   ``link_distance`` body heights and either their velocities differ by less
   than ``link_speed`` body heights a frame or they are closing in on each
   other faster than that; groups are the linked components), the
-  person states are max-pooled over each person's group, and a GRU per
-  person carries that group context;
+  person states are max-pooled over the other members of each person's
+  group (zeros for someone alone), and a GRU per person carries that group
+  context;
 - scene: the person states max-pooled over everyone, into one scene GRU.
 
 Each person's next input holds its group's and the scene's state, so the
@@ -43,7 +44,7 @@ def body_height(pose: torch.Tensor) -> torch.Tensor:
 
 
 def form_groups(pos: torch.Tensor, vel: torch.Tensor, height: torch.Tensor, mask: torch.Tensor, *,
-                link_distance: float = 1.5, link_speed: float = 0.04) -> torch.Tensor:
+                link_distance: float = 0.75, link_speed: float = 0.04) -> torch.Tensor:
     """Groups by proximity and motion: (B, P, P) bool, ``[b, i, j]`` true when i and j share a group.
 
     ``pos``, ``vel`` (B, P, 2) hips' position and velocity per frame, ``height`` (B, P) body heights,
@@ -79,7 +80,7 @@ class HierarchicalPoseModel(nn.Module):
     """``forward(obs, mask=None) -> (B, P, future, 17, 2)`` pixel keypoints; ``obs`` (B, P, To, 17, 2)."""
 
     def __init__(self, *, future: int, image_size: int, hidden: int = 64, variant: str = "hierarchical",
-                 link_distance: float = 1.5, link_speed: float = 0.04):
+                 link_distance: float = 0.75, link_speed: float = 0.04):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}")
@@ -117,7 +118,9 @@ class HierarchicalPoseModel(nn.Module):
             else:
                 member = form_groups(pos, vel, height, mask, link_distance=self.link_distance,
                                      link_speed=self.link_speed)
-            gin = _masked_max(pooled, member)
+            # pooled over the *other* members of one's group (alone: zeros), so the context is what the others do
+            others = member & ~torch.eye(P, dtype=torch.bool, device=member.device)
+            gin = _masked_max(pooled, others)
             g = self.group(gin.reshape(B * P, D), g.reshape(B * P, D)).reshape(B, P, D)
             ctx = torch.cat([g, sc[:, None, :].expand(B, P, D)], -1)
         everyone = (mask[:, None, :]).expand(B, 1, P)
