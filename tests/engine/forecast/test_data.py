@@ -261,3 +261,26 @@ def test_the_technique_runs_on_a_users_clips(tmp_path, monkeypatch):
                     get_profile("local-cpu"), rep)
     assert "real video" in summary.message
     assert {m["data"] for _, m in rep.candidates} == {"real"}
+
+
+def test_the_technique_trains_every_model_per_seed_and_checks_its_groups(tmp_path, monkeypatch):
+    from engine import ConfigError, MemoryReporter, techniques
+    from engine.hardware import get_profile
+
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path / "cache"))
+    t = techniques.get("video-forecast")
+    with pytest.raises(ConfigError) as e:
+        t.parse({**t.smoke, "min_people": 4, "max_people": 3})
+    assert "min_people" in e.value.errors
+    rep = MemoryReporter(tmp_path / "work")
+    m = t.run(t.parse({**t.smoke, "seeds": 2, "min_people": 2, "max_people": 4, "scene_seconds": 3.0}),
+              get_profile("local-cpu"), rep).metrics
+    assert m["seeds"] == 2
+    for key in ("psnr_hierarchical", "psnr_pixel-convgru", "ssim_hierarchical", "pose_err_final_px_no-group"):
+        assert len(m["per_seed"][key]) == 2
+    assert m["psnr_model"] == pytest.approx(np.mean(m["per_seed"]["psnr_hierarchical"]), abs=1e-2)
+    assert m["psnr_model_std"] >= 0 and m["ssim_pixel_baseline_std"] >= 0
+    assert 0 <= m["group_recovery_accuracy"] <= 1 and m["group_recovery_pairs"] > 0
+    assert "groups formed agree with the true ones" in rep.progresses[-1][1]
+    series = {name for name, *_ in rep.points}
+    assert {"loss/renderer-seed0", "loss/renderer-seed1", "loss/pixel-convgru-seed1"} <= series
