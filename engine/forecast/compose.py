@@ -37,7 +37,8 @@ __all__ = ["SceneConfig", "Scene", "compose_scene", "compose_scenes", "ACTIONS",
            "ORIGIN_NOTE", "BACKGROUNDS", "CLOTHES"]
 
 ORIGIN_NOTE = ("composed from real motion capture: pybullet's DeepMimic clips (forward kinematics of its humanoid "
-               "URDF) on scripted paths, clothing cut from real photographs, over a real background photograph")
+               "URDF) in scripted groups that react to one another, clothing cut from real photographs, over a real "
+               "background photograph")
 ACTIONS = ("kick", "punch", "spinkick", "dance_a", "dance_b", "jump", "spin")
 SCRIPTS = ("follow", "meet", "solo")  # the units a scene is made of (see _Follow, _Meet, _Solo)
 BACKGROUNDS = ("china", "rocket", "brick", "gravel", "grass")
@@ -145,11 +146,11 @@ def _turn(a: float, b: float, step: float) -> float:
 # A scene is a few *units* on their own lanes (depths), each a group with a documented interaction whose effect on
 # a member's future shows in another member's past:
 #
-# - ``follow`` (2 to 4 people): a leader walks with followers beside and behind; the leader turns, stops, walks on
+# - ``follow`` (2 to 4 people): a leader walks with followers beside and behind; the leader turns, stops, walks on,
 #   speeds up (the walk clip played faster) or slows down, every 0.9 to 1.5 s, and turns back when about to leave the
-#   view; each follower does the
-#   same after its own lag (0.35 to 0.8 s), so a follower's turn is foretold by the leader's observed one. The last
-#   follower may leave the group (turns away on its own), which dissolves its membership.
+#   view; each follower does the same after its own lag (0.35 to 0.8 s), so a follower's turn is foretold by the
+#   leader's observed one. The last follower may leave the group (turns away on its own), which dissolves its
+#   membership.
 # - ``meet`` (2 people): they walk up to each other (one may wait a moment first) and stop when they meet, so the
 #   stop point depends on the other's position; they face each other, one kicks or punches, and after a lag
 #   (0.25 to 0.5 s) the other reacts: it turns away and walks off (leaving the group) or jumps aside.
