@@ -17,7 +17,7 @@ than the pixel baseline's expected). The paper's claims are on real video;
 these are composed clips.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/forecast.py            # the technique's defaults (40 + 10 scenes, 64 px)
-    OMP_NUM_THREADS=1 .venv/bin/python bench/forecast.py --quick    # 32 + 8 scenes at 48 px
+    OMP_NUM_THREADS=1 .venv/bin/python bench/forecast.py --quick    # 32 + 8 scenes at 48 px (--seeds 3: 25 min, loaded 2 cores)
 
 The last line printed is one JSON object of the figures.
 """
