@@ -106,7 +106,7 @@ class HierarchicalPoseModel(nn.Module):
         s = self.image_size
         return torch.cat([root / s - 0.5, d_root / s * 10, rel.flatten(-2) / s * 4, d_rel.flatten(-2) / s * 20], -1)
 
-    def _step(self, x, state, mask, pos, vel, height):
+    def _step(self, x, state, mask, pos, vel, height, given=None):
         h, g, sc = state
         B, P, D = h.shape
         pooled = torch.relu(self.pool_in(h))
@@ -115,6 +115,8 @@ class HierarchicalPoseModel(nn.Module):
         else:
             if self.variant == "one-group":
                 member = mask[:, :, None] & mask[:, None, :]
+            elif given is not None:  # group ids given (a diagnostic: the true groups of composed scenes)
+                member = (given[:, :, None] == given[:, None, :]) & mask[:, :, None] & mask[:, None, :]
             else:
                 member = form_groups(pos, vel, height, mask, link_distance=self.link_distance,
                                      link_speed=self.link_speed)
@@ -129,7 +131,10 @@ class HierarchicalPoseModel(nn.Module):
         h = h * mask[..., None]
         return (h, g, sc), ctx
 
-    def forward(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, mask: torch.Tensor | None = None,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
+        """``groups`` (B, P, >= To) optional group ids per observed frame used instead of :func:`form_groups`
+        (the last observed ones through the rollout): the diagnostic of feeding the true groups."""
         B, P, To, J, _ = obs.shape
         if mask is None:
             mask = torch.ones(B, P, dtype=torch.bool, device=obs.device)
@@ -144,7 +149,8 @@ class HierarchicalPoseModel(nn.Module):
             if t > 0:
                 d_root, d_rel = root[:, :, t] - root[:, :, t - 1], rel[:, :, t] - rel[:, :, t - 1]
             x = self._features(root[:, :, t], rel[:, :, t], d_root, d_rel)
-            state, ctx = self._step(x, state, mask, root[:, :, t], d_root, height)
+            state, ctx = self._step(x, state, mask, root[:, :, t], d_root, height,
+                                    None if groups is None else groups[:, :, t])
         cur_root, cur_rel = root[:, :, -1], rel[:, :, -1]
         out = []
         s = self.image_size
@@ -155,7 +161,8 @@ class HierarchicalPoseModel(nn.Module):
             cur_root, cur_rel = cur_root + d_root, cur_rel + d_rel
             out.append(cur_root[..., None, :] + cur_rel)
             x = self._features(cur_root, cur_rel, d_root, d_rel)
-            state, ctx = self._step(x, state, mask, cur_root, d_root, height)
+            state, ctx = self._step(x, state, mask, cur_root, d_root, height,
+                                    None if groups is None else groups[:, :, To - 1])
         return torch.stack(out, 2)
 
 
