@@ -6,13 +6,18 @@ one run through the ``video-forecast`` technique (same clips, same horizons).
 
 Prints per method the pose error (mean per-joint distance, pixels, at the
 final horizon; mean and spread over seeds for the learned pose models) and
-PSNR / SSIM of the forecast frames (scikit-image), then the ratios the issue
+PSNR / SSIM of the forecast frames (scikit-image; the renderer and the pixel
+baseline trained per seed, mean and spread; per-seed lists in the JSON's
+``per_seed``), the pose error of the people whose future is cued by someone
+else's observed action (``cued_*``), the agreement of the groups formed from
+proximity and motion with the composer's true groups (``group_recovery_*``),
+then the ratios the issue
 asks for (< 1 expected for the pose ratios; the model's PSNR / SSIM higher
 than the pixel baseline's expected). The paper's claims are on real video;
 these are composed clips.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/forecast.py            # the technique's defaults (40 + 10 scenes, 64 px)
-    OMP_NUM_THREADS=1 .venv/bin/python bench/forecast.py --quick    # 16 + 6 scenes at 48 px (18 min on a loaded 2-core box)
+    OMP_NUM_THREADS=1 .venv/bin/python bench/forecast.py --quick    # 32 + 8 scenes at 48 px (--seeds 3: 25 min, loaded 2 cores)
 
 The last line printed is one JSON object of the figures.
 """
@@ -32,7 +37,7 @@ import torch  # noqa: E402
 from engine import MemoryReporter, techniques  # noqa: E402
 from engine.hardware import get_profile  # noqa: E402
 
-QUICK = {"train_scenes": 16, "test_scenes": 6, "scene_seconds": 5.0, "image_size": 48, "pose_epochs": 25,
+QUICK = {"train_scenes": 32, "test_scenes": 8, "scene_seconds": 5.0, "image_size": 48, "pose_epochs": 25,
          "seeds": 2, "renderer_steps": 200, "pixel_steps": 200, "eval_clips": 24, "video_clips": 2}
 
 
@@ -70,18 +75,34 @@ def main() -> None:
     m = summary.metrics
     print(f"{m['train_clips']} training / {m['test_clips']} test clips, {cfg.observed_frames} observed -> "
           f"{cfg.future_frames} forecast frames at {cfg.image_size} px, {cfg.seeds} seed(s)")
-    print(f"{'method':<22}{'pose err +T (px)':>18}{'mean (px)':>11}{'PSNR':>8}{'SSIM':>8}")
+    print(f"{'method':<22}{'pose err +T (px)':>18}{'mean (px)':>11}{'PSNR':>14}{'SSIM':>8}")
     for _, c in rep.candidates:
         pe = c.get("pose_err_final_px")
         spread = f" ±{c['pose_err_final_px_std']:.2f}" if c.get("seeds", 1) > 1 else ""
+        ispread = f" ±{c['psnr_std']:.2f}" if c.get("image_seeds", 1) > 1 else ""
         print(f"{c['method']:<22}{(f'{pe:.2f}' + spread) if pe is not None else '-':>18}"
               f"{c['pose_err_mean_px'] if 'pose_err_mean_px' in c else float('nan'):>11.2f}"
-              f"{c.get('psnr', float('nan')):>8.2f}{c.get('ssim', float('nan')):>8.3f}")
+              f"{(format(c['psnr'], '.2f') + ispread) if 'psnr' in c else '-':>14}{c.get('ssim', float('nan')):>8.3f}")
     out = {k: m[k] for k in ("pose_err_ratio_vs_cv", "pose_err_ratio_vs_no_group", "psnr_model", "psnr_pixel_baseline",
                              "ssim_model", "ssim_pixel_baseline")}
-    out.update({k: m[k] for k in ("pose_err_final_px", "pose_err_final_px_cv", "pose_err_final_px_no_group",
-                                  "pose_err_final_px_one_group", "pose_err_final_px_zero_velocity",
-                                  "psnr_cv_rendered", "psnr_true_poses_rendered", "seeds")})
+    out.update({k: m[k] for k in ("pose_err_final_px", "pose_err_final_px_std", "pose_err_final_px_cv",
+                                  "pose_err_final_px_no_group", "pose_err_final_px_no_group_std",
+                                  "pose_err_final_px_one_group", "pose_err_final_px_one_group_std",
+                                  "pose_err_final_px_zero_velocity", "psnr_model_std", "psnr_pixel_baseline_std",
+                                  "ssim_model_std", "ssim_pixel_baseline_std", "psnr_cv_rendered",
+                                  "psnr_true_poses_rendered", "seeds")})
+    # on composed scenes: the people whose future is cued by someone else's observed action, and how well the
+    # groups formed from proximity and motion match the true ones
+    out.update({k: v for k, v in m.items() if k.startswith(("cued_", "group_recovery_"))})
+    out["per_seed"] = m["per_seed"]
+    if "cued_people" in m:
+        print(f"people whose future is cued by another's observed action: {m['cued_people']}; pose err +T (px) "
+              + ", ".join(f"{k[len('cued_pose_err_final_px_'):]} {v:.2f}" for k, v in m.items()
+                          if k.startswith("cued_pose_err_final_px_") and not k.endswith("_std")))
+    if "group_recovery_accuracy" in m:
+        print(f"groups formed vs true groups (pairs, observed frames): accuracy {m['group_recovery_accuracy']:.3f} "
+              f"(everyone apart: {m['group_recovery_accuracy_all_apart']:.3f}), precision "
+              f"{m['group_recovery_precision']:.3f}, recall {m['group_recovery_recall']:.3f}")
     out.update({"quick": bool(args.quick), "seconds": round(time.perf_counter() - t0, 1)})
     print(summary.message)
     print(json.dumps(out))

@@ -34,6 +34,10 @@ class ClipSet:
     background: list[torch.Tensor]
     names: list[str]
     size: int
+    groups: torch.Tensor | None = None  # (N, P, To + Tf) true group ids (composed scenes), -1 for padding
+    cued: torch.Tensor | None = None  # (N, P) bool: the person's future holds a change caused by someone
+    #                                   else's action in the observed frames (composed scenes)
+
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
@@ -57,18 +61,24 @@ class ClipSet:
 
     def subset(self, idx: torch.Tensor) -> "ClipSet":
         return ClipSet(self.obs[idx], self.fut[idx], self.mask[idx], self.depth[idx], self.scene[idx],
-                       self.start[idx], self.frames, self.background, self.names, self.size)
+                       self.start[idx], self.frames, self.background, self.names, self.size,
+                       None if self.groups is None else self.groups[idx],
+                       None if self.cued is None else self.cued[idx])
 
 
-def make_clips(scenes: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]], *, observed: int, future: int,
-               stride: int, max_people: int) -> ClipSet:
-    """Windows of every scene. A scene is (frames (T, H, W, 3) uint8, poses (P, T, 17, 2), depth (P, T), name);
+def make_clips(scenes: list[tuple], *, observed: int, future: int, stride: int, max_people: int) -> ClipSet:
+    """Windows of every scene. A scene is (frames (T, H, W, 3) uint8, poses (P, T, 17, 2), depth (P, T), name)
+    and optionally the true groups (P, T) int and the cues (P, T) int (:class:`.compose.Scene`; kept when every
+    scene has them);
     scenes with more than ``max_people`` people keep the ``max_people`` nearest the camera."""
     T = observed + future
-    obs, fut, mask, depth, scene_i, start = [], [], [], [], [], []
+    obs, fut, mask, depth, scene_i, start, grp = [], [], [], [], [], [], []
+    with_groups = all(len(sc) > 5 and sc[4] is not None and sc[5] is not None for sc in scenes)
+    cued = []
     frames, backgrounds, names = [], [], []
     size = 0
-    for s, (fr, poses, dep, name) in enumerate(scenes):
+    for s, sc in enumerate(scenes):
+        fr, poses, dep, name = sc[:4]
         size = int(fr.shape[1])
         frames.append(torch.from_numpy(np.ascontiguousarray(fr.transpose(0, 3, 1, 2))))
         backgrounds.append(torch.from_numpy(np.ascontiguousarray(
@@ -81,14 +91,22 @@ def make_clips(scenes: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]], *, 
             f = np.zeros((max_people, future, 17, 2), np.float32)
             m = np.zeros(max_people, bool)
             d = np.zeros(max_people, np.float32)
+            g = np.full((max_people, T), -1, np.int64)
+            c = np.zeros(max_people, bool)
             for j, k in enumerate(keep):
+                if with_groups:
+                    g[j] = sc[4][k, t0:t0 + T]
+                    cause = sc[5][k, t0 + observed:t0 + T]
+                    c[j] = bool(((cause >= t0) & (cause < t0 + observed)).any())
                 o[j] = poses[k, t0:t0 + observed]
                 f[j] = poses[k, t0 + observed:t0 + T]
                 m[j] = True
                 d[j] = dep[k, t0 + observed - 1]
             obs.append(o), fut.append(f), mask.append(m), depth.append(d), scene_i.append(s), start.append(t0)
+            grp.append(g), cued.append(c)
     if not obs:
         raise ValueError(f"no clip of {T} frames: every scene is shorter than observed + future frames")
     return ClipSet(torch.from_numpy(np.stack(obs)), torch.from_numpy(np.stack(fut)), torch.from_numpy(np.stack(mask)),
                    torch.from_numpy(np.stack(depth)), torch.tensor(scene_i), torch.tensor(start), frames, backgrounds,
-                   names, size)
+                   names, size, torch.from_numpy(np.stack(grp)) if with_groups else None,
+                   torch.from_numpy(np.stack(cued)) if with_groups else None)

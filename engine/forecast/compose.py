@@ -1,14 +1,18 @@
 """Multi-person clips composed from real motion capture (:mod:`.mocap`).
 
-A scene is a few people on scripted paths over a real background photograph:
-they walk (the DeepMimic walk or run clip) towards waypoints, stop and act
-(kick, punch, dance, spin, jump …) facing someone, walk on. Scripts bring
-people together and apart: ``meet`` (two walk up to each other and one
-kicks or punches while the other dances), ``pass`` (two walk past each other
-while a third acts), ``follow`` (one walks behind another), ``gather`` (three
-converge, act, one leaves). Every body pose is a real mocap frame (the clip's
-root travel removed, the path's position and heading put instead, blended
-over a quarter second when the action changes); the 3-D COCO-17 keypoints are
+A scene is 1 to 8 people (``SceneConfig.min_people`` to ``max_people``) over a
+real background photograph, in *units* whose members react to one another, so
+that a person's future shows in someone else's observed past (see ``_Follow``,
+``_Meet``, ``_Solo`` below): a leader whose followers copy its turns, stops and
+speed-ups after a lag each (a follower may leave the group); two people who
+walk up to each other, stop where they meet and face each other, one kicks or
+punches and the other reacts after a lag (walks off, leaving the group, or
+jumps aside); people on their own. ``Scene.groups`` keeps each person's true
+group per frame (to check the pose model's group formation against). Every
+body pose is a real mocap frame (the clip's root travel removed, the path's
+position and heading put instead, blended over a quarter second when the clip
+changes; standing is the walk clip's frame with the feet closest together,
+held; a faster walk plays the walk clip faster); the 3-D COCO-17 keypoints are
 projected by a pinhole camera. Each person is drawn as textured limbs whose
 clothing is cut from real photographs (scikit-image, scikit-learn) and whose
 skin tone is a pixel of a real face photograph (scikit-image's astronaut).
@@ -33,13 +37,15 @@ __all__ = ["SceneConfig", "Scene", "compose_scene", "compose_scenes", "ACTIONS",
            "ORIGIN_NOTE", "BACKGROUNDS", "CLOTHES"]
 
 ORIGIN_NOTE = ("composed from real motion capture: pybullet's DeepMimic clips (forward kinematics of its humanoid "
-               "URDF) on scripted paths, clothing cut from real photographs, over a real background photograph")
+               "URDF) in scripted groups that react to one another, clothing cut from real photographs, over a real "
+               "background photograph")
 ACTIONS = ("kick", "punch", "spinkick", "dance_a", "dance_b", "jump", "spin")
-SCRIPTS = ("meet", "pass", "follow", "gather")
+SCRIPTS = ("follow", "meet", "solo")  # the units a scene is made of (see _Follow, _Meet, _Solo)
 BACKGROUNDS = ("china", "rocket", "brick", "gravel", "grass")
 CLOTHES = ("astronaut", "coffee", "chelsea", "immunohistochemistry", "colorwheel", "rocket", "china", "flower",
            "brick", "gravel", "grass")
-_VERSION = 1
+_VERSION = 2
+_PEOPLE_LIMIT = 8  # people in a scene, at most
 _BLEND_S = 0.25
 _TURN_RATE = 5.0  # rad/s
 _L = {k: i for i, k in enumerate(COCO_KEYPOINTS)}
@@ -47,17 +53,32 @@ _L = {k: i for i, k in enumerate(COCO_KEYPOINTS)}
 
 @dataclass(frozen=True)
 class SceneConfig:
+    """A scene's frame side, frame rate, length and how many people (``min_people`` to ``max_people``, at most
+    8); out-of-bounds values raise ``ValueError`` naming the field."""
+
     size: int = 64
     fps: int = 15
     seconds: float = 6.0
-    max_people: int = 4
+    max_people: int = 6
+    min_people: int = 3
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("size", 16, 512), ("fps", 5, 60), ("seconds", 0.5, 120.0),
+                             ("max_people", 1, _PEOPLE_LIMIT), ("min_people", 1, _PEOPLE_LIMIT)):
+            v = getattr(self, name)
+            if not (lo <= v <= hi):
+                raise ValueError(f"SceneConfig.{name} must be from {lo} to {hi}, not {v}")
+        if self.min_people > self.max_people:
+            raise ValueError(f"SceneConfig.min_people ({self.min_people}) is more than max_people ({self.max_people})")
 
 
 @dataclass
 class Scene:
     """One composed scene: ``frames`` (T, H, W, 3) uint8, ``poses`` (P, T, 17, 2)
     pixel coordinates (x, y), ``depth`` (P, T) metres from the camera,
-    ``background`` (H, W, 3) uint8, the script and each person's actions."""
+    ``background`` (H, W, 3) uint8, the script (its units, e.g. ``follow3+meet+solo``), each person's clip
+    per frame, ``groups`` (P, T) each person's true group per frame (the unit they interact in) and ``cues``
+    (P, T): where a person starts a change caused by someone else's earlier action, that action's frame, else -1."""
 
     frames: np.ndarray
     poses: np.ndarray
@@ -65,6 +86,8 @@ class Scene:
     background: np.ndarray
     script: str
     actions: list[list[str]]
+    groups: np.ndarray
+    cues: np.ndarray
 
 
 # -- motion: real poses, the clip's root travel replaced by a path -----------------------------------------
@@ -102,15 +125,6 @@ def _rot_y(p: np.ndarray, a: float) -> np.ndarray:
     return out
 
 
-def _pose_at(name: str, t: float) -> np.ndarray:
-    """The clip's local pose at ``t`` seconds (looping), linearly between frames."""
-    kp, dt = _clip(name)
-    f = (t / dt) % (len(kp) - 1)
-    i = int(f)
-    w = f - i
-    return (1 - w) * kp[i] + w * kp[i + 1]
-
-
 def _speed(name: str) -> float:
     m = load_motion(name)
     d = m.root[-1] - m.root[0]
@@ -127,109 +141,299 @@ def _turn(a: float, b: float, step: float) -> float:
     return a + float(np.clip(d, -step, step))
 
 
-def _script(name: str, rng: np.random.Generator, max_people: int) -> list[list[tuple]]:
-    """Per person: a start (x, z) and a list of steps ("go", (x, z), clip) / ("act", clip, seconds, face)."""
-    def act() -> str:
-        return str(rng.choice(ACTIONS))
+# -- the people: units whose members react to one another -------------------------------------------------------
+#
+# A scene is a few *units* on their own lanes (depths), each a group with a documented interaction whose effect on
+# a member's future shows in another member's past:
+#
+# - ``follow`` (2 to 4 people): a leader walks with followers beside and behind; the leader turns, stops, walks on,
+#   speeds up (the walk clip played faster) or slows down, every 0.9 to 1.5 s, and turns back when about to leave the
+#   view; each follower does the same after its own lag (0.35 to 0.8 s), so a follower's turn is foretold by the
+#   leader's observed one. The last follower may leave the group (turns away on its own), which dissolves its
+#   membership.
+# - ``meet`` (2 people): they walk up to each other (one may wait a moment first) and stop when they meet, so the
+#   stop point depends on the other's position; they face each other, one kicks or punches, and after a lag
+#   (0.25 to 0.5 s) the other reacts: it turns away and walks off (leaving the group) or jumps aside.
+# - ``solo`` (1 person): walks across, turning on its own at a random moment, or acts in place; a group of one.
 
-    z0 = rng.uniform(-0.8, 0.8)
-    mx = rng.uniform(-0.6, 0.6)
-    plans: list[list[tuple]] = []
-    if name == "meet":
-        plans.append([(-2.4, z0), ("go", (mx - 0.45, z0), "walk"), ("act", str(rng.choice(("kick", "punch"))), 9.0, 1)])
-        plans.append([(2.4, z0 + rng.uniform(-0.2, 0.2)), ("go", (mx + 0.45, z0), "walk"),
-                      ("act", str(rng.choice(("dance_a", "dance_b", "jump"))), 9.0, 0)])
-        if max_people >= 3 and rng.random() < 0.7:
-            zc = z0 - 1.0 if z0 > 0 else z0 + 1.0
-            plans.append([(2.6, zc), ("go", (-2.6, zc), str(rng.choice(LOCOMOTION)))])
-    elif name == "pass":
-        plans.append([(-2.4, z0), ("go", (2.6, z0 + 0.3), "walk")])
-        plans.append([(2.4, z0 + 0.35), ("go", (-2.6, z0), str(rng.choice(LOCOMOTION)))])
-        if max_people >= 3:
-            plans.append([(rng.uniform(-1.5, 1.5), -z0 * 0.8), ("act", act(), 9.0, 0)])
-    elif name == "follow":
+_STAND = "stand"  # the walk clip held at its frame with the feet closest together: a real frame, held
+_STAND_FRAME: list[int] = []
+_VIEW_X, _VIEW_Z = 2.3, 1.7  # metres: a leader about to pass these turns back
+
+
+def _stand_frame() -> int:
+    if not _STAND_FRAME:
+        kp, _ = _clip("walk")
+        _STAND_FRAME.append(int(np.linalg.norm(kp[:, _L["left_ankle"]] - kp[:, _L["right_ankle"]], axis=-1).argmin()))
+    return _STAND_FRAME[0]
+
+
+def _pose_at(name: str, t: float) -> np.ndarray:
+    """The clip's local pose at ``t`` seconds (looping), linearly between frames."""
+    if name == _STAND:
+        return _clip("walk")[0][_stand_frame()]
+    kp, dt = _clip(name)
+    f = (t / dt) % (len(kp) - 1)
+    i = int(f)
+    w = f - i
+    return (1 - w) * kp[i] + w * kp[i + 1]
+
+
+def _clip_seconds(name: str) -> float:
+    kp, dt = _clip(name)
+    return (len(kp) - 1) * dt
+
+
+def _forward(a: float) -> np.ndarray:
+    return np.array([np.cos(a), -np.sin(a)])
+
+
+@dataclass
+class _Agent:
+    pos: np.ndarray
+    heading: float
+    group: int
+    clip: str = _STAND
+    rate: float = 1.0  # clip playback rate; the path's speed scales with it
+    want: float | None = None  # heading to turn to
+    face: int | None = None  # or the agent to turn to
+    cue: float | None = None  # set when this frame starts a change someone else's earlier action caused: its time
+
+
+class _Follow:
+    """A leader and followers who copy the leader's turns, stops and speed changes after a lag each."""
+
+    def __init__(self, rng, agents: list[_Agent], n: int, z: float, group: int, seconds: float):
+        self.rng, self.first = rng, len(agents)
         d = 1.0 if rng.random() < 0.5 else -1.0
-        plans.append([(-1.4 * d, z0), ("go", (2.7 * d, z0), "walk")])
-        plans.append([(-2.6 * d, z0 + 0.1), ("go", (2.0 * d, z0 + 0.1), "walk"), ("act", act(), 9.0, 0)])
-        if max_people >= 3 and rng.random() < 0.6:
-            plans.append([(rng.uniform(-1.0, 1.0), -z0), ("act", act(), 9.0, 0)])
-    else:  # gather
-        n = min(max_people, 3)
-        centre = np.array([mx, z0 * 0.5])
+        h0 = 0.0 if d > 0 else np.pi
+        lead = np.array([-d * rng.uniform(0.8, 2.0), z])
+        self.h0 = h0
+        self.lags = [0.0] + [float(rng.uniform(0.35, 0.8)) for _ in range(n - 1)]
+        fwd, side = _forward(h0), _forward(h0 + np.pi / 2)
+        offsets = [(0.0, 0.0), (0.75, 0.5), (0.75, -0.5), (1.5, 0.0)]
         for k in range(n):
-            ang = 2 * np.pi * k / n + rng.uniform(-0.4, 0.4)
-            start = centre + np.array([2.3 * np.cos(ang), 1.1 * np.sin(ang)])
-            spot = centre + np.array([0.5 * np.cos(ang), 0.35 * np.sin(ang)])
-            plan = [tuple(start), ("go", tuple(spot), "walk"), ("act", act(), rng.uniform(1.5, 3.0), (k + 1) % n)]
-            if k == 0:
-                plan.append(("go", tuple(centre + np.array([2.6 * np.cos(ang + 1.0), 0.0])), "walk"))
+            back, lat = offsets[k]
+            agents.append(_Agent(lead - back * fwd + lat * side + rng.uniform(-0.08, 0.08, 2), h0, group))
+        self.members = list(range(self.first, self.first + n))
+        self.events: list[tuple[float, str, float]] = []  # (time, kind, value): the leader's
+        t, stopped, fast, h = float(rng.uniform(0.5, 1.3)), False, False, h0
+        while t < seconds - 0.5:  # an event every 0.9 to 1.5 s
+            if stopped:
+                kind = "go"
             else:
-                plan.append(("act", act(), 9.0, (k + 1) % n))
-            plans.append(plan)
-    return plans[:max_people]
+                kind = str(rng.choice(("turn", "turn", "stop", "slow" if fast else "speed")))
+            v = self._turn_amount(z, h) if kind == "turn" else 0.0
+            h += v
+            stopped, fast = kind == "stop", (fast or kind == "speed") and kind != "slow"
+            self.events.append((t, kind, v))
+            t += float(rng.uniform(0.9, 1.5))
+        self.detach = None
+        if n >= 2 and rng.random() < 0.5:
+            self.detach = (float(rng.uniform(1.5, max(1.6, seconds - 1.0))), self.members[-1],
+                           float(rng.choice((-1.0, 1.0)) * rng.uniform(1.6, 2.4)), group + 1)
+        self.rate0 = float(rng.uniform(0.85, 1.15))
+        self._t, self._dt = 0.0, 1e-9
+
+    def _turn_amount(self, z: float, heading: float) -> float:
+        """A turn of 0.8 to 1.6 rad towards the middle of the scene (in depth)."""
+        a = float(self.rng.uniform(0.8, 1.6))
+        if abs(z) < 0.3:
+            return a * float(self.rng.choice((-1.0, 1.0)))
+        # forward z is -sin(heading + a): pick the sign that moves towards z = 0
+        return a if -np.sin(heading + a) * z < 0 else -a
+
+    def _state(self, t: float) -> tuple[float, str, float]:
+        """The leader's (heading, clip, rate) at ``t`` from its events."""
+        h, clip, rate = self.h0, "walk", self.rate0
+        for te, kind, v in self.events:
+            if te > t:
+                break
+            if kind == "turn":
+                h += v
+            elif kind == "stop":
+                clip = _STAND
+            elif kind == "go":
+                clip = "walk"
+            elif kind == "speed":
+                rate = self.rate0 * 1.5
+            elif kind == "slow":
+                rate = self.rate0
+        return h, clip, rate
+
+    def control(self, t: float, agents: list[_Agent]) -> None:
+        lead = agents[self.members[0]]
+        h, clip, _ = self._state(t)
+        # about to leave the view, heading out: turn back (an event of its own, copied by the followers)
+        last = self.events[-1][0] if self.events else -9.0
+        out = (abs(lead.pos[0]) > _VIEW_X and np.sign(_forward(h)[0]) == np.sign(lead.pos[0])) or \
+              (abs(lead.pos[1]) > _VIEW_Z and np.sign(_forward(h)[1]) == np.sign(lead.pos[1]))
+        if clip != _STAND and out and t - last > 0.8:
+            centre = _heading_to(lead.pos, np.array([0.0, 0.0]))
+            dh = (centre - h + np.pi) % (2 * np.pi) - np.pi
+            self.events.append((t, "turn", float(dh)))
+        for k, i in enumerate(self.members):
+            a = agents[i]
+            if self.detach is not None and i == self.detach[1] and t >= self.detach[0]:
+                if a.group != self.detach[3]:
+                    a.group, a.want, a.clip, a.rate = self.detach[3], a.heading + self.detach[2], "walk", 1.0
+                continue
+            a.want, a.clip, a.rate = self._state(t - self.lags[k])
+            if k:  # a follower copying, now, an event of the leader's: cued by it
+                for te, _, _ in self.events:
+                    if t - self._dt < te + self.lags[k] <= t:
+                        a.cue = te
+        self._dt = 1e-9 if t == 0 else t - self._t
+        self._t = t
 
 
-def _simulate(plans: list[list[tuple]], cfg: SceneConfig) -> tuple[np.ndarray, list[list[str]]]:
-    """World keypoints (P, T, 17, 3) of every person following its plan."""
+class _Meet:
+    """Two people walk up to each other, stop where they meet, one attacks, the other reacts after a lag."""
+
+    def __init__(self, rng, agents: list[_Agent], z: float, group: int):
+        self.a, self.b = len(agents), len(agents) + 1
+        pa = np.array([-rng.uniform(1.5, 2.4), z + rng.uniform(-0.25, 0.25)])
+        pb = np.array([rng.uniform(1.5, 2.4), z + rng.uniform(-0.25, 0.25)])
+        agents.append(_Agent(pa, _heading_to(pa, pb), group))
+        agents.append(_Agent(pb, _heading_to(pb, pa), group))
+        self.wait = [0.0, 0.0]
+        self.wait[int(rng.integers(2))] = float(rng.uniform(0.0, 1.2))
+        self.rates = [float(rng.uniform(0.8, 1.3)) for _ in range(2)]
+        self.meet_d = float(rng.uniform(0.8, 1.0))
+        self.pause = float(rng.uniform(0.2, 0.6))
+        self.attacker = int(rng.integers(2))
+        self.attack = str(rng.choice(("kick", "punch", "spinkick")))
+        self.lag = float(rng.uniform(0.25, 0.5))
+        self.reaction = str(rng.choice(("flee", "jump")))
+        self.solo_group = group + 1
+        self.t_meet: float | None = None
+
+    def control(self, t: float, agents: list[_Agent]) -> None:
+        ids = (self.a, self.b)
+        A, B = agents[self.a], agents[self.b]
+        if self.t_meet is None and np.hypot(*(A.pos - B.pos)) < self.meet_d:
+            self.t_meet = t
+        if self.t_meet is None:
+            for k, i in enumerate(ids):
+                ag = agents[i]
+                ag.face, ag.want = ids[1 - k], None
+                ag.clip, ag.rate = ("walk", self.rates[k]) if t >= self.wait[k] else (_STAND, 1.0)
+            return
+        t_attack = self.t_meet + self.pause
+        att, dfd = agents[ids[self.attacker]], agents[ids[1 - self.attacker]]
+        att.face, att.rate = ids[1 - self.attacker], 1.0
+        att.clip = self.attack if t_attack <= t < t_attack + _clip_seconds(self.attack) else _STAND
+        t_react = t_attack + self.lag
+        if t < t_react:
+            dfd.face, dfd.want, dfd.clip, dfd.rate = ids[self.attacker], None, _STAND, 1.0
+        elif self.reaction == "jump":
+            if dfd.clip == _STAND and t < t_react + _clip_seconds("jump"):
+                dfd.cue = t_attack
+            dfd.face, dfd.clip, dfd.rate = ids[self.attacker], "jump" if t < t_react + _clip_seconds("jump") else _STAND, 1.0
+        elif dfd.face is not None:  # turn away and walk off, leaving the group
+            dfd.cue = t_attack
+            dfd.want = _heading_to(att.pos, dfd.pos) + float(np.sign(dfd.pos[1] - att.pos[1] + 1e-9)) * 0.6
+            dfd.face, dfd.clip, dfd.rate, dfd.group = None, "walk", 1.3, self.solo_group
+
+
+class _Solo:
+    """One person on their own: walks across (turning once at a moment of their own) or acts in place."""
+
+    def __init__(self, rng, agents: list[_Agent], z: float, group: int, seconds: float):
+        self.i = len(agents)
+        self.walks = rng.random() < 0.6
+        d = 1.0 if rng.random() < 0.5 else -1.0
+        p = np.array([-d * rng.uniform(1.0, 2.4) if self.walks else rng.uniform(-1.8, 1.8), z])
+        agents.append(_Agent(p, 0.0 if d > 0 else np.pi, group))
+        self.t_turn = float(rng.uniform(0.5, seconds))
+        self.turn = float(rng.choice((-1.0, 1.0)) * rng.uniform(0.5, 1.5))
+        self.act = str(rng.choice(ACTIONS))
+        self.rate = float(rng.uniform(0.8, 1.3))
+
+    def control(self, t: float, agents: list[_Agent]) -> None:
+        a = agents[self.i]
+        if not self.walks:
+            a.clip = self.act
+            return
+        a.clip, a.rate = "walk", self.rate
+        if a.want is None:
+            a.want = a.heading
+        if t >= self.t_turn:
+            a.want, self.t_turn = a.want + self.turn, float("inf")
+
+
+def _script(rng: np.random.Generator, cfg: SceneConfig, seconds: float) -> tuple[str, list[_Agent], list]:
+    """The scene's units and their people: between ``min_people`` and ``max_people`` people."""
+    n = int(rng.integers(cfg.min_people, cfg.max_people + 1))
+    lanes = list(rng.permutation([-1.3, -0.45, 0.4, 1.25]))
+    agents: list[_Agent] = []
+    units, names = [], []
+    group = 0
+    while len(agents) < n:
+        left = n - len(agents)
+        z = float(lanes.pop(0) if lanes else rng.uniform(-1.4, 1.4)) + float(rng.uniform(-0.1, 0.1))
+        kind = "solo" if left == 1 else str(rng.choice(("follow", "follow", "meet", "solo")))
+        if kind == "follow":
+            size = int(rng.integers(2, min(4, left) + 1))
+            units.append(_Follow(rng, agents, size, z, group, seconds))
+            names.append(f"follow{size}")
+        elif kind == "meet":
+            units.append(_Meet(rng, agents, z, group))
+            names.append("meet")
+        else:
+            units.append(_Solo(rng, agents, z, group, seconds))
+            names.append("solo")
+        group += 2  # a unit's group and the one a member may leave to
+    return "+".join(names), agents, units
+
+
+def _simulate(agents: list[_Agent], units: list, cfg: SceneConfig
+              ) -> tuple[np.ndarray, list[list[str]], np.ndarray, np.ndarray]:
+    """World keypoints (P, T, 17, 3), each person's clip per frame, the true group of each (P, T), and the cues
+    (P, T): at a frame where a person starts a change caused by someone else's earlier action (a follower copying
+    the leader's turn, stop or speed change; the one attacked reacting), the frame of that action, else -1."""
     n_frames = int(round(cfg.seconds * cfg.fps))
     dt = 1.0 / cfg.fps
-    P = len(plans)
-    pos = [np.asarray(p[0], dtype=np.float64) for p in plans]
-    step_i = [1] * P
-    heading = []
-    for k, p in enumerate(plans):
-        first = p[1]
-        heading.append(_heading_to(pos[k], np.asarray(first[1])) if first[0] == "go" else 0.0)
+    P = len(agents)
     clip = [""] * P
     clip_t = [0.0] * P
     prev: list[tuple[str, float] | None] = [None] * P
     since = [9.0] * P
-    act_left = [0.0] * P
     out = np.zeros((P, n_frames, 17, 3))
+    groups = np.zeros((P, n_frames), np.int16)
+    cues = np.full((P, n_frames), -1, np.int16)
     actions: list[list[str]] = [[] for _ in range(P)]
     for t in range(n_frames):
-        for k in range(P):
-            plan = plans[k]
-            step = plan[step_i[k]] if step_i[k] < len(plan) else ("act", "dance_b", 99.0, None)
-            if step[0] == "go":
-                want = step[2]
-                target = np.asarray(step[1])
-                d = target - pos[k]
-                dist = float(np.hypot(*d))
-                v = _speed(want)
-                if dist < v * dt:
-                    pos[k] = target.copy()
-                    step_i[k] += 1
-                else:
-                    heading[k] = _turn(heading[k], _heading_to(pos[k], target), _TURN_RATE * dt)
-                    pos[k] = pos[k] + v * dt * np.array([np.cos(heading[k]), -np.sin(heading[k])])
-            else:
-                want = step[1]
-                face = step[3]
-                if face is not None and face < P:
-                    heading[k] = _turn(heading[k], _heading_to(pos[k], pos[face]), _TURN_RATE * dt)
-                if clip[k] != want:
-                    act_left[k] = float(step[2])
-                act_left[k] -= dt
-                if act_left[k] <= 0:
-                    step_i[k] += 1
-            if clip[k] != want:
+        for u in units:
+            u.control(t * dt, agents)
+        for k, a in enumerate(agents):
+            if a.face is not None:
+                a.heading = _turn(a.heading, _heading_to(a.pos, agents[a.face].pos), _TURN_RATE * dt)
+            elif a.want is not None:
+                a.heading = _turn(a.heading, a.want, _TURN_RATE * dt)
+            if a.clip in LOCOMOTION:
+                a.pos = a.pos + _speed(a.clip) * a.rate * dt * _forward(a.heading)
+            if clip[k] != a.clip:
                 if clip[k]:
                     prev[k] = (clip[k], clip_t[k])
                     since[k] = 0.0
-                clip[k], clip_t[k] = want, 0.0
+                clip[k], clip_t[k] = a.clip, 0.0
             local = _pose_at(clip[k], clip_t[k])
             if prev[k] is not None and since[k] < _BLEND_S:
                 w = since[k] / _BLEND_S
                 local = w * local + (1 - w) * _pose_at(prev[k][0], prev[k][1] + since[k])
-            world = _rot_y(local, heading[k])
-            world[:, 0] += pos[k][0]
-            world[:, 2] += pos[k][1]
+            world = _rot_y(local, a.heading)
+            world[:, 0] += a.pos[0]
+            world[:, 2] += a.pos[1]
             out[k, t] = world
+            groups[k, t] = a.group
+            if a.cue is not None:
+                cues[k, t] = int(round(a.cue * cfg.fps))
+                a.cue = None
             actions[k].append(clip[k])
-            clip_t[k] += dt
+            clip_t[k] += dt * a.rate
             since[k] += dt
-    return out, actions
+    return out, actions, groups, cues
 
 
 # -- camera and drawing -----------------------------------------------------------------------------------------
@@ -240,7 +444,7 @@ class Camera:
 
     size: int
     distance: float = 6.5
-    height: float = 2.0
+    height: float = 3.5
     target_y: float = 0.75
     half_width_m: float = 2.6  # metres at the look-at point that fill half the image width
 
@@ -384,14 +588,13 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 def compose_scene(seed: int, cfg: SceneConfig = SceneConfig()) -> Scene:
     """One scene from ``seed`` (the same on every machine)."""
     rng = np.random.default_rng([_VERSION, int(seed)])
-    script = SCRIPTS[int(rng.integers(len(SCRIPTS)))]
-    plans = _script(script, rng, cfg.max_people)
-    world, actions = _simulate(plans, cfg)
+    script, agents, units = _script(rng, cfg, cfg.seconds)
+    world, actions, groups, cues = _simulate(agents, units, cfg)
     cam = Camera(cfg.size)
     pix, depth = cam.project(world)  # (P, T, 17, 2), (P, T, 17)
     root_depth = depth[:, :, [_L["left_hip"], _L["right_hip"]]].mean(-1)
     bg = _background(rng, cfg.size)
-    looks = [_appearance(rng, cfg.size) for _ in plans]
+    looks = [_appearance(rng, cfg.size) for _ in agents]
     f_px = (cfg.size / 2) * np.hypot(cam.distance, cam.height - cam.target_y) / cam.half_width_m
     T = world.shape[1]
     frames = np.zeros((T, cfg.size, cfg.size, 3), np.uint8)
@@ -402,7 +605,7 @@ def compose_scene(seed: int, cfg: SceneConfig = SceneConfig()) -> Scene:
             draw_person(canvas, pix[k, t], f_px / root_depth[k, t], looks[k], origin)
         frames[t] = np.round(np.clip(canvas, 0, 1) * 255).astype(np.uint8)
     return Scene(frames, pix.astype(np.float32), root_depth.astype(np.float32),
-                 np.round(bg * 255).astype(np.uint8), script, actions)
+                 np.round(bg * 255).astype(np.uint8), script, actions, groups, cues)
 
 
 def _key(seeds: list[int], cfg: SceneConfig) -> str:
@@ -436,7 +639,8 @@ def _write(path: Path, scenes: list[Scene]) -> None:
     meta = []
     for i, s in enumerate(scenes):
         arrays[f"frames{i}"], arrays[f"poses{i}"] = s.frames, s.poses
-        arrays[f"depth{i}"], arrays[f"bg{i}"] = s.depth, s.background
+        arrays[f"depth{i}"], arrays[f"bg{i}"], arrays[f"groups{i}"] = s.depth, s.background, s.groups
+        arrays[f"cues{i}"] = s.cues
         meta.append({"script": s.script, "actions": s.actions})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     tmp = path.with_suffix(".tmp.npz")
@@ -447,5 +651,6 @@ def _write(path: Path, scenes: list[Scene]) -> None:
 def _read(path: Path) -> list[Scene]:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(bytes(z["meta"]).decode())
-        return [Scene(z[f"frames{i}"], z[f"poses{i}"], z[f"depth{i}"], z[f"bg{i}"], m["script"], m["actions"])
+        return [Scene(z[f"frames{i}"], z[f"poses{i}"], z[f"depth{i}"], z[f"bg{i}"], m["script"], m["actions"],
+                      z[f"groups{i}"], z[f"cues{i}"])
                 for i, m in enumerate(meta)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["pose_error_per_horizon", "image_metrics_per_horizon", "psnr", "ssim"]
+__all__ = ["pose_error_per_horizon", "image_metrics_per_horizon", "psnr", "ssim", "group_recovery"]
 
 
 def pose_error_per_horizon(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
@@ -41,3 +41,31 @@ def image_metrics_per_horizon(pred: torch.Tensor, truth: torch.Tensor) -> tuple[
     ps = np.array([[psnr(p[n, k], t[n, k]) for k in range(T)] for n in range(N)])
     ss = np.array([[ssim(p[n, k], t[n, k]) for k in range(T)] for n in range(N)])
     return ps.mean(0), ss.mean(0)
+
+
+def group_recovery(obs: torch.Tensor, groups: torch.Tensor, mask: torch.Tensor, *, link_distance: float,
+                   link_speed: float) -> dict[str, float]:
+    """How well the pose model's group formation (:func:`.pose_model.form_groups`, proximity and motion) finds
+    the true groups of composed scenes, over every pair of people present at every observed frame after the
+    first: ``accuracy`` (pairs judged the same way), ``precision`` / ``recall`` of "same group", and
+    ``accuracy_all_apart`` (the accuracy of putting everyone alone, for scale). ``obs`` (N, P, To, 17, 2),
+    ``groups`` (N, P, >= To) true ids, ``mask`` (N, P)."""
+    from .pose_model import body_height, form_groups
+
+    root = obs[..., [11, 12], :].mean(-2)  # (N, P, To, 2)
+    height = body_height(obs[:, :, -1])
+    P = obs.shape[1]
+    pair = mask[:, :, None] & mask[:, None, :] & ~torch.eye(P, dtype=torch.bool)[None]
+    tp = fp = fn = tn = 0
+    for t in range(1, obs.shape[2]):
+        found = form_groups(root[:, :, t], root[:, :, t] - root[:, :, t - 1], height, mask,
+                            link_distance=link_distance, link_speed=link_speed)
+        g = groups[:, :, t]
+        true = g[:, :, None] == g[:, None, :]
+        tp += int((found & true & pair).sum())
+        fp += int((found & ~true & pair).sum())
+        fn += int((~found & true & pair).sum())
+        tn += int((~found & ~true & pair).sum())
+    n = max(1, tp + fp + fn + tn)
+    return {"accuracy": (tp + tn) / n, "precision": tp / max(1, tp + fp), "recall": tp / max(1, tp + fn),
+            "accuracy_all_apart": (fp + tn) / n, "pairs": n}

@@ -10,8 +10,9 @@ Three temporal levels, stepped together frame by frame:
   ``link_distance`` body heights and either their velocities differ by less
   than ``link_speed`` body heights a frame or they are closing in on each
   other faster than that; groups are the linked components), the
-  person states are max-pooled over each person's group, and a GRU per
-  person carries that group context;
+  person states are max-pooled over the other members of each person's
+  group (zeros for someone alone), and a GRU per person carries that group
+  context;
 - scene: the person states max-pooled over everyone, into one scene GRU.
 
 Each person's next input holds its group's and the scene's state, so the
@@ -43,7 +44,7 @@ def body_height(pose: torch.Tensor) -> torch.Tensor:
 
 
 def form_groups(pos: torch.Tensor, vel: torch.Tensor, height: torch.Tensor, mask: torch.Tensor, *,
-                link_distance: float = 1.5, link_speed: float = 0.04) -> torch.Tensor:
+                link_distance: float = 0.75, link_speed: float = 0.04) -> torch.Tensor:
     """Groups by proximity and motion: (B, P, P) bool, ``[b, i, j]`` true when i and j share a group.
 
     ``pos``, ``vel`` (B, P, 2) hips' position and velocity per frame, ``height`` (B, P) body heights,
@@ -79,7 +80,7 @@ class HierarchicalPoseModel(nn.Module):
     """``forward(obs, mask=None) -> (B, P, future, 17, 2)`` pixel keypoints; ``obs`` (B, P, To, 17, 2)."""
 
     def __init__(self, *, future: int, image_size: int, hidden: int = 64, variant: str = "hierarchical",
-                 link_distance: float = 1.5, link_speed: float = 0.04):
+                 link_distance: float = 0.75, link_speed: float = 0.04):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}")
@@ -105,7 +106,7 @@ class HierarchicalPoseModel(nn.Module):
         s = self.image_size
         return torch.cat([root / s - 0.5, d_root / s * 10, rel.flatten(-2) / s * 4, d_rel.flatten(-2) / s * 20], -1)
 
-    def _step(self, x, state, mask, pos, vel, height):
+    def _step(self, x, state, mask, pos, vel, height, given=None):
         h, g, sc = state
         B, P, D = h.shape
         pooled = torch.relu(self.pool_in(h))
@@ -114,10 +115,14 @@ class HierarchicalPoseModel(nn.Module):
         else:
             if self.variant == "one-group":
                 member = mask[:, :, None] & mask[:, None, :]
+            elif given is not None:  # group ids given (a diagnostic: the true groups of composed scenes)
+                member = (given[:, :, None] == given[:, None, :]) & mask[:, :, None] & mask[:, None, :]
             else:
                 member = form_groups(pos, vel, height, mask, link_distance=self.link_distance,
                                      link_speed=self.link_speed)
-            gin = _masked_max(pooled, member)
+            # pooled over the *other* members of one's group (alone: zeros), so the context is what the others do
+            others = member & ~torch.eye(P, dtype=torch.bool, device=member.device)
+            gin = _masked_max(pooled, others)
             g = self.group(gin.reshape(B * P, D), g.reshape(B * P, D)).reshape(B, P, D)
             ctx = torch.cat([g, sc[:, None, :].expand(B, P, D)], -1)
         everyone = (mask[:, None, :]).expand(B, 1, P)
@@ -126,7 +131,10 @@ class HierarchicalPoseModel(nn.Module):
         h = h * mask[..., None]
         return (h, g, sc), ctx
 
-    def forward(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, mask: torch.Tensor | None = None,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
+        """``groups`` (B, P, >= To) optional group ids per observed frame used instead of :func:`form_groups`
+        (the last observed ones through the rollout): the diagnostic of feeding the true groups."""
         B, P, To, J, _ = obs.shape
         if mask is None:
             mask = torch.ones(B, P, dtype=torch.bool, device=obs.device)
@@ -141,7 +149,8 @@ class HierarchicalPoseModel(nn.Module):
             if t > 0:
                 d_root, d_rel = root[:, :, t] - root[:, :, t - 1], rel[:, :, t] - rel[:, :, t - 1]
             x = self._features(root[:, :, t], rel[:, :, t], d_root, d_rel)
-            state, ctx = self._step(x, state, mask, root[:, :, t], d_root, height)
+            state, ctx = self._step(x, state, mask, root[:, :, t], d_root, height,
+                                    None if groups is None else groups[:, :, t])
         cur_root, cur_rel = root[:, :, -1], rel[:, :, -1]
         out = []
         s = self.image_size
@@ -152,7 +161,8 @@ class HierarchicalPoseModel(nn.Module):
             cur_root, cur_rel = cur_root + d_root, cur_rel + d_rel
             out.append(cur_root[..., None, :] + cur_rel)
             x = self._features(cur_root, cur_rel, d_root, d_rel)
-            state, ctx = self._step(x, state, mask, cur_root, d_root, height)
+            state, ctx = self._step(x, state, mask, cur_root, d_root, height,
+                                    None if groups is None else groups[:, :, To - 1])
         return torch.stack(out, 2)
 
 

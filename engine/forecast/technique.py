@@ -8,9 +8,11 @@ one fixed group) and direct pixel prediction (a ConvGRU).
 
 Data: multi-person clips composed from real motion capture (:mod:`.compose`)
 or a user's folder of COCO-17 keypoints and frames (:mod:`.userdata`). All
-models train through the one loop (``engine.training.fit``); the pose models
-over ``seeds`` seeds (mean and spread reported), the renderer and the pixel
-baseline once. Metrics per horizon (:mod:`.metrics`): pose error in pixels,
+models train through the one loop (``engine.training.fit``), each over
+``seeds`` seeds (the pose models, the renderer and the pixel baseline; mean
+and spread reported, per-seed lists in the summary). On composed scenes the
+group formation is checked against the true groups (pairwise agreement,
+``group_recovery_*``). Metrics per horizon (:mod:`.metrics`): pose error in pixels,
 PSNR and SSIM (scikit-image). The page gets H.264 videos (observed, then the
 forecast, beside the ground truth and the baselines, skeletons over), curves
 of error against horizon per method, a gallery of clips, and the pose
@@ -36,7 +38,7 @@ from ..training import StepOutput, fit, make_optimizer
 from ..training.recipe import make_loader
 from .clips import ClipSet, make_clips
 from .compose import ORIGIN_NOTE, SceneConfig, compose_scenes
-from .metrics import image_metrics_per_horizon, pose_error_per_horizon
+from .metrics import group_recovery, image_metrics_per_horizon, pose_error_per_horizon
 from .pose_model import VARIANTS, HierarchicalPoseModel, constant_velocity, zero_velocity
 from .render_model import AdaptiveRenderer, PixelConvGRU, PoseVideoRenderer, limb_maps
 from .userdata import ForecastDataError, load_folder
@@ -61,7 +63,9 @@ class Config(ConfigBase):
     fps: int = param(15, help="Composed: frames per second", min=5, max=30)
     observed_frames: int = param(10, help="Frames observed", min=2, max=60)
     future_frames: int = param(10, help="Frames forecast (the horizons)", min=1, max=60)
-    max_people: int = param(4, help="People per clip (more are dropped, fewer padded)", min=1, max=8)
+    max_people: int = param(6, help="People per clip (more are dropped, fewer padded); composed: the most people "
+                            "in a scene", min=1, max=8)
+    min_people: int = param(3, help="Composed: the fewest people in a scene", min=1, max=8)
     clip_stride: int = param(5, help="Frames between the starts of two clips of a scene", min=1, max=100)
     hidden: int = param(64, help="Pose model: state size of each level", min=8, max=512)
     pose_epochs: int = param(40, help="Pose models: training epochs", min=1, max=1000)
@@ -69,7 +73,7 @@ class Config(ConfigBase):
     seeds: int = param(2, help="Pose models: seeds each model is trained with (mean and spread reported)",
                        min=1, max=10)
     batch_size: int = param(32, help="Pose models: clips per batch", min=1, max=1024)
-    link_distance: float = param(1.5, help="Groups: linked when closer than this many body heights",
+    link_distance: float = param(0.75, help="Groups: linked when closer than this many body heights",
                                  min=0.1, max=20.0)
     link_speed: float = param(0.04, help="Groups: and velocities differing by less than this many body heights "
                               "a frame", min=0.001, max=5.0)
@@ -91,6 +95,8 @@ class Config(ConfigBase):
             errors["image_size"] = "must be a multiple of 4 (the encoders halve it twice)"
         if self.source == "folder" and not self.data_folder.strip():
             errors["data_folder"] = "name the folder of your clips"
+        if self.source == "composed" and self.min_people > self.max_people:
+            errors["min_people"] = f"must not be more than max_people ({self.max_people})"
         n = self.observed_frames + self.future_frames
         if self.source == "composed" and n > round(self.scene_seconds * self.fps):
             errors["scene_seconds"] = (f"a scene of {self.scene_seconds:g} s at {self.fps} fps is shorter than "
@@ -116,7 +122,7 @@ def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSe
         return make_clips(scenes[:cut], **kw), make_clips(scenes[cut:], **kw), \
             f"{len(scenes)} clips from {folder.name} (real video)"
     cfg = SceneConfig(size=config.image_size, fps=config.fps, seconds=config.scene_seconds,
-                      max_people=config.max_people)
+                      max_people=config.max_people, min_people=config.min_people)
     seeds_train = [config.seed * 100_003 + i for i in range(config.train_scenes)]
     seeds_test = [config.seed * 100_003 + 50_000 + i for i in range(config.test_scenes)]
     total = len(seeds_train) + len(seeds_test)
@@ -128,7 +134,7 @@ def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSe
     train = compose_scenes(seeds_train, cfg, progress=prog(0))
     test = compose_scenes(seeds_test, cfg, progress=prog(len(seeds_train)))
     def as_tuple(ss, tag):
-        return [(s.frames, s.poses, s.depth, f"{tag}-{i} ({s.script})") for i, s in enumerate(ss)]
+        return [(s.frames, s.poses, s.depth, f"{tag}-{i} ({s.script})", s.groups, s.cues) for i, s in enumerate(ss)]
     return make_clips(as_tuple(train, "train"), **kw), make_clips(as_tuple(test, "test"), **kw), \
         f"{len(train)} + {len(test)} scenes {ORIGIN_NOTE}"
 
@@ -187,8 +193,9 @@ def _render_inputs(clips: ClipSet, idx: torch.Tensor, target_poses: torch.Tensor
     return frames, last, clips.backgrounds(idx), src, tgt
 
 
-def train_renderer(config: Config, train: ClipSet, *, progress=None) -> AdaptiveRenderer:
-    torch.manual_seed(config.seed)
+def train_renderer(config: Config, train: ClipSet, *, seed: int | None = None, progress=None) -> AdaptiveRenderer:
+    seed = config.seed if seed is None else seed
+    torch.manual_seed(seed)
     model = AdaptiveRenderer(width=config.renderer_width)
 
     def step(m, batch) -> StepOutput:
@@ -202,14 +209,15 @@ def train_renderer(config: Config, train: ClipSet, *, progress=None) -> Adaptive
         loss = err.mean() + (err * people).sum() / (3 * people.sum()).clamp_min(1.0)
         return StepOutput(loss=loss, count=len(idx))
 
-    fit(model, step, _Draws(len(train), config.renderer_steps, config.render_batch, train.future_frames, config.seed),
+    fit(model, step, _Draws(len(train), config.renderer_steps, config.render_batch, train.future_frames, seed),
         epochs=1, optimizer=make_optimizer(model.parameters(), name="adam", lr=config.render_lr), schedule="cosine",
         grad_clip=1.0, progress=progress)
     return model.eval()
 
 
-def train_pixel_baseline(config: Config, train: ClipSet, *, progress=None) -> PixelConvGRU:
-    torch.manual_seed(config.seed)
+def train_pixel_baseline(config: Config, train: ClipSet, *, seed: int | None = None, progress=None) -> PixelConvGRU:
+    seed = config.seed if seed is None else seed
+    torch.manual_seed(seed)
     model = PixelConvGRU(future=train.future_frames, width=config.renderer_width)
     To = train.observed_frames
 
@@ -218,7 +226,7 @@ def train_pixel_baseline(config: Config, train: ClipSet, *, progress=None) -> Pi
         frames = train.clip_frames(idx)
         return StepOutput(loss=F.l1_loss(m(frames[:, :To]), frames[:, To:]), count=len(idx))
 
-    fit(model, step, _Draws(len(train), config.pixel_steps, config.render_batch, 1, config.seed + 1), epochs=1,
+    fit(model, step, _Draws(len(train), config.pixel_steps, config.render_batch, 1, seed + 1), epochs=1,
         optimizer=make_optimizer(model.parameters(), name="adam", lr=config.render_lr), schedule="cosine",
         grad_clip=1.0, progress=progress)
     return model.eval()
@@ -262,7 +270,11 @@ def _run(config: Config, reporter: Reporter) -> Summary:
 
     # pose models over seeds: the hierarchical one and its two ablations
     errors: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+    # the people whose future holds a change cued by someone else's observed action (composed scenes)
+    cued = None if test.cued is None else test.mask & test.cued
+    errors_cued: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
     forecasts: dict[str, torch.Tensor] = {}
+    hier_forecasts: list[torch.Tensor] = []  # per seed: the renderer of that seed draws it
     models: dict[str, HierarchicalPoseModel] = {}
     n_runs = len(VARIANTS) * config.seeds
     for r, (s, variant) in enumerate((s, v) for s in range(config.seeds) for v in VARIANTS):
@@ -272,33 +284,52 @@ def _run(config: Config, reporter: Reporter) -> Summary:
         with torch.no_grad():
             pred = model(test.obs, test.mask)
         errors[variant].append(pose_error_per_horizon(pred, test.fut, test.mask))
+        if cued is not None and cued.any():
+            errors_cued[variant].append(pose_error_per_horizon(pred, test.fut, cued))
+        if variant == "hierarchical":
+            hier_forecasts.append(pred)
         if s == 0:
             forecasts[variant], models[variant] = pred, model
     forecasts["constant-velocity"] = constant_velocity(test.obs, Tf)
     forecasts["zero-velocity"] = zero_velocity(test.obs, Tf)
     for name in ("constant-velocity", "zero-velocity"):
         errors[name] = [pose_error_per_horizon(forecasts[name], test.fut, test.mask)]
+        if cued is not None and cued.any():
+            errors_cued[name] = [pose_error_per_horizon(forecasts[name], test.fut, cued)]
 
-    reporter.progress(0.5, "training the renderer (adaptive appearance filters)")
-    renderer = train_renderer(config, train, progress=_series_progress(reporter, "renderer", 0.5, 0.15))
-    reporter.progress(0.65, "training the pixel baseline (ConvGRU)")
-    pixel = train_pixel_baseline(config, train, progress=_series_progress(reporter, "pixel-convgru", 0.65, 0.15))
-
-    # frames: rendered forecasts and the pixel baseline on the same clips
+    # frames: the renderer and the pixel baseline trained per seed, scored on the same clips
     n_eval = len(test) if config.eval_clips == 0 else min(len(test), config.eval_clips)
     eval_idx = torch.linspace(0, len(test) - 1, n_eval).round().long().unique()
     truth = test.clip_frames(eval_idx)[:, To:]
-    reporter.progress(0.8, f"rendering forecasts of {len(eval_idx)} test clips")
-    frames: dict[str, torch.Tensor] = {
-        "hierarchical": render_forecast(renderer, test, eval_idx, forecasts["hierarchical"][eval_idx]),
-        "constant-velocity": render_forecast(renderer, test, eval_idx, forecasts["constant-velocity"][eval_idx]),
-        "true-poses-rendered": render_forecast(renderer, test, eval_idx, test.fut[eval_idx]),
-    }
-    frames["last-frame"] = test.clip_frames(eval_idx)[:, To - 1:To].expand(-1, Tf, -1, -1, -1)
-    with torch.no_grad():
-        frames["pixel-convgru"] = torch.cat([pixel(test.clip_frames(eval_idx[i:i + 8])[:, :To])
+    image_runs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    frames: dict[str, torch.Tensor] = {}
+    span = 0.3 / config.seeds
+    for s in range(config.seeds):
+        seed, lo = config.seed + s, 0.5 + span * s
+        reporter.progress(lo, f"training the renderer (adaptive appearance filters), seed {seed}")
+        rend = train_renderer(config, train, seed=seed,
+                              progress=_series_progress(reporter, f"renderer-seed{seed}", lo, span * 0.45))
+        reporter.progress(lo + span * 0.45, f"training the pixel baseline (ConvGRU), seed {seed}")
+        pix = train_pixel_baseline(config, train, seed=seed, progress=_series_progress(
+            reporter, f"pixel-convgru-seed{seed}", lo + span * 0.45, span * 0.45))
+        reporter.progress(lo + span * 0.9, f"rendering forecasts of {len(eval_idx)} test clips, seed {seed}")
+        fr = {"hierarchical": render_forecast(rend, test, eval_idx, hier_forecasts[s][eval_idx]),
+              "constant-velocity": render_forecast(rend, test, eval_idx, forecasts["constant-velocity"][eval_idx]),
+              "true-poses-rendered": render_forecast(rend, test, eval_idx, test.fut[eval_idx])}
+        with torch.no_grad():
+            fr["pixel-convgru"] = torch.cat([pix(test.clip_frames(eval_idx[i:i + 8])[:, :To])
                                              for i in range(0, len(eval_idx), 8)])
-    image_scores = {k: image_metrics_per_horizon(v, truth) for k, v in frames.items()}
+        if s == 0:
+            renderer, pixel, frames = rend, pix, fr
+        for k, v in fr.items():
+            image_runs.setdefault(k, []).append(image_metrics_per_horizon(v, truth))
+    frames["last-frame"] = test.clip_frames(eval_idx)[:, To - 1:To].expand(-1, Tf, -1, -1, -1)
+    image_runs["last-frame"] = [image_metrics_per_horizon(frames["last-frame"], truth)]
+
+    group_diag = None
+    if test.groups is not None:
+        group_diag = group_recovery(test.obs, test.groups, test.mask, link_distance=config.link_distance,
+                                    link_speed=config.link_speed)
 
     # curves, candidates, networks
     summary_rows: dict[str, dict[str, Any]] = {}
@@ -309,13 +340,21 @@ def _run(config: Config, reporter: Reporter) -> Summary:
         summary_rows[name] = {"pose_err_final_px": float(e[:, -1].mean()),
                               "pose_err_final_px_std": float(e[:, -1].std()),
                               "pose_err_mean_px": float(e.mean()), "seeds": len(errs)}
-    for name, (ps, ss) in image_scores.items():
+    per_seed: dict[str, list[float]] = {}
+    for name, runs in image_runs.items():
+        ps, ss = np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs])  # (seeds, Tf)
         for k in range(Tf):
-            reporter.series(f"psnr (dB)/{name}", k + 1, float(ps[k]))
-            reporter.series(f"ssim/{name}", k + 1, float(ss[k]))
+            reporter.series(f"psnr (dB)/{name}", k + 1, float(ps[:, k].mean()))
+            reporter.series(f"ssim/{name}", k + 1, float(ss[:, k].mean()))
         row = summary_rows.setdefault(name, {})
-        row.update({"psnr": float(ps.mean()), "ssim": float(ss.mean()), "psnr_final": float(ps[-1]),
-                    "ssim_final": float(ss[-1]), "eval_clips": int(len(eval_idx))})
+        row.update({"psnr": float(ps.mean()), "psnr_std": float(ps.mean(1).std()), "ssim": float(ss.mean()),
+                    "ssim_std": float(ss.mean(1).std()), "psnr_final": float(ps[:, -1].mean()),
+                    "ssim_final": float(ss[:, -1].mean()), "eval_clips": int(len(eval_idx)),
+                    "image_seeds": len(runs)})
+        per_seed[f"psnr_{name}"] = [round(float(x), 3) for x in ps.mean(1)]
+        per_seed[f"ssim_{name}"] = [round(float(x), 4) for x in ss.mean(1)]
+    for name in VARIANTS:
+        per_seed[f"pose_err_final_px_{name}"] = [round(float(e[-1]), 3) for e in errors[name]]
     what = {"hierarchical": "person, group (formed each step) and scene levels; rendered with adaptive filters",
             "no-group": "ablation: the group level removed", "one-group": "ablation: everyone in one fixed group",
             "constant-velocity": "baseline: every joint moves on at its last velocity (rendered by the same renderer)",
@@ -369,7 +408,25 @@ def _run(config: Config, reporter: Reporter) -> Summary:
            "psnr_cv_rendered": summary_rows["constant-velocity"]["psnr"],
            "psnr_true_poses_rendered": summary_rows["true-poses-rendered"]["psnr"],
            "psnr_last_frame": summary_rows["last-frame"]["psnr"], "ssim_last_frame": summary_rows["last-frame"]["ssim"],
+           "psnr_model_std": summary_rows["hierarchical"]["psnr_std"],
+           "psnr_pixel_baseline_std": summary_rows["pixel-convgru"]["psnr_std"],
+           "ssim_model_std": summary_rows["hierarchical"]["ssim_std"],
+           "ssim_pixel_baseline_std": summary_rows["pixel-convgru"]["ssim_std"],
+           "pose_err_final_px_std": summary_rows["hierarchical"]["pose_err_final_px_std"],
+           "pose_err_final_px_no_group_std": summary_rows["no-group"]["pose_err_final_px_std"],
+           "pose_err_final_px_one_group_std": summary_rows["one-group"]["pose_err_final_px_std"],
+           "per_seed": per_seed,
            "train_clips": len(train), "test_clips": len(test), "seeds": config.seeds}
+    if group_diag is not None:
+        out.update({f"group_recovery_{k}": v for k, v in group_diag.items()})
+    if errors_cued["hierarchical"]:
+        for name, errs in errors_cued.items():
+            e = np.stack(errs)[:, -1]
+            out[f"cued_pose_err_final_px_{name}"] = float(e.mean())
+            out[f"cued_pose_err_final_px_{name}_std"] = float(e.std())
+        out["cued_people"] = int(cued.sum())
+        out["cued_pose_err_ratio_vs_no_group"] = (out["cued_pose_err_final_px_hierarchical"]
+                                                  / out["cued_pose_err_final_px_no-group"])
     verdict = []
     verdict.append("beats" if h < cv else "does NOT beat")
     verdict.append("beats" if h < ng else "does NOT beat")
@@ -378,7 +435,9 @@ def _run(config: Config, reporter: Reporter) -> Summary:
     msg = (f"hierarchical pose error at +{Tf}: {h:.2f} px ({verdict[0]} constant velocity {cv:.2f}, {verdict[1]} "
            f"no-group {ng:.2f}); pose-then-render PSNR {out['psnr_model']:.2f} dB, {verdict[2]} direct pixel "
            f"prediction {out['psnr_pixel_baseline']:.2f} dB, {verdict[3]} the last frame held "
-           f"{out['psnr_last_frame']:.2f} dB; data: {about}")
+           f"{out['psnr_last_frame']:.2f} dB"
+           + (f"; groups formed agree with the true ones on {group_diag['accuracy']:.0%} of pairs (everyone apart: "
+              f"{group_diag['accuracy_all_apart']:.0%})" if group_diag is not None else "") + f"; data: {about}")
     reporter.progress(1.0, msg)
     return Summary(msg[:500], out)
 

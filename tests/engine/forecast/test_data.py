@@ -11,7 +11,7 @@ from engine.forecast.compose import SceneConfig, compose_scene, compose_scenes
 from engine.forecast.mocap import COCO_KEYPOINTS, data_path, forward_kinematics, load_motion, motion_names
 from engine.forecast.userdata import ForecastDataError, load_folder
 
-SMALL = SceneConfig(size=32, fps=10, seconds=1.5, max_people=3)
+SMALL = SceneConfig(size=32, fps=10, seconds=1.5, max_people=3, min_people=2)
 
 
 @pytest.mark.parametrize("name,frame", [("walk", 5), ("kick", 20), ("cartwheel", 90)])
@@ -56,6 +56,83 @@ def test_a_scene_is_the_same_from_its_seed_and_differs_across_seeds():
     assert np.abs(a.poses[:, -1, 11] - a.poses[:, 0, 11]).max() > 1.0
 
 
+def test_people_per_scene_follow_the_bounds():
+    for people in (1, 5, 8):
+        s = compose_scene(11, SceneConfig(size=32, fps=10, seconds=1.0, min_people=people, max_people=people))
+        assert s.poses.shape[0] == people and s.groups.shape == (people, 10) and s.cues.shape == (people, 10)
+    counts = {compose_scene(k, SceneConfig(size=16, fps=5, seconds=0.6, min_people=3, max_people=6)).poses.shape[0]
+              for k in range(12)}
+    assert counts <= {3, 4, 5, 6} and len(counts) > 1
+    for bad, match in (({"max_people": 9}, "max_people must be from 1 to 8"),
+                       ({"min_people": 0}, "min_people must be from 1 to 8"),
+                       ({"min_people": 5, "max_people": 4}, r"min_people \(5\) is more than max_people \(4\)"),
+                       ({"fps": 2}, "fps must be")):
+        with pytest.raises(ValueError, match=match):
+            SceneConfig(**bad)
+
+
+def _follow_commands(seed, n=3, seconds=5.0, fps=15):
+    """The heading, clip and rate each member of a follow unit is told, frame by frame."""
+    from engine.forecast.compose import _Follow
+
+    rng = np.random.default_rng(seed)
+    agents = []
+    unit = _Follow(rng, agents, n, 0.5, 0, seconds)
+    unit.detach = None
+    out = []
+    for t in range(int(seconds * fps)):
+        unit.control(t / fps, agents)
+        out.append([(a.want, a.clip, a.rate) for a in agents])
+    return unit, out
+
+
+def test_a_followers_turns_stops_and_speed_changes_lag_the_leaders():
+    for seed in range(4):
+        unit, cmds = _follow_commands(seed)
+        assert len(unit.events) >= 2
+        for k in (1, 2):
+            lag = int(round(unit.lags[k] * 15))
+            assert 5 <= lag <= 12
+            # what the follower is told at frame t is what the leader was told about lag frames before
+            for t in range(lag + 1, len(cmds)):
+                want, clip, rate = cmds[t][k]
+                near = [cmds[t - d][0] for d in (lag - 1, lag, lag + 1)]
+                assert any(abs(want - w) < 1e-9 and clip == c and abs(rate - r) < 1e-9 for w, c, r in near)
+            # and it differs from the leader's command right after a change of the leader's
+            changed = [t for t in range(1, len(cmds) - lag) if cmds[t][0] != cmds[t - 1][0]]
+            assert changed and all(cmds[t][k] != cmds[t][0] for t in changed)
+
+
+def test_composed_cues_point_back_to_someone_elses_earlier_action():
+    cfg = SceneConfig(size=32, fps=15, seconds=5.0, min_people=4, max_people=6)
+    seen = 0
+    for seed in range(6):
+        s = compose_scene(seed, cfg)
+        k, t = np.nonzero(s.cues >= 0)
+        for kk, tt in zip(k, t):
+            lag = tt - s.cues[kk, tt]
+            assert 2 <= lag <= 13  # a follower's lag or a reaction after an attack's start
+            seen += 1
+    assert seen > 5
+
+
+def test_two_who_meet_stop_where_they_meet():
+    from engine.forecast.compose import _Meet, _simulate
+
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        agents = []
+        unit = _Meet(rng, agents, 0.0, 0)
+        _simulate(agents, [unit], SceneConfig(size=32, fps=15, seconds=6.0))
+        assert unit.t_meet is not None
+        a, b = agents
+        # the one attacked may have walked off; the attacker stands where they met, within reach of the other
+        attacker = agents[unit.attacker]
+        if unit.reaction == "jump":
+            assert np.hypot(*(a.pos - b.pos)) < 1.05
+        assert abs(attacker.pos[0]) < 2.4
+
+
 def test_composed_scenes_are_cached_and_read_back(tmp_path, monkeypatch):
     monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path))
     first = compose_scenes([1, 2], SMALL)
@@ -65,11 +142,18 @@ def test_composed_scenes_are_cached_and_read_back(tmp_path, monkeypatch):
         np.testing.assert_array_equal(x.frames, y.frames)
         np.testing.assert_array_equal(x.poses, y.poses)
         assert x.actions == y.actions and x.script == y.script
+        np.testing.assert_array_equal(x.groups, y.groups)
+        np.testing.assert_array_equal(x.cues, y.cues)
 
 
 def test_clips_are_windows_padded_to_max_people():
     s = compose_scene(5, SMALL)
     clips = make_clips([(s.frames, s.poses, s.depth, "s")], observed=4, future=3, stride=4, max_people=4)
+    assert clips.groups is None and clips.cued is None
+    with_groups = make_clips([(s.frames, s.poses, s.depth, "s", s.groups, s.cues)], observed=4, future=3, stride=4,
+                             max_people=4)
+    assert with_groups.groups.shape == (len(clips), 4, 7) and with_groups.cued.shape == (len(clips), 4)
+    assert (with_groups.groups[:, s.poses.shape[0]:] == -1).all()
     assert clips.obs.shape[1:] == (4, 4, 17, 2) and clips.fut.shape[1:] == (4, 3, 17, 2)
     assert clips.mask[0].sum() == s.poses.shape[0]
     np.testing.assert_array_equal(clips.fut[1, 0].numpy(), s.poses[0, 8:11])
@@ -177,3 +261,26 @@ def test_the_technique_runs_on_a_users_clips(tmp_path, monkeypatch):
                     get_profile("local-cpu"), rep)
     assert "real video" in summary.message
     assert {m["data"] for _, m in rep.candidates} == {"real"}
+
+
+def test_the_technique_trains_every_model_per_seed_and_checks_its_groups(tmp_path, monkeypatch):
+    from engine import ConfigError, MemoryReporter, techniques
+    from engine.hardware import get_profile
+
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path / "cache"))
+    t = techniques.get("video-forecast")
+    with pytest.raises(ConfigError) as e:
+        t.parse({**t.smoke, "min_people": 4, "max_people": 3})
+    assert "min_people" in e.value.errors
+    rep = MemoryReporter(tmp_path / "work")
+    m = t.run(t.parse({**t.smoke, "seeds": 2, "min_people": 2, "max_people": 4, "scene_seconds": 3.0}),
+              get_profile("local-cpu"), rep).metrics
+    assert m["seeds"] == 2
+    for key in ("psnr_hierarchical", "psnr_pixel-convgru", "ssim_hierarchical", "pose_err_final_px_no-group"):
+        assert len(m["per_seed"][key]) == 2
+    assert m["psnr_model"] == pytest.approx(np.mean(m["per_seed"]["psnr_hierarchical"]), abs=1e-2)
+    assert m["psnr_model_std"] >= 0 and m["ssim_pixel_baseline_std"] >= 0
+    assert 0 <= m["group_recovery_accuracy"] <= 1 and m["group_recovery_pairs"] > 0
+    assert "groups formed agree with the true ones" in rep.progresses[-1][1]
+    series = {name for name, *_ in rep.points}
+    assert {"loss/renderer-seed0", "loss/renderer-seed1", "loss/pixel-convgru-seed1"} <= series

@@ -57,6 +57,9 @@ def test_the_group_level_changes_the_forecast_once_trained_weights_differ():
     one.load_state_dict(m.state_dict())
     obs[0, 2] += 500  # person 2 far away: its own group in the hierarchical model, not in one-group
     assert not torch.allclose(m(obs), one(obs))
+    # given groups replace the formed ones: everyone in group 0 is the one-group model, everyone apart is not
+    torch.testing.assert_close(m(obs, None, torch.zeros(1, 3, 5, dtype=torch.long)), one(obs))
+    assert not torch.allclose(m(obs, None, torch.arange(3).view(1, 3, 1).expand(1, 3, 5)), one(obs))
 
 
 def test_pose_baselines():
