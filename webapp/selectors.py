@@ -24,7 +24,7 @@ __all__ = ["is_number", "connectivity_for", "layer_tables_for", "latency_pairs_f
            "networks_visible", "can_view_network", "upload_visible", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for", "translation_examples",
            "scatter_data", "scatter_thinned", "ThinnedScatter", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
-           "network_lineage", "network_latency_table", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
+           "network_lineage", "network_latency_table", "summary_cards", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
 
 
 def is_number(v: Any) -> bool:
@@ -673,6 +673,25 @@ def result_network(exp: Experiment) -> Network | None:
 
 _CROSS = re.compile(r"^(?P<on>.+?): (?P<what>policy for (?P<for>.+?)|fastest policy for (?P<rival>.+?) at matched "
                     r"accuracy) \(ms\)$")
+
+
+def summary_cards(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[str]]:
+    """The summary's figures as cards: scalars, and short lists of numbers joined
+    (e.g. per-seed accuracies); nested figures (per-seed tables, …) are left to
+    the API's JSON, their names returned so the page can say where they are."""
+    cards: list[tuple[str, Any]] = []
+    nested: list[str] = []
+    for key, value in (metrics or {}).items():
+        if isinstance(value, (list, tuple)):
+            if len(value) <= 8 and all(isinstance(v, (int, float, str, type(None))) for v in value):
+                cards.append((key, value))
+            else:
+                nested.append(key)
+        elif isinstance(value, dict):
+            nested.append(key)
+        else:
+            cards.append((key, value))
+    return cards, nested
 
 
 def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:

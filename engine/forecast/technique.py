@@ -437,9 +437,14 @@ def _run(config: Config, reporter: Reporter) -> Summary:
            f"prediction {out['psnr_pixel_baseline']:.2f} dB, {verdict[3]} the last frame held "
            f"{out['psnr_last_frame']:.2f} dB"
            + (f"; groups formed agree with the true ones on {group_diag['accuracy']:.0%} of pairs (everyone apart: "
-              f"{group_diag['accuracy_all_apart']:.0%})" if group_diag is not None else "") + f"; data: {about}")
+              f"{group_diag['accuracy_all_apart']:.0%})" if group_diag is not None else ""))
+    # the data's label in full among the figures; in the message its first clause (the message is kept whole,
+    # under the 500 characters a job's message holds)
+    out["data_origin"] = about
+    label = f"; data: {about.split(':', 1)[0]}"
+    msg = msg + (label if len(msg) + len(label) <= 500 else "")
     reporter.progress(1.0, msg)
-    return Summary(msg[:500], out)
+    return Summary(msg, out)
 
 
 def _videos(reporter, test: ClipSet, eval_idx, truth, frames, forecasts, config: Config) -> None:

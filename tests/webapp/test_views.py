@@ -580,3 +580,17 @@ def test_compare_shows_each_best_architecture_and_its_sources(web, profiles, use
     assert "roofline (estimate), predictor (estimate)" in t and "measured, fine-tuned" in t
     hover = [tr["customdata"][0][1] for tr in r.context["figure"]["data"][:2]]
     assert sorted(hover) == ["24px k3e6 k3e6", "28px k7e4 k5e6 | k3e3"]
+
+
+def test_summary_shows_scalars_and_short_lists_and_points_to_nested_figures(web, profiles, user):
+    hw = HardwareProfile.objects.get(slug="local-cpu")
+    exp = make_exp(user, hw, [{"accuracy": 0.5}], summary={"message": "done", "metrics": {
+        "acc_mixed": 0.73, "acc_mixed_per_seed": [0.71, 0.73, 0.75], "per_seed": {"psnr": [25.1, 25.3]},
+        "long": list(range(20))}})
+    page = web.get(f"/experiments/{exp.pk}/").content.decode()
+    summary = page[page.index("<h2>Summary</h2>"):page.index("</section>", page.index("<h2>Summary</h2>"))]
+    assert "0.71, 0.73, 0.75" in summary and "0.73" in summary
+    assert "{" not in summary and "psnr" not in summary  # no raw dict on the page
+    nested = re.search(r"Nested figures \(([^)]*)\)", summary)
+    assert nested and set(nested.group(1).split(", ")) == {"per_seed", "long"}
+    assert f"/api/experiments/{exp.pk}/" in summary
