@@ -22,6 +22,19 @@ def small(name):
     return s
 
 
+def run_flow(first: Experiment) -> None:
+    """Execute a flow's steps in turn, as the worker would; each must succeed and name the next."""
+    ids = [first.pk]
+    for _ in range(len(first.flow["steps"])):
+        done = services.experiment_execute(experiment_id=ids[-1])
+        assert done.status == S.SUCCEEDED, done.error
+        nxt = Experiment.objects.filter(flow__id=first.flow["id"]).exclude(pk__in=ids).first()
+        if nxt is None:
+            break
+        assert f"next step: #{nxt.pk}" in done.message
+        ids.append(nxt.pk)
+
+
 def test_a_flow_runs_step_after_step_on_the_kept_networks(api, user, profiles, no_queue, media_root, settings,
                                                           tmp_path):
     settings.VAR_DIR = tmp_path
@@ -31,15 +44,7 @@ def test_a_flow_runs_step_after_step_on_the_kept_networks(api, user, profiles, n
     assert r.status_code == 201, r.json()
     first = Experiment.objects.get(pk=r.json()["id"])
     assert first.flow["step"] == 0 and len(first.flow["steps"]) == 3
-    ids = [first.pk]
-    for _ in range(3):
-        done = services.experiment_execute(experiment_id=ids[-1])
-        assert done.status == S.SUCCEEDED, done.error
-        nxt = Experiment.objects.filter(flow__id=first.flow["id"]).exclude(pk__in=ids).first()
-        if nxt is None:
-            break
-        assert f"next step: #{nxt.pk}" in done.message
-        ids.append(nxt.pk)
+    run_flow(first)
     steps = selectors.flow_experiments(first.flow["id"], user=first.owner)
     assert [e.technique for e in steps] == ["model-zoo", "amc", "haq"]
     final = Network.objects.get(experiment=steps[2], primary=True)
@@ -89,14 +94,7 @@ def test_search_then_prune_then_quantise(search, api, user, profiles, no_queue, 
         {"technique": "haq", "config": {**small("haq"), "resource": "latency", "budget": 0.97}}]}, format="json")
     assert r.status_code == 201, r.json()
     first = Experiment.objects.get(pk=r.json()["id"])
-    ids = [first.pk]
-    for _ in range(3):
-        done = services.experiment_execute(experiment_id=ids[-1])
-        assert done.status == S.SUCCEEDED, done.error
-        nxt = Experiment.objects.filter(flow__id=first.flow["id"]).exclude(pk__in=ids).first()
-        if nxt is None:
-            break
-        ids.append(nxt.pk)
+    run_flow(first)
     steps = selectors.flow_experiments(first.flow["id"], user=first.owner)
     assert [e.technique for e in steps] == [search, "amc", "haq"]
     final = Network.objects.get(experiment=steps[2], primary=True)
