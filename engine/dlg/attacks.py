@@ -220,7 +220,7 @@ def dlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...],
     best_x = x.detach().clone()
     best_soft = soft.detach().clone() if soft is not None else None
     best_loss = math.inf
-    productive_loss, productive_it = math.inf, 0  # last step that gained at least stall_rtol
+    productive_it = 0  # the last step that gained at least stall_rtol on the best loss before it
     diverged = stalled = stopped = False
     it = 0
     for it in range(1, steps + 1):
@@ -230,8 +230,10 @@ def dlg(model: nn.Module, target: list[torch.Tensor], *, shape: tuple[int, ...],
             diverged = stalled = True
             break
         losses.append(loss)
-        if loss < productive_loss * (1.0 - stall_rtol):
-            productive_loss, productive_it = loss, it
+        # against the best loss, as _stalled judges: a run of gains each under stall_rtol never makes a step
+        # productive, so a stalled run's last stall_steps steps are never counted as iterations
+        if loss < best_loss * (1.0 - stall_rtol):
+            productive_it = it
         if loss < best_loss:
             best_loss = loss
             best_x = x.detach().clone()
