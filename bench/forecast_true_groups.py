@@ -43,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     cfg = T.Config(**{k: v for k, v in QUICK.items() if k in T.Config.__dataclass_fields__})
-    train, test, about = T.load_clips(cfg)
+    _, test, train, about = T.load_clips(cfg)  # the pose models' training clips
     cued = test.mask & test.cued
 
     def step(model, batch) -> StepOutput:

@@ -23,8 +23,8 @@ register_technique(Technique(
     axes=("pose_err_final_px", "psnr"),
     paper="Zhai, Chen, Deng, Chen, Zhu, Mori. Learning to Forecast Videos of Human Activity with Multi-granularity "
           "Models and Adaptive Rendering. arXiv:1712.01955",
-    smoke={"train_scenes": 2, "test_scenes": 1, "scene_seconds": 2.0, "fps": 6, "image_size": 32, "observed_frames": 4,
-           "future_frames": 3, "max_people": 3, "clip_stride": 4, "hidden": 8, "pose_epochs": 1, "seeds": 1,
-           "batch_size": 8, "renderer_steps": 2, "renderer_width": 4, "pixel_steps": 2, "render_batch": 2,
+    smoke={"train_scenes": 2, "pose_scenes": 2, "test_scenes": 1, "scene_seconds": 2.0, "fps": 6, "image_size": 32,
+           "observed_frames": 4, "future_frames": 3, "max_people": 3, "clip_stride": 4, "hidden": 8, "pose_epochs": 1,
+           "seeds": 1, "batch_size": 8, "renderer_steps": 2, "renderer_width": 4, "pixel_steps": 2, "render_batch": 2,
            "eval_clips": 2, "video_clips": 1},
 ))

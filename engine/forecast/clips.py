@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ClipSet", "make_clips"]
+__all__ = ["ClipSet", "make_clips", "with_pose_clips"]
 
 
 @dataclass
@@ -66,6 +66,21 @@ class ClipSet:
                        None if self.cued is None else self.cued[idx])
 
 
+def with_pose_clips(framed: ClipSet, poses_only: ClipSet) -> ClipSet:
+    """The clips of both sets, for the pose models: ``poses_only``'s scenes have no frames (their
+    ``clip_frames`` are empty), so the set is for what reads keypoints only; its ``size`` is ``framed``'s."""
+    def cat(a, b):
+        return None if a is None or b is None else torch.cat([a, b])
+
+    n = len(framed.frames)
+    return ClipSet(torch.cat([framed.obs, poses_only.obs]), torch.cat([framed.fut, poses_only.fut]),
+                   torch.cat([framed.mask, poses_only.mask]), torch.cat([framed.depth, poses_only.depth]),
+                   torch.cat([framed.scene, poses_only.scene + n]), torch.cat([framed.start, poses_only.start]),
+                   framed.frames + poses_only.frames, framed.background + poses_only.background,
+                   framed.names + poses_only.names, framed.size, cat(framed.groups, poses_only.groups),
+                   cat(framed.cued, poses_only.cued))
+
+
 def make_clips(scenes: list[tuple], *, observed: int, future: int, stride: int, max_people: int) -> ClipSet:
     """Windows of every scene. A scene is (frames (T, H, W, 3) uint8, poses (P, T, 17, 2), depth (P, T), name)
     and optionally the true groups (P, T) int and the cues (P, T) int (:class:`.compose.Scene`; kept when every
@@ -79,10 +94,11 @@ def make_clips(scenes: list[tuple], *, observed: int, future: int, stride: int, 
     size = 0
     for s, sc in enumerate(scenes):
         fr, poses, dep, name = sc[:4]
-        size = int(fr.shape[1])
+        size = max(size, int(fr.shape[1]))  # 0 for a scene of poses only (no frames drawn)
         frames.append(torch.from_numpy(np.ascontiguousarray(fr.transpose(0, 3, 1, 2))))
         backgrounds.append(torch.from_numpy(np.ascontiguousarray(
-            np.median(fr, axis=0).astype(np.uint8).transpose(2, 0, 1))))
+            (np.median(fr, axis=0) if fr.size else np.zeros(fr.shape[1:], fr.dtype)).astype(np.uint8)
+            .transpose(2, 0, 1))))
         names.append(name)
         P = poses.shape[0]
         keep = np.argsort(dep.mean(1))[:max_people] if P > max_people else np.arange(P)

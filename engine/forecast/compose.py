@@ -33,7 +33,7 @@ import numpy as np
 from ..cache import cache_dir
 from .mocap import COCO_KEYPOINTS, LOCOMOTION, forward_kinematics, load_motion
 
-__all__ = ["SceneConfig", "Scene", "compose_scene", "compose_scenes", "ACTIONS", "SCRIPTS", "Camera",
+__all__ = ["SceneConfig", "Scene", "compose_scene", "compose_scenes", "compose_poses", "ACTIONS", "SCRIPTS", "Camera",
            "ORIGIN_NOTE", "BACKGROUNDS", "CLOTHES"]
 
 ORIGIN_NOTE = ("composed from real motion capture: pybullet's DeepMimic clips (forward kinematics of its humanoid "
@@ -585,18 +585,25 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return _crop(_cached_photo(name), rng, size, rng.uniform(0.6, 1.0))
 
 
-def compose_scene(seed: int, cfg: SceneConfig = SceneConfig()) -> Scene:
-    """One scene from ``seed`` (the same on every machine)."""
+def _motion(seed: int, cfg: SceneConfig):
+    """A scene's motion from ``seed``: the generator (drawn on for appearance next), script, actions, pixel
+    keypoints (P, T, 17, 2), the hips' depth (P, T), true groups, cues, and the camera."""
     rng = np.random.default_rng([_VERSION, int(seed)])
     script, agents, units = _script(rng, cfg, cfg.seconds)
     world, actions, groups, cues = _simulate(agents, units, cfg)
     cam = Camera(cfg.size)
     pix, depth = cam.project(world)  # (P, T, 17, 2), (P, T, 17)
     root_depth = depth[:, :, [_L["left_hip"], _L["right_hip"]]].mean(-1)
+    return rng, script, actions, pix, root_depth, groups, cues, cam
+
+
+def compose_scene(seed: int, cfg: SceneConfig = SceneConfig()) -> Scene:
+    """One scene from ``seed`` (the same on every machine)."""
+    rng, script, actions, pix, root_depth, groups, cues, cam = _motion(seed, cfg)
     bg = _background(rng, cfg.size)
-    looks = [_appearance(rng, cfg.size) for _ in agents]
+    looks = [_appearance(rng, cfg.size) for _ in range(len(pix))]  # one appearance per person
     f_px = (cfg.size / 2) * np.hypot(cam.distance, cam.height - cam.target_y) / cam.half_width_m
-    T = world.shape[1]
+    T = pix.shape[1]
     frames = np.zeros((T, cfg.size, cfg.size, 3), np.uint8)
     for t in range(T):
         canvas = bg.copy()
@@ -628,6 +635,31 @@ def compose_scenes(seeds: list[int], cfg: SceneConfig = SceneConfig(), *, progre
         scenes.append(compose_scene(int(s), cfg))
         if progress is not None:
             progress((i + 1) / len(seeds), f"composed scene {i + 1}/{len(seeds)} from real motion capture")
+    if cache:
+        _write(path, scenes)
+    return scenes
+
+
+def compose_poses(seeds: list[int], cfg: SceneConfig = SceneConfig(), *, progress=None,
+                  cache: bool = True) -> list[Scene]:
+    """Scenes for ``seeds`` with their motion only (poses, depth, groups, cues; no frames drawn: ``frames``
+    (T, 0, 0, 3) and ``background`` (0, 0, 3) are empty), for training the pose models on more scenes than are
+    rendered. A seed's poses are those :func:`compose_scene` gives it (the same generator, drawn on for
+    appearance only afterwards). Cached as :func:`compose_scenes` does."""
+    path = cache_dir("forecast", f"poses-{_key(list(seeds), cfg)}.npz")
+    if cache and path.is_file():
+        try:
+            return _read(path)
+        except (OSError, ValueError, KeyError):
+            pass
+    scenes = []
+    for i, s in enumerate(seeds):
+        _, script, actions, pix, root_depth, groups, cues, _ = _motion(int(s), cfg)
+        scenes.append(Scene(np.zeros((pix.shape[1], 0, 0, 3), np.uint8), pix.astype(np.float32),
+                            root_depth.astype(np.float32), np.zeros((0, 0, 3), np.uint8), script, actions,
+                            groups, cues))
+        if progress is not None and (i % 10 == 9 or i + 1 == len(seeds)):
+            progress((i + 1) / len(seeds), f"composed the motion of scene {i + 1}/{len(seeds)} (no frames drawn)")
     if cache:
         _write(path, scenes)
     return scenes

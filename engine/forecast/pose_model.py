@@ -9,10 +9,12 @@ Three temporal levels, stepped together frame by frame:
   (:func:`form_groups`: two people are linked when their hips are closer than
   ``link_distance`` body heights and either their velocities differ by less
   than ``link_speed`` body heights a frame or they are closing in on each
-  other faster than that; groups are the linked components), the
-  person states are max-pooled over the other members of each person's
-  group (zeros for someone alone), and a GRU per person carries that group
-  context;
+  other faster than that; groups are the linked components); for each pair
+  in a group, the other member's state and where it is and how it moves
+  relative to one (hips' offset and velocity difference, in body heights)
+  go through one linear layer and a ReLU, max-pooled over the other members
+  of each person's group (zeros for someone alone; ``pairwise=False`` pools
+  the others' states only), and a GRU per person carries that group context;
 - scene: the person states max-pooled over everyone, into one scene GRU.
 
 Each person's next input holds its group's and the scene's state, so the
@@ -80,8 +82,9 @@ class HierarchicalPoseModel(nn.Module):
     """``forward(obs, mask=None) -> (B, P, future, 17, 2)`` pixel keypoints; ``obs`` (B, P, To, 17, 2)."""
 
     def __init__(self, *, future: int, image_size: int, hidden: int = 64, variant: str = "hierarchical",
-                 link_distance: float = 0.75, link_speed: float = 0.04):
+                 link_distance: float = 0.75, link_speed: float = 0.04, pairwise: bool = True):
         super().__init__()
+        self.pairwise = bool(pairwise)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}")
         self.future, self.image_size, self.hidden, self.variant = int(future), int(image_size), int(hidden), variant
@@ -92,6 +95,10 @@ class HierarchicalPoseModel(nn.Module):
         self.person = nn.GRUCell(hidden + ctx, hidden)
         self.pool_in = nn.Linear(hidden, hidden)
         self.group = nn.GRUCell(hidden, hidden) if variant != "no-group" else None
+        # the group level's input per pair: the other's state and where it is and how it moves relative to one
+        # (a linear layer over [state_j, geometry_ij], split so the state's part is computed once per person)
+        self.pair_state = nn.Linear(hidden, hidden) if variant != "no-group" and self.pairwise else None
+        self.pair_geometry = nn.Linear(4, hidden, bias=False) if self.pair_state is not None else None
         self.scene = nn.GRUCell(hidden, hidden)
         self.head = nn.Sequential(nn.Linear(hidden + ctx, hidden), nn.ReLU(), nn.Linear(hidden, 2 + 34))
         nn.init.zeros_(self.head[-1].weight)
@@ -122,7 +129,15 @@ class HierarchicalPoseModel(nn.Module):
                                      link_speed=self.link_speed)
             # pooled over the *other* members of one's group (alone: zeros), so the context is what the others do
             others = member & ~torch.eye(P, dtype=torch.bool, device=member.device)
-            gin = _masked_max(pooled, others)
+            if self.pair_state is not None:
+                hs = height[:, :, None, None]
+                rel = torch.cat([(pos[:, None, :] - pos[:, :, None]) / hs,
+                                 (vel[:, None, :] - vel[:, :, None]) / hs * 10], -1)  # (B, i, j, 4)
+                e = torch.relu(self.pair_state(pooled)[:, None, :, :] + self.pair_geometry(rel))
+                m = e.masked_fill(~others[..., None], float("-inf")).amax(dim=2)
+                gin = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+            else:
+                gin = _masked_max(pooled, others)
             g = self.group(gin.reshape(B * P, D), g.reshape(B * P, D)).reshape(B, P, D)
             ctx = torch.cat([g, sc[:, None, :].expand(B, P, D)], -1)
         everyone = (mask[:, None, :]).expand(B, 1, P)

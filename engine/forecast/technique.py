@@ -36,8 +36,8 @@ from ..problems import PoseForecast, VideoForecast
 from ..reporter import Reporter, Summary
 from ..training import StepOutput, fit, make_optimizer
 from ..training.recipe import make_loader
-from .clips import ClipSet, make_clips
-from .compose import ORIGIN_NOTE, SceneConfig, compose_scenes
+from .clips import ClipSet, make_clips, with_pose_clips
+from .compose import ORIGIN_NOTE, SceneConfig, compose_poses, compose_scenes
 from .metrics import group_recovery, image_metrics_per_horizon, pose_error_per_horizon
 from .pose_model import VARIANTS, HierarchicalPoseModel, constant_velocity, zero_velocity
 from .render_model import AdaptiveRenderer, PixelConvGRU, PoseVideoRenderer, limb_maps
@@ -56,7 +56,10 @@ class Config(ConfigBase):
                         "per clip with NAME.mp4 or a folder of frames)", choices=SOURCES)
     data_folder: str = param("", help="folder: the clips' folder inside FRONTIER_DATA_DIR (a relative path is taken "
                              "from there); two thirds of the clips train, the rest test", max_length=500)
-    train_scenes: int = param(40, help="Composed: training scenes", min=1, max=2000)
+    train_scenes: int = param(40, help="Composed: training scenes (drawn as frames: the renderer and the pixel "
+                              "baseline train on them, the pose models too)", min=1, max=2000)
+    pose_scenes: int = param(400, help="Composed: more training scenes for the pose models only, their motion "
+                             "composed without drawing frames (cheap: about 30 ms a scene)", min=0, max=20_000)
     test_scenes: int = param(10, help="Composed: test scenes (other seeds)", min=1, max=500)
     scene_seconds: float = param(6.0, help="Composed: seconds per scene", min=1.0, max=60.0)
     image_size: int = param(64, help="Frame side in pixels (a multiple of 4)", min=16, max=256)
@@ -68,11 +71,11 @@ class Config(ConfigBase):
     min_people: int = param(3, help="Composed: the fewest people in a scene", min=1, max=8)
     clip_stride: int = param(5, help="Frames between the starts of two clips of a scene", min=1, max=100)
     hidden: int = param(64, help="Pose model: state size of each level", min=8, max=512)
-    pose_epochs: int = param(40, help="Pose models: training epochs", min=1, max=1000)
+    pose_epochs: int = param(10, help="Pose models: training epochs", min=1, max=1000)
     pose_lr: float = param(2e-3, help="Pose models: Adam learning rate", min=1e-5, max=0.1)
     seeds: int = param(2, help="Pose models: seeds each model is trained with (mean and spread reported)",
                        min=1, max=10)
-    batch_size: int = param(32, help="Pose models: clips per batch", min=1, max=1024)
+    batch_size: int = param(64, help="Pose models: clips per batch", min=1, max=1024)
     link_distance: float = param(0.75, help="Groups: linked when closer than this many body heights",
                                  min=0.1, max=20.0)
     link_speed: float = param(0.04, help="Groups: and velocities differing by less than this many body heights "
@@ -106,8 +109,9 @@ class Config(ConfigBase):
 
 # -- data ----------------------------------------------------------------------------------------------------
 
-def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSet, ClipSet, str]:
-    """Training and test clips, and what they are."""
+def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSet, ClipSet, ClipSet, str]:
+    """Training clips (with frames), test clips, the pose models' training clips (the training clips and, on
+    composed data, those of ``pose_scenes`` more scenes composed without frames), and what they are."""
     kw = dict(observed=config.observed_frames, future=config.future_frames, stride=config.clip_stride,
               max_people=config.max_people)
     if config.source == "folder":
@@ -119,8 +123,8 @@ def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSe
         if len(scenes) < 2:
             raise ForecastDataError(f"{folder}: at least 2 clips are needed (training and test)")
         cut = max(1, (2 * len(scenes)) // 3)
-        return make_clips(scenes[:cut], **kw), make_clips(scenes[cut:], **kw), \
-            f"{len(scenes)} clips from {folder.name} (real video)"
+        train = make_clips(scenes[:cut], **kw)
+        return train, make_clips(scenes[cut:], **kw), train, f"{len(scenes)} clips from {folder.name} (real video)"
     cfg = SceneConfig(size=config.image_size, fps=config.fps, seconds=config.scene_seconds,
                       max_people=config.max_people, min_people=config.min_people)
     seeds_train = [config.seed * 100_003 + i for i in range(config.train_scenes)]
@@ -131,12 +135,24 @@ def load_clips(config: Config, reporter: Reporter | None = None) -> tuple[ClipSe
         return None if reporter is None else (
             lambda f, m: reporter.progress(0.15 * (base + f * (len(seeds_train) if base == 0 else len(seeds_test)))
                                            / total, m))
+    # the pose models' extra scenes: seeds of their own (below the test seeds' offset, whatever train_scenes is)
+    seeds_pose = [config.seed * 100_003 + 25_000 + i for i in range(config.pose_scenes)]
     train = compose_scenes(seeds_train, cfg, progress=prog(0))
     test = compose_scenes(seeds_test, cfg, progress=prog(len(seeds_train)))
+
     def as_tuple(ss, tag):
         return [(s.frames, s.poses, s.depth, f"{tag}-{i} ({s.script})", s.groups, s.cues) for i, s in enumerate(ss)]
-    return make_clips(as_tuple(train, "train"), **kw), make_clips(as_tuple(test, "test"), **kw), \
-        f"{len(train)} + {len(test)} scenes {ORIGIN_NOTE}"
+    train_clips = make_clips(as_tuple(train, "train"), **kw)
+    pose_clips = train_clips
+    if seeds_pose:
+        if reporter is not None:
+            reporter.progress(0.15, f"composing the motion of {len(seeds_pose)} more scenes for the pose models")
+        extra = compose_poses(seeds_pose, cfg)
+        pose_clips = with_pose_clips(train_clips, make_clips(as_tuple(extra, "poses"), **kw))
+    about = (f"{len(train)} + {len(test)} scenes"
+             + (f" (and the motion of {len(seeds_pose)} more for the pose models)" if seeds_pose else "")
+             + f" {ORIGIN_NOTE}")
+    return train_clips, make_clips(as_tuple(test, "test"), **kw), pose_clips, about
 
 
 # -- training ----------------------------------------------------------------------------------------------------
@@ -253,7 +269,7 @@ def render_forecast(renderer: AdaptiveRenderer, clips: ClipSet, idx: torch.Tenso
 def _pose_spec(model: HierarchicalPoseModel) -> NetworkSpec:
     return NetworkSpec("pose-forecast", {"variant": model.variant, "hidden": model.hidden,
                                          "image_size": model.image_size, "link_distance": model.link_distance,
-                                         "link_speed": model.link_speed})
+                                         "link_speed": model.link_speed, "pairwise": model.pairwise})
 
 
 def run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
@@ -263,9 +279,10 @@ def run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
 
 def _run(config: Config, reporter: Reporter) -> Summary:
     reporter.progress(0.0, "loading clips")
-    train, test, about = load_clips(config, reporter)
+    train, test, pose_train, about = load_clips(config, reporter)
     To, Tf = config.observed_frames, config.future_frames
-    reporter.progress(0.15, f"{len(train)} training and {len(test)} test clips: {about}")
+    reporter.progress(0.15, f"{len(train)} training ({len(pose_train)} for the pose models) and {len(test)} test "
+                      f"clips: {about}")
     problem = PoseForecast(people=config.max_people, joints=17, dims=2, observed_frames=To, future_frames=Tf)
 
     # pose models over seeds: the hierarchical one and its two ablations
@@ -279,7 +296,7 @@ def _run(config: Config, reporter: Reporter) -> Summary:
     n_runs = len(VARIANTS) * config.seeds
     for r, (s, variant) in enumerate((s, v) for s in range(config.seeds) for v in VARIANTS):
         seed = config.seed + s
-        model = train_pose_model(config, train, variant, seed, progress=_series_progress(
+        model = train_pose_model(config, pose_train, variant, seed, progress=_series_progress(
             reporter, f"pose-{variant}-seed{seed}", 0.15 + 0.35 * r / n_runs, 0.35 / n_runs))
         with torch.no_grad():
             pred = model(test.obs, test.mask)
@@ -416,7 +433,8 @@ def _run(config: Config, reporter: Reporter) -> Summary:
            "pose_err_final_px_no_group_std": summary_rows["no-group"]["pose_err_final_px_std"],
            "pose_err_final_px_one_group_std": summary_rows["one-group"]["pose_err_final_px_std"],
            "per_seed": per_seed,
-           "train_clips": len(train), "test_clips": len(test), "seeds": config.seeds}
+           "train_clips": len(train), "pose_train_clips": len(pose_train), "test_clips": len(test),
+           "seeds": config.seeds}
     if group_diag is not None:
         out.update({f"group_recovery_{k}": v for k, v in group_diag.items()})
     if errors_cued["hierarchical"]:

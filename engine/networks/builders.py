@@ -350,16 +350,20 @@ register_builder(Builder("quantized", "mixed-precision network", _quantized_chec
 def _pose_forecast_check(args: dict[str, Any], problem: Problem) -> dict[str, Any]:
     from ..forecast.pose_model import VARIANTS
 
-    _only(args, {"variant", "hidden", "image_size", "link_distance", "link_speed"})
+    _only(args, {"variant", "hidden", "image_size", "link_distance", "link_speed", "pairwise"})
     if args.get("variant", "hierarchical") not in VARIANTS:
         raise SpecError(f"variant must be one of {', '.join(VARIANTS)}", "variant")
     out: dict[str, Any] = {"variant": args.get("variant", "hierarchical")}
+    if not isinstance(args.get("pairwise", True), bool):
+        raise SpecError("pairwise must be true or false (the group level reads where the others are and how "
+                        "they move relative to one, or only their states)", "pairwise")
+    out["pairwise"] = args.get("pairwise", True)
     for k, lo, hi, default in (("hidden", 1, 4096, 64), ("image_size", 8, 4096, 64)):
         v = args.get(k, default)
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise SpecError(f"{k} must be a whole number from {lo} to {hi}", k)
         out[k] = v
-    for k, default in (("link_distance", 1.5), ("link_speed", 0.04)):
+    for k, default in (("link_distance", 0.75), ("link_speed", 0.04)):
         v = args.get(k, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 100:
             raise SpecError(f"{k} must be a number in (0, 100]", k)

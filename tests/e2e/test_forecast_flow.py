@@ -17,9 +17,9 @@ def test_video_forecast_from_the_form_plays_its_videos(live_server, live_worker,
     page, url = browser_page, live_server.url
     login(page, url, django_user_model)
     exp = launch(page, url, "video-forecast", "local-cpu", "forecast in the browser",
-                 {"train_scenes": 2, "test_scenes": 1, "scene_seconds": 2, "image_size": 32, "observed_frames": 4,
-                  "future_frames": 3, "max_people": 3, "clip_stride": 8, "hidden": 8, "pose_epochs": 1, "seeds": 1,
-                  "batch_size": 8, "renderer_steps": 2, "renderer_width": 4, "pixel_steps": 2, "render_batch": 2,
+                 {"train_scenes": 2, "pose_scenes": 2, "test_scenes": 1, "scene_seconds": 2, "image_size": 32,
+                  "observed_frames": 4, "future_frames": 3, "max_people": 3, "clip_stride": 8, "hidden": 8,
+                  "pose_epochs": 1, "seeds": 1, "batch_size": 8, "renderer_steps": 2, "renderer_width": 4, "pixel_steps": 2, "render_batch": 2,
                   "eval_clips": 2, "video_clips": 1})
     methods = {c.metrics["method"] for c in exp.candidates.all()}
     assert {"hierarchical", "no-group", "one-group", "constant-velocity", "zero-velocity", "pixel-convgru"} <= methods

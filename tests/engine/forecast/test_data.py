@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from engine.forecast.clips import make_clips
-from engine.forecast.compose import SceneConfig, compose_scene, compose_scenes
+from engine.forecast.clips import make_clips, with_pose_clips
+from engine.forecast.compose import SceneConfig, compose_poses, compose_scene, compose_scenes
 from engine.forecast.mocap import COCO_KEYPOINTS, data_path, forward_kinematics, load_motion, motion_names
 from engine.forecast.userdata import ForecastDataError, load_folder
 
@@ -160,6 +161,28 @@ def test_clips_are_windows_padded_to_max_people():
     assert clips.clip_frames(clips.scene[:1] * 0).shape == (1, 7, 3, 32, 32)
 
 
+def test_pose_only_scenes_are_the_composed_scenes_motion_without_frames(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRONTIER_CACHE_DIR", str(tmp_path))
+    full = compose_scenes([3, 4], SMALL, cache=False)
+    poses = compose_poses([3, 4], SMALL)
+    assert list((tmp_path / "forecast").glob("poses-*.npz"))
+    for a, b in zip(full, compose_poses([3, 4], SMALL)):  # the second call reads the cache back
+        np.testing.assert_array_equal(a.poses, b.poses)
+        np.testing.assert_array_equal(a.depth, b.depth)
+        np.testing.assert_array_equal(a.groups, b.groups)
+        np.testing.assert_array_equal(a.cues, b.cues)
+        assert a.script == b.script and a.actions == b.actions
+        assert b.frames.shape == (a.frames.shape[0], 0, 0, 3) and b.background.size == 0
+    kw = dict(observed=4, future=3, stride=4, max_people=4)
+    framed = make_clips([(s.frames, s.poses, s.depth, "f", s.groups, s.cues) for s in full[:1]], **kw)
+    extra = make_clips([(s.frames, s.poses, s.depth, "p", s.groups, s.cues) for s in poses[1:]], **kw)
+    both = with_pose_clips(framed, extra)
+    assert len(both) == len(framed) + len(extra) and both.size == framed.size == SMALL.size
+    torch.testing.assert_close(both.obs[len(framed):], extra.obs)
+    assert both.scene[len(framed):].min() == 1 and both.groups.shape[0] == len(both)
+    assert both.clip_frames(torch.tensor([0])).shape == (1, 7, 3, SMALL.size, SMALL.size)
+
+
 # -- a user's clips ---------------------------------------------------------------------------------------------
 
 def _write_clip(folder, name, frames=6, tracks=2, *, video="png", row=None):
@@ -276,6 +299,8 @@ def test_the_technique_trains_every_model_per_seed_and_checks_its_groups(tmp_pat
     m = t.run(t.parse({**t.smoke, "seeds": 2, "min_people": 2, "max_people": 4, "scene_seconds": 3.0}),
               get_profile("local-cpu"), rep).metrics
     assert m["seeds"] == 2
+    assert m["pose_train_clips"] == 2 * m["train_clips"]  # 2 pose-only scenes beside the 2 drawn ones
+    assert "the motion of 2 more for the pose models" in m["data_origin"]
     for key in ("psnr_hierarchical", "psnr_pixel-convgru", "ssim_hierarchical", "pose_err_final_px_no-group"):
         assert len(m["per_seed"][key]) == 2
     assert m["psnr_model"] == pytest.approx(np.mean(m["per_seed"]["psnr_hierarchical"]), abs=1e-2)

@@ -62,6 +62,34 @@ def test_the_group_level_changes_the_forecast_once_trained_weights_differ():
     assert not torch.allclose(m(obs, None, torch.arange(3).view(1, 3, 1).expand(1, 3, 5)), one(obs))
 
 
+def test_the_group_level_reads_the_others_relative_geometry_and_nothing_when_alone():
+    torch.manual_seed(0)
+    D = 16
+    m = HierarchicalPoseModel(future=3, image_size=64, hidden=D)
+    assert m.pairwise and m.pair_geometry is not None
+    pos = torch.tensor([[[10.0, 10.0], [12.0, 10.0], [60.0, 60.0]]])  # 0 and 1 together, 2 alone
+    vel, height, mask = torch.zeros(1, 3, 2), torch.full((1, 3), 10.0), torch.ones(1, 3, dtype=torch.bool)
+    state = (torch.rand(1, 3, D), torch.zeros(1, 3, D), torch.zeros(1, D))
+    x = torch.rand(1, 3, 72)
+
+    def group_context(pos):
+        return m._step(x, state, mask, pos, vel, height)[1][..., :D]  # the group level's state
+
+    near = group_context(pos)
+    moved = pos.clone()
+    moved[0, 1, 0] += 3.0  # person 1 a little further right, still in the group
+    far = group_context(moved)
+    assert not torch.allclose(near[0, 0], far[0, 0])  # person 0's group level sees where person 1 is
+    torch.testing.assert_close(near[0, 2], far[0, 2])  # alone: the group level pools nothing
+    torch.testing.assert_close(near[0, 2], m.group(torch.zeros(1, D), torch.zeros(1, D))[0])
+    states_only = HierarchicalPoseModel(future=3, image_size=64, hidden=D, pairwise=False)
+    assert states_only.pair_geometry is None
+    states_only.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("pair_")})
+    s_near = states_only._step(x, state, mask, pos, vel, height)[1][..., :D]
+    s_far = states_only._step(x, state, mask, moved, vel, height)[1][..., :D]
+    torch.testing.assert_close(s_near, s_far)  # pooling states only: the same position change goes unseen
+
+
 def test_pose_baselines():
     obs = torch.zeros(1, 1, 3, 17, 2)
     obs[..., 0] = torch.arange(3.0).view(1, 1, 3, 1)  # moving 1 px a frame in x
