@@ -624,17 +624,24 @@ def compose_scenes(seeds: list[int], cfg: SceneConfig = SceneConfig(), *, progre
                    cache: bool = True) -> list[Scene]:
     """Scenes for ``seeds``, kept in the cache (``engine.cache.cache_dir("forecast")``, npz without pickle)
     so a second run reads them back; ``progress(fraction, message)`` while composing."""
-    path = cache_dir("forecast", f"scenes-{_key(list(seeds), cfg)}.npz")
+    def make():
+        scenes = []
+        for i, s in enumerate(seeds):
+            scenes.append(compose_scene(int(s), cfg))
+            if progress is not None:
+                progress((i + 1) / len(seeds), f"composed scene {i + 1}/{len(seeds)} from real motion capture")
+        return scenes
+    return _cached(cache_dir("forecast", f"scenes-{_key(list(seeds), cfg)}.npz"), make, cache)
+
+
+def _cached(path: Path, make, cache: bool) -> list[Scene]:
+    """The scenes kept at ``path``, or ``make()``'s (then kept there when ``cache``)."""
     if cache and path.is_file():
         try:
             return _read(path)
         except (OSError, ValueError, KeyError):
             pass
-    scenes = []
-    for i, s in enumerate(seeds):
-        scenes.append(compose_scene(int(s), cfg))
-        if progress is not None:
-            progress((i + 1) / len(seeds), f"composed scene {i + 1}/{len(seeds)} from real motion capture")
+    scenes = make()
     if cache:
         _write(path, scenes)
     return scenes
@@ -646,23 +653,17 @@ def compose_poses(seeds: list[int], cfg: SceneConfig = SceneConfig(), *, progres
     (T, 0, 0, 3) and ``background`` (0, 0, 3) are empty), for training the pose models on more scenes than are
     rendered. A seed's poses are those :func:`compose_scene` gives it (the same generator, drawn on for
     appearance only afterwards). Cached as :func:`compose_scenes` does."""
-    path = cache_dir("forecast", f"poses-{_key(list(seeds), cfg)}.npz")
-    if cache and path.is_file():
-        try:
-            return _read(path)
-        except (OSError, ValueError, KeyError):
-            pass
-    scenes = []
-    for i, s in enumerate(seeds):
-        _, script, actions, pix, root_depth, groups, cues, _ = _motion(int(s), cfg)
-        scenes.append(Scene(np.zeros((pix.shape[1], 0, 0, 3), np.uint8), pix.astype(np.float32),
-                            root_depth.astype(np.float32), np.zeros((0, 0, 3), np.uint8), script, actions,
-                            groups, cues))
-        if progress is not None and (i % 10 == 9 or i + 1 == len(seeds)):
-            progress((i + 1) / len(seeds), f"composed the motion of scene {i + 1}/{len(seeds)} (no frames drawn)")
-    if cache:
-        _write(path, scenes)
-    return scenes
+    def make():
+        scenes = []
+        for i, s in enumerate(seeds):
+            _, script, actions, pix, root_depth, groups, cues, _ = _motion(int(s), cfg)
+            scenes.append(Scene(np.zeros((pix.shape[1], 0, 0, 3), np.uint8), pix.astype(np.float32),
+                                root_depth.astype(np.float32), np.zeros((0, 0, 3), np.uint8), script, actions,
+                                groups, cues))
+            if progress is not None and (i % 10 == 9 or i + 1 == len(seeds)):
+                progress((i + 1) / len(seeds), f"composed the motion of scene {i + 1}/{len(seeds)} (no frames drawn)")
+        return scenes
+    return _cached(cache_dir("forecast", f"poses-{_key(list(seeds), cfg)}.npz"), make, cache)
 
 
 def _write(path: Path, scenes: list[Scene]) -> None:
