@@ -671,10 +671,6 @@ def result_network(exp: Experiment) -> Network | None:
             or exp.networks.order_by(F("accuracy").desc(nulls_last=True), "id").first())
 
 
-_CROSS = re.compile(r"^(?P<on>.+?): (?P<what>policy for (?P<for>.+?)|fastest policy for (?P<rival>.+?) at matched "
-                    r"accuracy) \(ms\)$")
-
-
 def summary_cards(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[str]]:
     """The summary's figures as cards: scalars, and short lists of numbers joined
     (e.g. per-seed accuracies); nested figures (per-seed tables, …) are left to
@@ -694,25 +690,19 @@ def summary_cards(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[
     return cards, nested
 
 
+_CROSS_KEYS = ("profile", "own_ms", "own_acc", "other", "other_ms", "other_acc", "rival_ms", "rival_screen_acc",
+               "rival_acc", "own_fastest", "screen_disagrees")
+
+
 def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """A HAQ run's cross-hardware comparison as table rows, one per profile:
-    its own policy's latency there, the other profile's policy's, and the
-    fastest policy of the other search at matched accuracy. Empty when the
-    run searched one profile."""
-    rows: dict[str, dict[str, Any]] = {}
-    for key, value in (metrics or {}).items():
-        m = _CROSS.match(key)
-        if not m:
-            continue
-        row = rows.setdefault(m["on"], {"profile": m["on"]})
-        if m["rival"]:
-            row["matched"], row["rival"] = value, m["rival"]
-        elif m["for"] == m["on"]:
-            row["own"] = value
-        else:
-            row["other"], row["rival"] = value, m["for"]
-    out = [r for r in rows.values() if "own" in r]
-    for r in out:
-        best_other = r.get("matched")
-        r["own_fastest"] = best_other is None or r["own"] <= best_other
-    return out
+    """A HAQ run's cross-hardware table (``cross_hardware`` in its summary), one
+    row per profile: its own policy's latency and test accuracy there, the other
+    profile's policy's, the fastest rival the episode score screened as matched
+    and its test accuracy, and whether the own policy is the fastest at matched
+    accuracy. Empty when the run searched one profile; rows missing a field are
+    dropped (a summary is stored JSON, not trusted to be whole)."""
+    rows = (metrics or {}).get("cross_hardware")
+    if not isinstance(rows, list):
+        return []
+    return [{k: r.get(k) for k in _CROSS_KEYS} for r in rows
+            if isinstance(r, dict) and all(k in r for k in ("profile", "own_ms", "other_ms", "own_fastest"))]

@@ -126,6 +126,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_manage": selectors.can_manage_experiment(request.user, exp),
         "series_names": sorted(selectors.series_for(exp)), "thin_threshold": plots.THIN_THRESHOLD,
         "cross_rows": selectors.cross_hardware_rows((exp.summary or {}).get("metrics") or {}),
+        "cross_tolerance": ((exp.summary or {}).get("metrics") or {}).get("cross_matched_tolerance"),
         "summary_cards": selectors.summary_cards((exp.summary or {}).get("metrics") or {}),
         "translations": selectors.translation_examples(exp),
     })

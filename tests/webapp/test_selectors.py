@@ -267,13 +267,14 @@ def test_estimates_are_labelled_on_both_axes(profiles, user, client):
 
 
 def test_cross_hardware_rows_from_a_haq_summary():
-    m = {"bitfusion: policy for bitfusion (ms)": 1.0, "bitfusion: policy for narrow (ms)": 0.9,
-         "bitfusion: fastest policy for narrow at matched accuracy (ms)": 1.2,
-         "narrow: policy for narrow (ms)": 2.0, "narrow: policy for bitfusion (ms)": 2.5,
-         "narrow: fastest policy for bitfusion at matched accuracy (ms)": None, "acc_mixed": 0.7}
+    row = {"profile": "bitfusion", "own_ms": 1.0, "own_acc": 0.7, "other": "narrow", "other_ms": 0.9,
+           "other_acc": 0.6, "rival_ms": None, "rival_screen_acc": None, "rival_acc": None, "own_fastest": True,
+           "screen_disagrees": False, "beaten_by": []}
+    m = {"cross_hardware": [row, {**row, "profile": "narrow", "other": "bitfusion", "own_fastest": False},
+                            {"profile": "broken"}, "not a row"], "acc_mixed": 0.7}
     rows = {r["profile"]: r for r in selectors.cross_hardware_rows(m)}
-    assert set(rows) == {"bitfusion", "narrow"}
-    assert rows["bitfusion"]["own"] == 1.0 and rows["bitfusion"]["other"] == 0.9
-    assert rows["bitfusion"]["matched"] == 1.2 and rows["bitfusion"]["own_fastest"] is True
-    assert rows["narrow"]["matched"] is None and rows["narrow"]["own_fastest"] is True
+    assert set(rows) == {"bitfusion", "narrow"}  # rows missing fields (stored JSON) are dropped
+    assert rows["bitfusion"]["own_ms"] == 1.0
+    assert rows["bitfusion"]["other_ms"] == 0.9 and rows["narrow"]["own_fastest"] is False
     assert selectors.cross_hardware_rows({"acc": 1}) == []
+    assert selectors.cross_hardware_rows({"cross_hardware": "x"}) == []

@@ -1,4 +1,4 @@
-"""HAQ's cross-hardware claim, judged at matched accuracy."""
+"""HAQ's cross-hardware claim, judged at matched accuracy on the test split."""
 from engine.haq.technique import _cross_hardware
 
 
@@ -16,19 +16,59 @@ def _best(policy, acc):
     return (0.1 * acc, policy, {"accuracy": acc})
 
 
-def test_a_lower_bit_policy_is_not_a_win_unless_it_is_as_accurate():
-    # profile A charges layer 0, profile B layer 1; each search cut bits where its own profile charges
-    timing = {"A": Price([3.0, 1.0]), "B": Price([1.0, 3.0])}
-    own_a, own_b = [(4, 4), (8, 8)], [(8, 8), (4, 4)]
-    cheap = [(2, 2), (2, 2)]  # faster everywhere, but far less accurate
-    best = {"agent": _best(own_a, 0.80), "agent for B": _best(own_b, 0.80)}
-    tried = {"agent": [(own_a, 0.80), (cheap, 0.30)], "agent for B": [(own_b, 0.80), (cheap, 0.30)]}
-    out = _cross_hardware("A", "B", best, tried, timing, tolerance=0.01)
+# profile A charges layer 0, profile B layer 1; each search cut bits where its own profile charges
+TIMING = {"A": Price([3.0, 1.0]), "B": Price([1.0, 3.0])}
+OWN_A, OWN_B = [(4, 4), (8, 8)], [(8, 8), (4, 4)]
+CHEAP = [(2, 2), (2, 2)]  # faster everywhere
+
+
+def _run(tried_cheap_score, cheap_test):
+    """The cross-hardware table when B's search tried CHEAP with this episode
+    score and CHEAP reaches ``cheap_test`` on the test split; the own policies
+    score 0.80 on both."""
+    test = {tuple(OWN_A): 0.80, tuple(OWN_B): 0.80, tuple(CHEAP): cheap_test}
+    asked = []
+
+    def confirm(pol, label):
+        asked.append(label)
+        return test[tuple(pol)]
+
+    best = {"agent": _best(OWN_A, 0.80), "agent for B": _best(OWN_B, 0.80)}
+    tried = {"agent": [(OWN_A, 0.80)], "agent for B": [(OWN_B, 0.80), (CHEAP, tried_cheap_score)]}
+    out = _cross_hardware("A", "B", best, tried, TIMING, confirm, tolerance=0.01)
+    return out, {r["profile"]: r for r in out["cross_hardware"]}, asked
+
+
+def test_each_profile_is_priced_with_both_policies_and_a_far_less_accurate_rival_is_not_screened():
+    out, rows, asked = _run(tried_cheap_score=0.30, cheap_test=0.30)
     assert out["own_policy_fastest"] is True
-    assert out["A: policy for A (ms)"] < out["A: policy for B (ms)"]
-    assert out["A: fastest policy for B at matched accuracy (ms)"] == timing["A"].price(own_b)
-    # the same cheap policy reaching the accuracy would beat the own one: then the claim fails, and says so
-    tried["agent for B"].append((cheap, 0.80))
-    out = _cross_hardware("A", "B", best, tried, timing, tolerance=0.01)
+    assert rows["A"]["own_ms"] == TIMING["A"].price(OWN_A) < rows["A"]["other_ms"] == TIMING["A"].price(OWN_B)
+    assert rows["B"]["own_ms"] < rows["B"]["other_ms"]
+    assert rows["A"]["rival_ms"] is None and rows["A"]["other_acc"] == 0.80
+    assert out["A: policy for B (ms)"] == rows["A"]["other_ms"]
+    assert not any("screened" in a for a in asked)  # nothing screened, nothing extra fine-tuned
+
+
+def test_a_faster_rival_confirmed_as_accurate_on_the_test_split_beats_the_own_policy():
+    out, rows, _ = _run(tried_cheap_score=0.80, cheap_test=0.795)
     assert out["own_policy_fastest"] is False
-    assert out["A: fastest policy for B at matched accuracy (ms)"] == timing["A"].price(cheap)
+    assert rows["A"]["own_fastest"] is False and rows["A"]["beaten_by"] == ["rival"]
+    assert rows["A"]["rival_ms"] == TIMING["A"].price(CHEAP) and rows["A"]["rival_acc"] == 0.795
+    assert rows["B"]["own_fastest"] is True  # A's search never tried CHEAP
+
+
+def test_a_rival_the_noisy_episode_score_matched_but_the_test_split_did_not_is_no_win_and_is_reported():
+    out, rows, asked = _run(tried_cheap_score=0.805, cheap_test=0.60)
+    assert out["own_policy_fastest"] is True
+    assert rows["A"]["screen_disagrees"] is True and rows["A"]["rival_acc"] == 0.60
+    assert any("screened as matched on A" in a for a in asked)
+
+
+def test_the_other_profiles_own_policy_wins_when_it_is_faster_and_as_accurate():
+    # B's searched policy is cheaper on A than A's own and as accurate: the claim fails on A
+    best = {"agent": _best(OWN_A, 0.80), "agent for B": _best(CHEAP, 0.80)}
+    tried = {"agent": [(OWN_A, 0.80)], "agent for B": [(CHEAP, 0.80)]}
+    test = {tuple(OWN_A): 0.80, tuple(CHEAP): 0.80}
+    out = _cross_hardware("A", "B", best, tried, TIMING, lambda p, _l: test[tuple(p)], tolerance=0.01)
+    rows = {r["profile"]: r for r in out["cross_hardware"]}
+    assert rows["A"]["beaten_by"] == ["other"] and out["own_policy_fastest"] is False

@@ -168,3 +168,26 @@ def test_a_run_offers_its_cost_table_layout_to_fill_with_device_timings(tmp_path
     s = t.run(t.parse({**t.smoke, "resource": "latency", "budget": 0.97, "cost_table": str(files["npy"][0])}),
               get_profile("bitfusion"), MemoryReporter(tmp_path / "b"))
     assert s.metrics["latency_source"] == "lut" and s.metrics["latency_ratio_vs_w8a8"] <= 0.97 + 1e-9
+
+
+def test_a_two_profile_run_tests_both_searched_policies_and_tables_them(tmp_path):
+    import dataclasses
+
+    from engine.haq.technique import _run
+
+    t = techniques.get("haq")
+    bf = get_profile("bitfusion")
+    narrow = dataclasses.replace(bf, name="narrow", memory_bandwidth_gbs=bf.memory_bandwidth_gbs / 8)
+    rep = MemoryReporter(tmp_path)
+    s = _run(t.parse({**t.smoke, "resource": "latency", "budget": 0.97}), bf, rep, extra_profiles={"narrow": narrow})
+    rows = {r["profile"]: r for r in s.metrics["cross_hardware"]}
+    assert set(rows) == {"bitfusion", "narrow"} and rows["bitfusion"]["other"] == "narrow"
+    # each profile's own policy and the other's, priced there and tested on the test split
+    assert rows["bitfusion"]["own_acc"] == s.metrics["acc_mixed"] and rows["narrow"]["other_acc"] == s.metrics["acc_mixed"]
+    assert rows["narrow"]["own_acc"] == rows["bitfusion"]["other_acc"]
+    assert s.metrics["own_policy_fastest"] == all(r["own_fastest"] for r in rows.values())
+    searched = {c["search"] for c, _ in rep.candidates}
+    assert "agent (fine-tuned)" in searched
+    # the other profile's policy is tested as a candidate of its own (unless both searches chose the same one)
+    assert "agent for narrow (fine-tuned)" in searched or rows["narrow"]["own_acc"] == rows["narrow"]["other_acc"]
+    assert "matched test accuracy" in s.message
