@@ -37,13 +37,16 @@ run: migrate datasets
 	PORT=$(PORT) $(PY) manage.py serve
 
 # The test services: Redis and PostgreSQL on this machine (override to use others).
+# TEST_WORKERS: pytest-xdist processes (auto: one per core, at most 4; each takes the
+# Redis database below the previous one's, 15, 14, ..., and its own test database).
+TEST_WORKERS ?= auto
 test: export REDIS_URL ?= redis://127.0.0.1:6379/15
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test: setup datasets
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not e2e and not worker"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 -m "not e2e and not worker"
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b --quick | tail -1; done
