@@ -15,8 +15,10 @@ data, not natural text), and prints:
      predicted latency limit: the best validation loss with inherited weights
      each found (``evolution_vs_random`` = random's best - evolution's best,
      > 0 when evolution found a lower loss);
-  3. the searched SubTransformer and the uniformly scaled-down Transformer of
-     about the same predicted latency, both extracted from the SuperTransformer
+  3. the searched SubTransformer (the best of the search's top few by
+     inherited loss whose *measured* latency holds the limit) and the
+     uniformly scaled-down Transformer closest to its measured latency, both
+     extracted from the SuperTransformer
      and fine-tuned alike: BLEU (sacrebleu, beam search) on test sentences and
      latency measured here, beside the predicted;
   4. across profiles: a SubTransformer searched for this CPU (measured) and one
@@ -27,7 +29,7 @@ data, not natural text), and prints:
 With ``--seeds N`` the whole run repeats for seeds 0..N-1 and each figure is
 also given as mean and spread (min, max) over the seeds.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py --quick    # a few minutes
+    OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py --quick    # about 10 minutes a seed
     OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py            # HAT's search settings (about half an hour)
 
 The last line printed is one JSON object of the figures.
@@ -53,14 +55,14 @@ KEYS = ("predictor_rmse_ms", "predictor_mape", "predictor_kendall_tau", "linear_
         "linear_kendall_tau", "evolution_best_val_loss", "random_best_val_loss", "evolution_vs_random",
         "bleu_searched", "bleu_baseline", "chrf_searched", "chrf_baseline", "latency_searched_ms",
         "latency_baseline_ms", "latency_searched_predicted_ms", "latency_baseline_predicted_ms", "latency_limit_ms",
-        "evaluations", "search_s", "wall_s", "cross_here_arch_on_here_ms", "cross_here_arch_on_other_ms",
+        "evaluations", "search_s", "wall_s", "limit_holds_measured", "winners_over_limit_measured", "cross_here_arch_on_here_ms", "cross_here_arch_on_other_ms",
         "cross_there_arch_on_here_ms", "cross_there_arch_on_other_ms", "cross_here_arch_val_loss",
         "cross_there_arch_val_loss")
 
-QUICK = {"train_pairs": 4000, "valid_pairs": 150, "test_pairs": 100, "vocab_size": 300, "epochs": 6,
+QUICK = {"train_pairs": 4000, "valid_pairs": 150, "test_pairs": 200, "vocab_size": 300, "epochs": 20,
          "warmup_steps": 100, "latency_samples": 80, "latency_repeats": 10, "generations": 8, "population": 24,
-         "parents": 6, "mutations": 9, "crossovers": 9, "valid_sentences": 100, "finetune_epochs": 2,
-         "bleu_sentences": 100, "beam": 4, "predictor_epochs": 300,
+         "parents": 6, "mutations": 9, "crossovers": 9, "valid_sentences": 100, "finetune_epochs": 4,
+         "bleu_sentences": 200, "beam": 4, "predictor_epochs": 300,
          "other_profile": "raspberry-pi-4"}
 FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 300, "vocab_size": 400, "epochs": 8,
         "warmup_steps": 200, "latency_samples": 150, "latency_repeats": 20, "generations": 30, "population": 125,

@@ -13,8 +13,12 @@
    settings by default) on the validation loss with inherited weights, under
    the latency limit by the predictor; random search beside it at equal
    evaluations (:func:`engine.search.compare_with_random`).
-5. The winner and a uniformly scaled-down Transformer of about the same
-   predicted latency extracted, fine-tuned alike, translated with beam search
+5. On a profile measured here, the search's best few (by inherited loss)
+   are measured and the best whose measured latency holds the limit is the
+   winner (:func:`engine.nas.confirming.confirm_winners`: the predictor
+   screens, the measurement decides).
+6. The winner and the uniformly scaled-down Transformer closest to its
+   measured latency extracted, fine-tuned alike, translated with beam search
    (BLEU with sacrebleu) and measured; the winner kept as a network.
 """
 from __future__ import annotations
@@ -35,9 +39,10 @@ from ..data.errors import DataError
 from ..data.parallel import (NUMBER_CORPORA, ParallelCorpus, generate_number_corpus, load_parallel_folder,
                              load_parallel_upload, parallel_upload_languages, upload_suffix)
 from ..data.subword import SubwordTokenizer
-from ..hardware.latency import latency_for
+from ..hardware.latency import LatencyEstimate, latency_for
 from ..hardware.measure import fixed_threads
 from ..hardware.profile import builtin_profiles, get_profile
+from ..nas.confirming import confirm_winners
 from ..networks import keep_network
 from ..nn.elastic_transformer import SuperTransformer
 from ..problems import SequenceToSequence
@@ -119,6 +124,9 @@ class Config(ConfigBase):
                                  min=4, max=50_000)
     finetune_epochs: int = param(2, help="Epochs the winner and the baseline are each fine-tuned from their "
                                  "inherited weights (0: inherited weights only)", min=0, max=500)
+    confirm_top: int = param(5, help="On a profile measured here: the best N SubTransformers of the search (by "
+                             "inherited val loss) are measured, and the best whose measured latency holds the limit "
+                             "is the winner (the predictor screens, the measurement decides)", min=1, max=200)
     bleu_sentences: int = param(100, help="Test pairs translated for BLEU", min=2, max=50_000)
     beam: int = param(4, help="Beam size of the translations", min=1, max=16)
     threads: int = param(1, help="CPU threads for training (latency is measured on one thread)", min=0, max=256,
@@ -294,6 +302,25 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     search_s = time.perf_counter() - t_search
     best_evo = er.archs[int(np.argmax(er.fitness))]
     best_rnd = rr.archs[int(np.argmax(rr.fitness))]
+    check: dict[str, Any] = {}
+    if getattr(hardware, "measurable", False):
+        # the limit honoured when measured: the best few by the inherited loss measured here; the best that holds wins
+        reporter.progress(0.79, f"measuring the search's best {config.confirm_top} SubTransformers against the limit")
+
+        def measured_ms(archs: list[dict[str, Any]]) -> list[LatencyEstimate]:
+            recs = _measure_interleaved([space.build(a, problem) for a in archs], config)
+            return [LatencyEstimate(r.total_ms, "measured", profile=hardware.name) for r in recs]
+
+        conf = confirm_winners(er, key=space.network_key, n=config.confirm_top, limit_ms=limit,
+                               final_latency=measured_ms, accuracy=lambda a: -scorer.val_loss(a))
+        check = {"winners_measured": len(conf.kept) + len(conf.broke),
+                 "winners_over_limit_measured": len(conf.broke), "latency_calibration": conf.calibration,
+                 "search_best_over_limit_measured": bool(conf.broke and (not conf.kept or conf.broke[0].predicted_accuracy
+                                                                         > conf.kept[0].predicted_accuracy))}
+        if conf.kept:
+            best_evo = conf.kept[0].arch
+            check["latency_searched_check_ms"] = conf.kept[0].latency_ms  # (measured again beside the baselines below)
+        check["limit_holds_measured"] = bool(conf.kept)
     cross = _cross_profile(config, space, problem, scorer, best_evo, est, limit, hardware, reporter) \
         if config.other_profile else None
 
@@ -435,13 +462,14 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         "latency_searched_predicted_ms": win["latency_predicted_ms"],
         "latency_baseline_predicted_ms": base_f["latency_predicted_ms"],
         "random_best_predicted_ms": float(est.estimate_ms_many([best_rnd])[0]),
-        **(cross["metrics"] if cross is not None else {}),
+        **(cross["metrics"] if cross is not None else {}), **check,
         "search_s": search_s, "wall_s": time.perf_counter() - t_start, "dataset": corpus.name,
         "dataset_origin": corpus.origin}
     verdict = "beats" if win["bleu"] > base_f["bleu"] else "does not beat"
     msg = (f"{corpus.name} ({corpus.origin}): searched SubTransformer BLEU {win['bleu']:.1f} at "
            f"{metrics['latency_searched_ms']:.3g} ms {verdict} the uniform baseline's {base_f['bleu']:.1f} at "
-           f"{metrics['latency_baseline_ms']:.3g} ms; evolution val loss {cmp['evolution_best_val_loss']:.3f} vs "
+           f"{metrics['latency_baseline_ms']:.3g} ms{_limit_note(check, limit)}"
+           + f"; evolution val loss {cmp['evolution_best_val_loss']:.3f} vs "
            f"random {cmp['random_best_val_loss']:.3f} at {er.evaluations[-1]} evaluations; latency MLP MAPE "
            f"{errs['mlp']['mape']:.1%} vs linear {errs['linear']['mape']:.1%} on held-out SubTransformers: "
            f"{_predictor_verdict(errs, models.train_rows)}")
@@ -498,6 +526,19 @@ def _cross_profile(config: Config, space: HATSpace, problem: SequenceToSequence,
     out.update({"cross_other_profile": there, "cross_other_limit_ms": limit, "cross_here_limit_ms": limit_here,
                 "cross_other_predictor_mape": models.errors["mlp"]["mape"]})
     return {"arch": best, "profile": there, "priced": priced, "metrics": out}
+
+
+def _limit_note(check: dict[str, Any], limit: float) -> str:
+    """What measuring the search's best said of the latency limit (empty when nothing was measured)."""
+    if not check:
+        return ""
+    if not check["limit_holds_measured"]:
+        return (f" (none of the search's best {check['winners_measured']} held the {limit:.3g} ms limit when "
+                "measured: the winner is over it)")
+    if check["search_best_over_limit_measured"]:
+        return (f" (the search's best broke the {limit:.3g} ms limit when measured; the best of its top "
+                f"{check['winners_measured']} that holds it was taken)")
+    return f" (within the {limit:.3g} ms limit when measured)"
 
 
 def _predictor_verdict(errs: dict[str, dict[str, float]], train_rows: int) -> str:

@@ -119,6 +119,15 @@ def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
     assert verdict in s.message and 0 <= s.metrics["predictor_train_mape"]
     winner = next(m for _, m in rep.candidates if m["search"] == "winner")
     assert 0 <= winner["bleu"] <= 100
+    # measured here: the search's best were measured against the limit, and the winner holds it when measured
+    m = s.metrics
+    assert 0 <= m["winners_over_limit_measured"] <= m["winners_measured"] and m["latency_calibration"] > 0
+    if m["limit_holds_measured"]:
+        assert m["latency_searched_check_ms"] <= m["latency_limit_ms"]
+        assert "limit when measured" in s.message
+    else:
+        assert m["winners_over_limit_measured"] == m["winners_measured"] and "NONE" not in s.message
+        assert "held the" in s.message
     from engine.networks import read_network
 
     net = read_network(rep.outputs[-1].meta.parent)
