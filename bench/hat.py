@@ -64,9 +64,9 @@ QUICK = {"train_pairs": 4000, "valid_pairs": 150, "test_pairs": 200, "vocab_size
          "parents": 6, "mutations": 9, "crossovers": 9, "valid_sentences": 100, "finetune_epochs": 4,
          "bleu_sentences": 200, "beam": 4, "predictor_epochs": 300,
          "other_profile": "raspberry-pi-4"}
-FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 300, "vocab_size": 400, "epochs": 8,
+FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 300, "vocab_size": 400, "epochs": 20,
         "warmup_steps": 200, "latency_samples": 150, "latency_repeats": 20, "generations": 30, "population": 125,
-        "parents": 25, "mutations": 50, "crossovers": 50, "valid_sentences": 200, "finetune_epochs": 3,
+        "parents": 25, "mutations": 50, "crossovers": 50, "valid_sentences": 200, "finetune_epochs": 4,
         "bleu_sentences": 300, "beam": 4, "predictor_epochs": 300,
         "other_profile": "raspberry-pi-4"}
 
