@@ -21,7 +21,17 @@ Measures, in one process, through the ``haq`` technique:
   3. Real int8: the trained network in W8A8 with PyTorch's x86 quantised
      kernels, measured against fp32 on this CPU (interleaved medians).
 
-    .venv/bin/python bench/haq.py --quick    # a few minutes on 2 cores
+``--profiles A,B`` picks the searched profile and the second one among
+BitFusion and two variants composed here (``bitfusion-narrow``: memory
+bandwidth / 8, memory-bound; ``bitfusion-wide``: x 8, compute-bound). At a
+budget of 0.6 with 4 bits at least, BitFusion itself is at its floor
+(uniform 4-bit is 0.594 of its W8A8 latency), so its searched policy is about
+uniform 4-bit, the cheapest policy on any profile: against it another
+profile's own policy can only win by accuracy. ``--profiles
+bitfusion-wide,bitfusion-narrow`` is a pair whose budgets both leave room
+(uniform 4-bit is 0.54 of W8A8 on each), where specialisation can show.
+
+    .venv/bin/python bench/haq.py --quick    # about 45 minutes a seed on 2 cores
     .venv/bin/python bench/haq.py            # more episodes and fine-tuning
 
 The last line printed is one JSON object of the figures.
@@ -54,6 +64,17 @@ from engine.reporter import MemoryReporter  # noqa: E402
 
 #: the bench's fewest bits per layer (see the module's docstring)
 MIN_BITS = 4
+#: BitFusion and two variants composed for the bench: memory bandwidth / 8 (memory-bound) and x 8 (compute-bound)
+COMPOSED = {"bitfusion": 1.0, "bitfusion-narrow": 1 / 8, "bitfusion-wide": 8.0}
+
+
+def composed(name: str):
+    bitfusion = get_profile("bitfusion")
+    f = COMPOSED[name]
+    if f == 1.0:
+        return bitfusion
+    return dataclasses.replace(bitfusion, name=name, title=f"BitFusion with {'1/8 of' if f < 1 else '8x'} its memory "
+                               "bandwidth (composed for this bench)", memory_bandwidth_gbs=bitfusion.memory_bandwidth_gbs * f)
 
 
 def main() -> None:
@@ -65,6 +86,9 @@ def main() -> None:
                     "(to spread seeds over processes)")
     ap.add_argument("--val-images", type=int, default=300, help="held-out training images that score each "
                     "episode (default 300; the technique's default is 500, and validation is most of a search's time)")
+    ap.add_argument("--profiles", default="bitfusion,bitfusion-narrow",
+                    help="the searched profile and the second (cross-hardware) one, of " + ", ".join(COMPOSED)
+                    + " (default bitfusion,bitfusion-narrow)")
     ap.add_argument("--episodes", type=int, default=None, help="agent episodes per seed (default: 40 with --quick, 200 otherwise)")
     args = ap.parse_args()
     if not 1 <= args.min_bits <= 7:
@@ -77,11 +101,11 @@ def main() -> None:
         ap.error("--val-images must be in 50..10000")
     if not 1 <= seeds <= 20:
         ap.error("--seeds must be in 1..20")
+    names = args.profiles.split(",")
+    if len(names) != 2 or names[0] == names[1] or not set(names) <= set(COMPOSED):
+        ap.error(f"--profiles: two different names of {', '.join(COMPOSED)}, comma-separated")
     t0 = time.perf_counter()
-    bitfusion = get_profile("bitfusion")
-    narrow = dataclasses.replace(bitfusion, name="bitfusion-narrow", title="BitFusion with 1/8 of its memory "
-                                 "bandwidth (composed for this bench)",
-                                 memory_bandwidth_gbs=bitfusion.memory_bandwidth_gbs / 8)
+    main_profile, second = (composed(n) for n in names)
     t = techniques.get("haq")
     runs = []
     if not 0 <= args.first_seed <= 10_000:
@@ -93,7 +117,7 @@ def main() -> None:
                        "warmup": min(15 if args.quick else 20, episodes // 2), "episode_batches": 8 if args.quick else 16,
                        "finetune_epochs": 1 if args.quick else 3, "resource": "latency", "budget": 0.6,
                        "min_bits": args.min_bits, "val_images": args.val_images, "threads": 1, "measure_int8": seed == 0, "seed": seed})
-        s = _run(cfg, bitfusion, MemoryReporter(), extra_profiles={"bitfusion-narrow": narrow})
+        s = _run(cfg, main_profile, MemoryReporter(), extra_profiles={second.name: second})
         print(f"seed {seed}: {s.message}", flush=True)
         runs.append(s.metrics)
     m = runs[0]
@@ -112,7 +136,8 @@ def main() -> None:
            "cross_hardware": [r.get("cross_hardware") for r in runs],
            "int8_measured_speedup": m.get("int8_measured_speedup"), "acc_int8": m.get("acc_int8"),
            "fp32_ms": m.get("fp32_ms"), "int8_ms": m.get("int8_ms"), "layers": m["layers"], "seeds": seeds,
-           "seed_list": list(range(args.first_seed, args.first_seed + seeds)), "episodes": cfg.episodes, "val_images": cfg.val_images, "wall_s": time.perf_counter() - t0}
+           "seed_list": list(range(args.first_seed, args.first_seed + seeds)), "episodes": cfg.episodes, "val_images": cfg.val_images,
+           "profiles": names, "wall_s": time.perf_counter() - t0}
     print(json.dumps(out))
 
 
