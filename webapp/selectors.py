@@ -704,5 +704,11 @@ def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     rows = (metrics or {}).get("cross_hardware")
     if not isinstance(rows, list):
         return []
-    return [{k: r.get(k) for k in _CROSS_KEYS} for r in rows
-            if isinstance(r, dict) and all(k in r for k in ("profile", "own_ms", "other_ms", "own_fastest"))]
+    out = []
+    for r in rows:
+        if isinstance(r, dict) and all(k in r for k in ("profile", "own_ms", "other_ms", "own_fastest")):
+            row = {k: r.get(k) for k in _CROSS_KEYS}
+            by = r.get("beaten_by")
+            row["beaten_by"] = [b for b in by if b in ("other", "rival")] if isinstance(by, list) else []
+            out.append(row)
+    return out

@@ -270,10 +270,14 @@ def test_cross_hardware_rows_from_a_haq_summary():
     row = {"profile": "bitfusion", "own_ms": 1.0, "own_acc": 0.7, "other": "narrow", "other_ms": 0.9,
            "other_acc": 0.6, "rival_ms": None, "rival_screen_acc": None, "rival_acc": None, "own_fastest": True,
            "screen_disagrees": False, "beaten_by": []}
-    m = {"cross_hardware": [row, {**row, "profile": "narrow", "other": "bitfusion", "own_fastest": False},
-                            {"profile": "broken"}, "not a row"], "acc_mixed": 0.7}
+    m = {"cross_hardware": [row, {**row, "profile": "narrow", "other": "bitfusion", "own_fastest": False,
+                                  "beaten_by": ["other", "<script>"]},
+                            {**row, "profile": "third", "beaten_by": 3}, {"profile": "broken"}, "not a row"],
+         "acc_mixed": 0.7}
     rows = {r["profile"]: r for r in selectors.cross_hardware_rows(m)}
-    assert set(rows) == {"bitfusion", "narrow"}  # rows missing fields (stored JSON) are dropped
+    assert set(rows) == {"bitfusion", "narrow", "third"}  # rows missing fields (stored JSON) are dropped
+    # what beat the own policy: only the two known names, whatever the stored JSON holds
+    assert rows["narrow"]["beaten_by"] == ["other"] and rows["third"]["beaten_by"] == []
     assert rows["bitfusion"]["own_ms"] == 1.0
     assert rows["bitfusion"]["other_ms"] == 0.9 and rows["narrow"]["own_fastest"] is False
     assert selectors.cross_hardware_rows({"acc": 1}) == []
