@@ -75,14 +75,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smaller corpus, population and training (minutes)")
     ap.add_argument("--seeds", type=int, default=1, help="repeat for seeds 0..N-1 (1 to 5)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run first-seed .. first-seed + seeds - 1 "
+                    "(to spread seeds over processes; 0 to 10000)")
     args = ap.parse_args()
     if not 1 <= args.seeds <= 5:
         ap.error("--seeds must be 1 to 5")
+    if not 0 <= args.first_seed <= 10_000:
+        ap.error("--first-seed must be 0 to 10000")
     t = techniques.get("hat")
     hw = get_profile("local-cpu")
     runs = []
     t0 = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         cfg = t.parse({**(QUICK if args.quick else FULL), "seed": seed})
         rep = MemoryReporter()
         s = t.run(cfg, hw, rep)
