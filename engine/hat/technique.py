@@ -536,8 +536,8 @@ def _limit_note(check: dict[str, Any], limit: float) -> str:
         return (f" (none of the search's best {check['winners_measured']} held the {limit:.3g} ms limit when "
                 "measured: the winner is over it)")
     if check["search_best_over_limit_measured"]:
-        return (f" (the search's best broke the {limit:.3g} ms limit when measured; the best of its top "
-                f"{check['winners_measured']} that holds it was taken)")
+        return (f" (the search's best broke the {limit:.3g} ms limit when measured; of the "
+                f"{check['winners_measured']} it measured, the best that holds it was taken)")
     return f" (within the {limit:.3g} ms limit when measured)"
 
 
