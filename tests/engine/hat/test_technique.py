@@ -147,3 +147,18 @@ def test_the_predictor_verdict_says_plainly_which_fit_wins():
     assert _predictor_verdict(win, 120) == "the MLP is the better predictor here"
     tie = {"mlp": {"mape": 0.1204, "train_mape": 0.0025}, "linear": {"mape": 0.1220, "train_mape": 0.135}}
     assert "no better than the linear fit" in _predictor_verdict(tie, 64)  # a 0.2-point gap is no win
+
+
+def test_the_limit_note_says_what_the_measurements_found():
+    from engine.hat.technique import _limit_note
+
+    held = {"limit_holds_measured": True, "search_best_over_limit_measured": False, "winners_measured": 5,
+            "latency_searched_check_ms": 9.5}
+    assert _limit_note({}, 10.0) == ""  # nothing measured (a profile not at hand)
+    assert "within the 10 ms limit when measured" in _limit_note(held, 10.0, 9.8)
+    # held in the check, over it when measured again beside the baselines: both figures said
+    again = _limit_note(held, 10.0, 11.2)
+    assert "9.5 ms" in again and "11.2 ms measured again" in again
+    assert "best that holds it" in _limit_note({**held, "search_best_over_limit_measured": True}, 10.0, 9.9)
+    none = _limit_note({**held, "limit_holds_measured": False}, 10.0, 12.0)
+    assert "none of the search's best 5 held the 10 ms limit" in none
