@@ -226,12 +226,13 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
     if uniform_ok:
         top = max(uniform_ok, key=lambda t: t[0])
         finals[f"uniform {top[3]}-bit"] = top[1]
-    tested: dict[tuple, tuple[float, nn.Module]] = {}
+    tested: dict[tuple, tuple[float, nn.Module, dict[str, Any], int]] = {}
     n_final = len(finals) + 1 + (3 if len(profiles) > 1 else 0)  # W8A8, and up to 3 cross-hardware rivals
 
-    def final_test(pol, how: str) -> tuple[float, nn.Module]:
+    def final_test(pol, how: str) -> tuple[float, nn.Module, dict[str, Any], int]:
         """A policy quantised, fine-tuned ``finetune_epochs`` alike (same seed and
-        batches for every policy) and scored on the test split; once per policy."""
+        batches for every policy), scored on the test split and reported as a
+        candidate; once per policy: (accuracy, module, metrics, candidate index)."""
         key = tuple(map(tuple, pol))
         if key not in tested:
             j = len(tested)
@@ -241,16 +242,17 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
                             optimizer="sgd", seed=cfg.seed, drop_last=True, grad_clip=1.0,
                             progress=lambda f, msg, _x: reporter.progress(
                                 0.75 + 0.15 * min(1.0, (j + f) / n_final), f"fine-tuning {how}: {msg}"))
-            tested[key] = (_acc(q, data.test), q)
+            acc = _acc(q, data.test)
+            m = metrics_of(pol, acc)
+            m.update(accuracy_source=f"quantisation-aware fine-tuned {cfg.finetune_epochs} epochs, test split",
+                     search=f"{how} (fine-tuned)")
+            idx = reporter.candidate({"search": f"{how} (fine-tuned)", "bits": [list(p) for p in pol]}, m)
+            tested[key] = (acc, q, m, idx)
         return tested[key]
 
     rows: dict[str, dict[str, Any]] = {}
     for how, pol in finals.items():
-        acc, q = final_test(pol, how)
-        m = metrics_of(pol, acc)
-        m.update(accuracy_source=f"quantisation-aware fine-tuned {cfg.finetune_epochs} epochs, test split",
-                 search=f"{how} (fine-tuned)")
-        idx = reporter.candidate({"search": f"{how} (fine-tuned)", "bits": [list(p) for p in pol]}, m)
+        acc, q, m, idx = final_test(pol, how)
         rows[how] = m
         for i, (w, a) in enumerate(pol):
             reporter.series(f"weight bits by layer/{how}", i, w)
@@ -269,15 +271,8 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
 
     def tested_candidate(pol, how: str) -> float:
         """A policy beside the finals (the W8A8 reference, the cross-hardware
-        rivals) on the test split, fine-tuned alike, shown as a candidate."""
-        new = tuple(map(tuple, pol)) not in tested
-        acc = final_test(pol, how)[0]
-        if new:
-            m = metrics_of(pol, acc)
-            m.update(accuracy_source=f"quantisation-aware fine-tuned {cfg.finetune_epochs} epochs, test split",
-                     search=f"{how} (fine-tuned)")
-            reporter.candidate({"search": f"{how} (fine-tuned)", "bits": [list(p) for p in pol]}, m)
-        return acc
+        rivals): its test accuracy, fine-tuned alike, shown as a candidate."""
+        return final_test(pol, how)[0]
 
     acc_w8a8 = tested_candidate(env.uniform(8), "uniform 8-bit")  # the reference the budget is a fraction of
     cross: dict[str, Any] = {}
