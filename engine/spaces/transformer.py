@@ -15,8 +15,10 @@ De-En space, for users with the hardware.
 
 The latency predictor's encoding (``encode``) is HAT's 10 features --
 encoder / decoder embedding dims, layer counts, mean FFN dims, mean heads
-(self and ende), mean arbitrary-attention code -- each divided by the
-space's largest value, as HAT normalises them.
+(self and ende), mean number of encoder layers each decoder layer attends
+(HAT's transform of the arbitrary-attention code: -1, 1, 2 -> 1, 2, 3, the
+value its released latency datasets hold) -- each divided by the space's
+largest value, as HAT normalises them.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..nn.transformer import ende_span
 from ..problems import InputSpec, Problem
 from .base import ArchError, OpSpec, SearchSpace
 
@@ -69,10 +72,13 @@ def features_of(arch: dict[str, Any]) -> list[float]:
     def mean(key: str, n: int) -> float:
         return float(np.mean([float(v) for v in arch[key][:n]]))
 
+    # the arbitrary-attention feature is the mean number of encoder layers attended (code -1, 1, 2 -> 1, 2, 3),
+    # as HAT's get_config_features computes it and its released latency datasets hold it
+    spans = [ende_span(v) for v in arch["decoder_arbitrary_ende_attn"][:nd]]
     return [float(arch["encoder_embed_dim"]), float(ne), mean("encoder_ffn_embed_dim", ne),
             mean("encoder_self_attention_heads", ne), float(arch["decoder_embed_dim"]), float(nd),
             mean("decoder_ffn_embed_dim", nd), mean("decoder_self_attention_heads", nd),
-            mean("decoder_ende_attention_heads", nd), mean("decoder_arbitrary_ende_attn", nd)]
+            mean("decoder_ende_attention_heads", nd), float(np.mean(spans))]
 
 
 class HATSpace(SearchSpace):
@@ -103,7 +109,8 @@ class HATSpace(SearchSpace):
                               max(self.choices["decoder_ffn_embed_dim"]),
                               max(self.choices["decoder_self_attention_heads"]),
                               max(self.choices["decoder_ende_attention_heads"]),
-                              max(self.choices["decoder_arbitrary_ende_attn"])], dtype=np.float64)
+                              max(ende_span(v) for v in self.choices["decoder_arbitrary_ende_attn"])],
+                             dtype=np.float64)
 
     def params(self) -> dict[str, Any]:
         return {"preset": self.preset}
@@ -205,7 +212,7 @@ class HATSpace(SearchSpace):
         return np.asarray(features_of(self.validate(arch)), dtype=np.float64)
 
     def normalise(self, features: np.ndarray) -> np.ndarray:
-        """Raw HAT features (n, 10) divided by the space's largest values (a code of -1 stays -0.5)."""
+        """Raw HAT features (n, 10) divided by the space's largest values."""
         return (np.asarray(features, dtype=np.float64) / self.norm).astype(np.float32)
 
     def encode(self, arch: dict[str, Any]) -> np.ndarray:
@@ -245,8 +252,6 @@ class HATSpace(SearchSpace):
         """The architecture layer by layer, for drawing: each encoder and decoder
         layer's width, FFN dim and heads, and which encoder layers each decoder
         layer attends to."""
-        from ..nn.transformer import ende_span
-
         a = self.validate(arch)
         ne, nd = a["encoder_layer_num"], a["decoder_layer_num"]
         out = [{"part": "encoder", "layer": i + 1, "dim": a["encoder_embed_dim"],

@@ -74,6 +74,26 @@ def test_features_beyond_the_space_are_refused():
         read_latency_csv(_csv([*FEATURES, *LATENCY_COLUMNS], rows).encode(), space=space)
 
 
+def test_hats_released_layout_is_read_in_the_space_it_was_measured_in():
+    """HAT's datasets hold the mean number of encoder layers each decoder layer
+    attends (1 to 3), not the -1 / 1 / 2 gene: a space0 row whose decoder
+    layers all attend the last three encoder layers reads as 3.0, and this
+    space's own rows are written the same way."""
+    space = HATSpace("space0")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(24):
+        nd = int(rng.integers(1, 7))
+        spans = rng.integers(1, 4, nd)
+        rows.append([640 if i % 2 else 512, 6, 2048.0, 6.0, 512, nd, 1024.0, 4.0, 4.0, float(spans.mean()),
+                     200.0 + i, 1000.0 * nd + i, 3.0, 30.0])
+    rows[0][9] = 3.0
+    ds = read_latency_csv(_csv([*FEATURES, *LATENCY_COLUMNS], rows).encode(), space=space)
+    assert ds.features[0, 9] == 3.0 and space.norm[9] == 3
+    three = {**space.largest(), "decoder_arbitrary_ende_attn": [2] * 6}
+    assert space.features(three)[9] == 3.0 and space.encode(three)[9] == 1.0
+
+
 def test_the_mlp_and_the_linear_fit_are_scored_on_held_out_rows():
     space = HATSpace("tiny")
     feats, _, total = _rows(space, 60)

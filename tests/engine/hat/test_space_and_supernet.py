@@ -49,11 +49,13 @@ def test_the_ten_features_are_hats_and_normalised_by_the_largest(space):
     b = {**space.smallest(), "decoder_layer_num": 2, "decoder_ffn_embed_dim": [256, 64, 256]}
     f = dict(zip(FEATURES, space.features(b)))
     assert f["decoder_layer_num"] == 2 and f["decoder_ffn_embed_dim_avg"] == (256 + 64) / 2  # unused third ignored
-    assert f["decoder_arbitrary_ende_attn_avg"] == -1
+    assert f["decoder_arbitrary_ende_attn_avg"] == 1  # code -1: one encoder layer attended, HAT's feature
+    mixed = {**space.largest(), "decoder_arbitrary_ende_attn": [-1, 1, 2]}
+    assert dict(zip(FEATURES, space.features(mixed)))["decoder_arbitrary_ende_attn_avg"] == 2.0  # (1 + 2 + 3) / 3
     # genes of unused decoder layers do not make another network
     c = {**b, "decoder_ffn_embed_dim": [256, 64, 128]}
     assert space.network_key(b) == space.network_key(c)
-    assert get_space("hat", preset="space0").norm.tolist() == [640, 6, 3072, 8, 640, 6, 3072, 8, 8, 2]
+    assert get_space("hat", preset="space0").norm.tolist() == [640, 6, 3072, 8, 640, 6, 3072, 8, 8, 3]
     assert set(PRESETS) >= {"tiny", "small", "space0", "space1"}
 
 
