@@ -691,15 +691,17 @@ def summary_cards(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[
 
 
 _CROSS_KEYS = ("profile", "own_ms", "own_acc", "other", "other_ms", "other_acc", "rival_ms", "rival_screen_acc",
-               "rival_acc", "own_fastest", "screen_disagrees")
+               "rival_acc", "own_fastest", "screen_disagrees", "other_within_budget", "rival_within_budget",
+               "own_best_at_budget")
 
 
 def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """A HAQ run's cross-hardware table (``cross_hardware`` in its summary), one
     row per profile: its own policy's latency and test accuracy there, the other
     profile's policy's, the fastest rival the episode score screened as matched
-    and its test accuracy, and whether the own policy is the fastest at matched
-    accuracy. Empty when the run searched one profile; rows missing a field are
+    and its test accuracy, whether the own policy is the fastest at matched
+    accuracy, and (runs since the at-budget verdict) whether each rival meets
+    this profile's budget and the own policy is the most accurate there. Empty when the run searched one profile; rows missing a field are
     dropped (a summary is stored JSON, not trusted to be whole)."""
     rows = (metrics or {}).get("cross_hardware")
     if not isinstance(rows, list):
@@ -710,5 +712,7 @@ def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             row = {k: r.get(k) for k in _CROSS_KEYS}
             by = r.get("beaten_by")
             row["beaten_by"] = [b for b in by if b in ("other", "rival")] if isinstance(by, list) else []
+            by = r.get("beaten_at_budget_by")
+            row["beaten_at_budget_by"] = [b for b in by if b in ("other", "rival")] if isinstance(by, list) else []
             out.append(row)
     return out

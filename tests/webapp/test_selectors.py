@@ -280,5 +280,10 @@ def test_cross_hardware_rows_from_a_haq_summary():
     assert rows["narrow"]["beaten_by"] == ["other"] and rows["third"]["beaten_by"] == []
     assert rows["bitfusion"]["own_ms"] == 1.0
     assert rows["bitfusion"]["other_ms"] == 0.9 and rows["narrow"]["own_fastest"] is False
+    assert rows["bitfusion"]["own_best_at_budget"] is None  # a summary from before the at-budget verdict
+    m["cross_hardware"][1].update(own_best_at_budget=False, other_within_budget=True,
+                                  beaten_at_budget_by=["other", "x"])
+    rows = {r["profile"]: r for r in selectors.cross_hardware_rows(m)}
+    assert rows["narrow"]["beaten_at_budget_by"] == ["other"] and rows["narrow"]["own_best_at_budget"] is False
     assert selectors.cross_hardware_rows({"acc": 1}) == []
     assert selectors.cross_hardware_rows({"cross_hardware": "x"}) == []

@@ -594,3 +594,27 @@ def test_summary_shows_scalars_and_short_lists_and_points_to_nested_figures(web,
     nested = re.search(r"Nested figures \(([^)]*)\)", summary)
     assert nested and set(nested.group(1).split(", ")) == {"per_seed", "long"}
     assert f"/api/experiments/{exp.pk}/" in summary
+
+
+def test_haq_cross_hardware_table_gives_both_verdicts(web, profiles, user):
+    hw = HardwareProfile.objects.get(slug="local-cpu")
+    row = {"profile": "bitfusion-wide", "own_ms": 0.0888, "own_acc": 0.755, "other": "bitfusion-narrow",
+           "other_ms": 0.0919, "other_acc": 0.761, "rival_ms": None, "rival_screen_acc": None, "rival_acc": None,
+           "own_fastest": True, "screen_disagrees": False, "beaten_by": [], "other_within_budget": False,
+           "rival_within_budget": None, "beaten_at_budget_by": [], "own_best_at_budget": True}
+    narrow = {**row, "profile": "bitfusion-narrow", "other": "bitfusion-wide", "own_ms": 0.650, "own_acc": 0.761,
+              "other_ms": 0.607, "other_acc": 0.755, "own_fastest": False, "beaten_by": ["other"],
+              "other_within_budget": True}
+    exp = make_exp(user, hw, [{"accuracy": 0.5}], summary={"message": "done", "metrics": {
+        "cross_hardware": [row, narrow], "own_policy_fastest": False, "own_policy_best_at_budget": True}})
+    page = web.get(f"/experiments/{exp.pk}/").content.decode()
+    table = page[page.index('id="cross-hardware"'):]
+    table = table[:table.index("</section>")]
+    cells = re.findall(r"<tr><td>(bitfusion-\w+)</td>(.*?)</tr>", table, re.S)
+    by = {name: rest for name, rest in cells}
+    # narrow: the wide profile's policy is faster and within a point (matched-accuracy verdict: no), but meets
+    # narrow's budget and tests less accurate (at-budget verdict: yes)
+    assert "<b>no</b>: bitfusion-wide's policy is faster here" in by["bitfusion-narrow"]
+    assert "meets the budget here" in by["bitfusion-narrow"]
+    assert "breaks the budget here" in by["bitfusion-wide"]
+    assert by["bitfusion-narrow"].count("yes") == 1 and by["bitfusion-wide"].count("yes") == 2

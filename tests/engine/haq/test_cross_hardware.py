@@ -72,3 +72,42 @@ def test_the_other_profiles_own_policy_wins_when_it_is_faster_and_as_accurate():
     out = _cross_hardware("A", "B", best, tried, TIMING, lambda p, _l: test[tuple(p)], tolerance=0.01)
     rows = {r["profile"]: r for r in out["cross_hardware"]}
     assert rows["A"]["beaten_by"] == ["other"] and out["own_policy_fastest"] is False
+
+
+def _at_budget(test, limit):
+    """B's searched policy CHEAP against A's own, judged at each profile's budget
+    (a policy meets it when its price there is at most ``limit``)."""
+    best = {"agent": _best(OWN_A, 0.80), "agent for B": _best(CHEAP, 0.80)}
+    tried = {"agent": [(OWN_A, 0.80)], "agent for B": [(CHEAP, 0.80)]}
+    out = _cross_hardware("A", "B", best, tried, TIMING, lambda p, _l: test[tuple(p)], tolerance=0.01,
+                          within=lambda n, p: TIMING[n].price(p) <= limit[n])
+    return out, {r["profile"]: r for r in out["cross_hardware"]}
+
+
+def test_at_the_same_budget_a_cheaper_but_less_accurate_rival_does_not_beat_the_own_policy():
+    # CHEAP is faster on A and within the 1-point tolerance, so the matched-accuracy verdict fails on A;
+    # at A's budget it is a baseline that tests less accurate, so the own policy is the best there
+    # (B's budget is what its own policy costs there: A's policy, more accurate, breaks it)
+    out, rows = _at_budget({tuple(OWN_A): 0.80, tuple(CHEAP): 0.795}, {"A": 100.0, "B": TIMING["B"].price(CHEAP)})
+    assert rows["B"]["other_within_budget"] is False
+    assert rows["A"]["own_fastest"] is False and rows["A"]["other_within_budget"] is True
+    assert rows["A"]["own_best_at_budget"] is True and out["own_policy_best_at_budget"] is True
+    assert out["own_policy_fastest"] is False
+
+
+def test_at_the_same_budget_a_rival_that_meets_it_and_tests_more_accurate_wins():
+    out, rows = _at_budget({tuple(OWN_A): 0.80, tuple(CHEAP): 0.81}, {"A": 100.0, "B": 100.0})
+    assert rows["A"]["beaten_at_budget_by"] == ["other"] and out["own_policy_best_at_budget"] is False
+
+
+def test_a_rival_over_the_profiles_budget_is_out_however_accurate():
+    own_b = TIMING["B"].price(CHEAP)
+    # A's own policy breaks B's budget: on B it cannot beat B's own, even at a higher test accuracy
+    out, rows = _at_budget({tuple(OWN_A): 0.90, tuple(CHEAP): 0.80}, {"A": 100.0, "B": own_b})
+    assert rows["B"]["other_within_budget"] is False and rows["B"]["own_best_at_budget"] is True
+    assert rows["B"]["rival_within_budget"] is None  # A's search tried nothing faster on B
+
+
+def test_without_a_budget_check_there_is_no_at_budget_verdict():
+    out, rows, _ = _run(tried_cheap_score=0.30, cheap_test=0.30)
+    assert "own_policy_best_at_budget" not in out and "own_best_at_budget" not in rows["A"]

@@ -186,6 +186,9 @@ def test_a_two_profile_run_tests_both_searched_policies_and_tables_them(tmp_path
     assert rows["bitfusion"]["own_acc"] == s.metrics["acc_mixed"] and rows["narrow"]["other_acc"] == s.metrics["acc_mixed"]
     assert rows["narrow"]["own_acc"] == rows["bitfusion"]["other_acc"]
     assert s.metrics["own_policy_fastest"] == all(r["own_fastest"] for r in rows.values())
+    # at the same budget: the own policy meets its own profile's budget; the verdict follows the rows
+    assert s.metrics["own_policy_best_at_budget"] == all(r["own_best_at_budget"] for r in rows.values())
+    assert "budget" in s.message.split("matched test accuracy", 1)[1]
     searched = {c["search"] for c, _ in rep.candidates}
     assert "agent (fine-tuned)" in searched
     # the other profile's policy is tested as a candidate of its own (unless both searches chose the same one)
