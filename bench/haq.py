@@ -18,9 +18,9 @@ Measures, in one process, through the ``haq`` technique:
      search tried that the episode score put as accurate, each fine-tuned and
      tested like the own one (the episode score screens, the test split
      decides). ``own_policy_best_at_budget``: the same rivals as baselines
-     at the same budget, the paper's framing: on each profile every rival
-     either breaks that profile's budget or tests less accurate than the own
-     policy.
+     at the same budget (as HAQ compares policies with fixed-precision
+     ones): on each profile every rival either breaks that profile's budget
+     or tests less accurate than the own policy.
   3. Real int8: the trained network in W8A8 with PyTorch's x86 quantised
      kernels, measured against fp32 on this CPU (interleaved medians).
 

@@ -361,8 +361,8 @@ def _cross_hardware(mine: str, other: str, best: dict, tried: dict, timing: dict
     a rival the screen matched but the test split did not is reported as such.
 
     ``within(profile, policy)`` (whether a policy meets that profile's budget)
-    adds the verdict in the issue's and the paper's framing, the other's
-    policies as baselines *at the same budget*: on each profile, every rival
+    adds a second verdict, the other's policies as baselines *at the same
+    budget* (as HAQ compares its policies with fixed-precision ones): on each profile, every rival
     either breaks its budget there or is less accurate on the test split than
     the own policy (``own_best_at_budget``). The own policy spends its whole
     budget for accuracy, so this verdict can hold where the matched-accuracy
