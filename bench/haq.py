@@ -98,6 +98,8 @@ def main() -> None:
     ap.add_argument("--val-images", type=int, default=None, help="held-out training images that score each "
                     "episode (default 300, 200 with --quick; the technique's default is 500, and validation is most "
                     "of a search's time)")
+    ap.add_argument("--confirm-top", type=int, default=1, help="each search's best policies by episode score "
+                    "fine-tuned and compared on the held-out images (default 1: the best episode's, as HAQ)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the process (default 1, so that seeds "
                     "run side by side do not contend)")
     ap.add_argument("--profiles", default="bitfusion,bitfusion-narrow",
@@ -113,6 +115,8 @@ def main() -> None:
     val_images = args.val_images or (200 if args.quick else 300)
     if not 5 <= episodes <= 2000:
         ap.error("--episodes must be in 5..2000")
+    if not 1 <= args.confirm_top <= 10:
+        ap.error("--confirm-top must be in 1..10")
     if not 1 <= args.threads <= 64:
         ap.error("--threads must be in 1..64")
     if not 50 <= val_images <= 10_000:
@@ -134,7 +138,7 @@ def main() -> None:
                        "resolution": 64, "base_epochs": 3, "train_limit": 3000, "episodes": episodes,
                        "warmup": min(8 if args.quick else 15, episodes // 2), "episode_batches": 4 if args.quick else 8,
                        "finetune_epochs": 1, "resource": "latency", "budget": 0.6, "min_bits": args.min_bits,
-                       "val_images": val_images, "threads": args.threads, "measure_int8": seed == args.first_seed,
+                       "val_images": val_images, "confirm_top": args.confirm_top, "threads": args.threads, "measure_int8": seed == args.first_seed,
                        "seed": seed})
         with fixed_threads(args.threads):
             s = _run(cfg, main_profile, MemoryReporter(), extra_profiles={second.name: second})
@@ -159,6 +163,7 @@ def main() -> None:
            "int8_measured_speedup": m.get("int8_measured_speedup"), "acc_int8": m.get("acc_int8"),
            "fp32_ms": m.get("fp32_ms"), "int8_ms": m.get("int8_ms"), "layers": m["layers"], "seeds": seeds,
            "seed_list": list(range(args.first_seed, args.first_seed + seeds)), "episodes": cfg.episodes, "val_images": cfg.val_images,
+           "confirm_top": cfg.confirm_top, "confirmed_top": [r.get("confirmed_top") for r in runs],
            "profiles": names, "wall_s": time.perf_counter() - t0}
     print(json.dumps(out))
 

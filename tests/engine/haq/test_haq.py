@@ -194,3 +194,28 @@ def test_a_two_profile_run_tests_both_searched_policies_and_tables_them(tmp_path
     # the other profile's policy is tested as a candidate of its own (unless both searches chose the same one)
     assert "agent for narrow (fine-tuned)" in searched or rows["narrow"]["own_acc"] == rows["narrow"]["other_acc"]
     assert "matched test accuracy" in s.message
+
+
+def test_confirm_top_chooses_among_a_searchs_best_by_the_held_out_images_after_the_fine_tune(tmp_path):
+    """With ``confirm_top`` the search's result is the best of its top policies
+    by episode score once each is fine-tuned, chosen on the held-out training
+    images (``val_accuracy``), never on the test split."""
+    t = techniques.get("haq")
+    rep = MemoryReporter(tmp_path)
+    s = t.run(t.parse({**t.smoke, "episodes": 4, "warmup": 3, "finetune_epochs": 1, "confirm_top": 3,
+                       "resource": "latency", "budget": 0.97}), get_profile("bitfusion"), rep)
+    c = s.metrics["confirmed_top"]["agent"]
+    tuned = [m for a, m in rep.candidates if a["search"] == "agent (fine-tuned)"]
+    assert c["ranks"] == len(tuned) == len(c["val_accuracies"]) and 2 <= c["ranks"] <= 3
+    chosen = max(tuned, key=lambda m: m["val_accuracy"])
+    assert chosen["val_accuracy"] == max(c["val_accuracies"]) == c["val_accuracies"][c["chosen_rank"] - 1]
+    assert s.metrics["acc_mixed"] == chosen["accuracy"]  # reported on the test split
+    # the kept network is the chosen policy
+    (out,) = rep.outputs
+    net, _ = load_network(out.folder)
+    assert net.metrics["accuracy"] == chosen["accuracy"]
+    assert [list(p) for p in net.spec.args["policy"]] == chosen_bits(rep, chosen)
+
+
+def chosen_bits(rep, metrics):
+    return next(a["bits"] for a, m in rep.candidates if m is metrics)
