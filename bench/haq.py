@@ -159,6 +159,7 @@ def main() -> None:
            "own_policy_fastest_seeds": sum(1 for r in runs if r.get("own_policy_fastest")),
            "own_policy_best_at_budget": all(bool(r.get("own_policy_best_at_budget")) for r in runs),
            "own_policy_best_at_budget_seeds": sum(1 for r in runs if r.get("own_policy_best_at_budget")),
+           "same_policy_seeds": sum(1 for r in runs if r.get("cross_same_policy")),
            "cross_hardware": [r.get("cross_hardware") for r in runs],
            "int8_measured_speedup": m.get("int8_measured_speedup"), "acc_int8": m.get("acc_int8"),
            "fp32_ms": m.get("fp32_ms"), "int8_ms": m.get("int8_ms"), "layers": m["layers"], "seeds": seeds,

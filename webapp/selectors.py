@@ -692,7 +692,7 @@ def summary_cards(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[
 
 _CROSS_KEYS = ("profile", "own_ms", "own_acc", "other", "other_ms", "other_acc", "rival_ms", "rival_screen_acc",
                "rival_acc", "own_fastest", "screen_disagrees", "other_within_budget", "rival_within_budget",
-               "own_best_at_budget")
+               "own_best_at_budget", "same_policy")
 
 
 def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:

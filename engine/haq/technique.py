@@ -340,7 +340,10 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
               "budget)") + f"; W8A8 {acc_w8a8:.3f}, fp32 {metrics['acc_fp32']:.3f}")
     if int8:
         msg += f"; real int8 {int8['int8_measured_speedup']:.2f}x faster than fp32 here (measured)"
-    if cross:
+    if cross and cross["cross_same_policy"]:
+        msg += ("; both searches chose the same policy, so the cross-hardware comparison is a tie (no "
+                "specialisation shown)")
+    elif cross:
         msg += ("; at matched test accuracy each profile's own policy is the fastest on it" if cross["own_policy_fastest"]
                 else "; at matched test accuracy a profile's own policy was NOT the fastest on it in this run ("
                 + ", ".join(r["profile"] for r in cross["cross_hardware"] if not r["own_fastest"]) + ")")
@@ -402,6 +405,7 @@ def _cross_hardware(mine: str, other: str, best: dict, tried: dict, timing: dict
         own_ms, own_acc = timing[here].price(pol), confirm(pol, searched_by[here])
         theirs = own[there][1]
         row: dict[str, Any] = {"profile": here, "own_ms": own_ms, "own_acc": own_acc, "other": there,
+                               "same_policy": [tuple(x) for x in pol] == [tuple(x) for x in theirs],
                                "other_ms": timing[here].price(theirs), "other_acc": confirm(theirs, searched_by[there]),
                                "rival_ms": None, "rival_screen_acc": None, "rival_acc": None}
         screened = [(timing[here].price(p), a, p) for p, a in tried[searched_by[there]]
@@ -426,7 +430,10 @@ def _cross_hardware(mine: str, other: str, best: dict, tried: dict, timing: dict
             row["own_best_at_budget"] = not row["beaten_at_budget_by"]
         rows.append(row)
     verdicts = {} if within is None else {"own_policy_best_at_budget": all(r["own_best_at_budget"] for r in rows)}
+    # both searches ending on one policy (the agents share their seed, so their warm-up draws are alike) is a tie
+    # on both profiles: no specialisation shown, whatever the verdicts say
     return {"cross_hardware": rows, "own_policy_fastest": all(r["own_fastest"] for r in rows), **verdicts,
+            "cross_same_policy": any(r["same_policy"] for r in rows),
             "cross_matched_tolerance": tolerance,
             **{f"{r['profile']}: policy for {p} (ms)": r["own_ms"] if p == r["profile"] else r["other_ms"]
                for r in rows for p in (r["profile"], r["other"])}}

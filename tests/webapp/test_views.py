@@ -618,3 +618,9 @@ def test_haq_cross_hardware_table_gives_both_verdicts(web, profiles, user):
     assert "meets the budget here" in by["bitfusion-narrow"]
     assert "breaks the budget here" in by["bitfusion-wide"]
     assert by["bitfusion-narrow"].count("yes") == 1 and by["bitfusion-wide"].count("yes") == 2
+    assert "tie" not in table
+    # both searches on one policy: a tie on the page, not a win
+    exp.summary["metrics"]["cross_hardware"] = [{**row, "same_policy": True}, {**narrow, "same_policy": True}]
+    exp.save(update_fields=["summary"])
+    table = web.get(f"/experiments/{exp.pk}/").content.decode().split('id="cross-hardware"')[1].split("</section>")[0]
+    assert table.count("both searches chose the same policy") == 2 and "<td>yes" not in table

@@ -111,3 +111,12 @@ def test_a_rival_over_the_profiles_budget_is_out_however_accurate():
 def test_without_a_budget_check_there_is_no_at_budget_verdict():
     out, rows, _ = _run(tried_cheap_score=0.30, cheap_test=0.30)
     assert "own_policy_best_at_budget" not in out and "own_best_at_budget" not in rows["A"]
+
+
+def test_both_searches_choosing_one_policy_is_a_tie_not_a_win():
+    best = {"agent": _best(OWN_A, 0.80), "agent for B": _best(OWN_A, 0.80)}
+    tried = {"agent": [(OWN_A, 0.80)], "agent for B": [(OWN_A, 0.80)]}
+    out = _cross_hardware("A", "B", best, tried, TIMING, lambda p, _l: 0.80, tolerance=0.01)
+    assert out["cross_same_policy"] is True and all(r["same_policy"] for r in out["cross_hardware"])
+    out, rows, _ = _run(tried_cheap_score=0.30, cheap_test=0.30)
+    assert out["cross_same_policy"] is False and not rows["A"]["same_policy"]

@@ -179,8 +179,10 @@ def test_a_two_profile_run_tests_both_searched_policies_and_tables_them(tmp_path
     bf = get_profile("bitfusion")
     narrow = dataclasses.replace(bf, name="narrow", memory_bandwidth_gbs=bf.memory_bandwidth_gbs / 8)
     rep = MemoryReporter(tmp_path)
-    s = _run(t.parse({**t.smoke, "resource": "latency", "budget": 0.97}), bf, rep, extra_profiles={"narrow": narrow})
+    # (at 0.9 the two profiles' budgets cut different bits: the searches end on different policies)
+    s = _run(t.parse({**t.smoke, "resource": "latency", "budget": 0.9}), bf, rep, extra_profiles={"narrow": narrow})
     rows = {r["profile"]: r for r in s.metrics["cross_hardware"]}
+    assert s.metrics["cross_same_policy"] is False
     assert set(rows) == {"bitfusion", "narrow"} and rows["bitfusion"]["other"] == "narrow"
     # each profile's own policy and the other's, priced there and tested on the test split
     assert rows["bitfusion"]["own_acc"] == s.metrics["acc_mixed"] and rows["narrow"]["other_acc"] == s.metrics["acc_mixed"]
@@ -191,8 +193,7 @@ def test_a_two_profile_run_tests_both_searched_policies_and_tables_them(tmp_path
     assert "budget" in s.message.split("matched test accuracy", 1)[1]
     searched = {c["search"] for c, _ in rep.candidates}
     assert "agent (fine-tuned)" in searched
-    # the other profile's policy is tested as a candidate of its own (unless both searches chose the same one)
-    assert "agent for narrow (fine-tuned)" in searched or rows["narrow"]["own_acc"] == rows["narrow"]["other_acc"]
+    assert "agent for narrow (fine-tuned)" in searched  # the other profile's policy, tested as its own candidate
     assert "matched test accuracy" in s.message
 
 
