@@ -23,8 +23,10 @@ pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(tran
 S = Experiment.Status
 
 #: several networks, a second or two each: long enough to kill the worker mid-way
-MID_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32, 64, 96, 128], "train_epochs": 0,
-           "latency_repeats": 3, "latency_warmup": 1}
+# long enough that a kill after its first candidate lands mid-job on an idle machine (4 resolutions at 3 repeats
+# once finished between the first candidate and the kill)
+MID_ZOO = {"models": ["squeezenet1_1"], "widths": [1.0], "resolutions": [32, 64, 96, 128, 160, 192, 224, 256],
+           "train_epochs": 0, "latency_repeats": 15, "latency_warmup": 2}
 
 
 @pytest.fixture
@@ -120,6 +122,7 @@ def test_a_worker_killed_mid_job_is_retried_and_its_folder_removed(own_redis, pr
     assert row.attempts == 2 and [a["attempt"] for a in row.attempt_log] == [1]
     # one whole run (a network per resolution): the lost attempt's candidates are not kept twice
     archs = [json.dumps(c.architecture, sort_keys=True) for c in row.candidates.all()]
-    assert len(archs) == len(set(archs)) == 4
+    assert len(archs) == len(set(archs)) == len(MID_ZOO["resolutions"])
     assert not any(p.exists() for p in workdirs)
-    assert tally([exp.pk], candidates_per_run=4) == {"completed": 1, "lost": 0, "duplicated": 0}
+    assert tally([exp.pk], candidates_per_run=len(MID_ZOO["resolutions"])) == {"completed": 1, "lost": 0,
+                                                                              "duplicated": 0}
