@@ -122,7 +122,7 @@ def main() -> None:
     val_images = args.val_images or (200 if args.quick else 300)
     if not 5 <= episodes <= 2000:
         ap.error("--episodes must be in 5..2000")
-    confirm_top = args.confirm_top or (1 if args.quick else 3)
+    confirm_top = args.confirm_top if args.confirm_top is not None else (1 if args.quick else 3)
     if not 1 <= confirm_top <= 10:
         ap.error("--confirm-top must be in 1..10")
     if not 1 <= args.threads <= 64:
