@@ -169,6 +169,10 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
     timing = {n: QuantEnv(cost, layers, p, "latency", 1.0, cfg.min_bits, cfg.max_bits,
                           table=table if n == hardware.name else None) for n, p in profiles.items()}
 
+    def meets(pname: str, policy) -> bool:
+        """Whether ``policy`` holds the budget on profile ``pname``."""
+        return envs[pname].fraction(policy) <= cfg.budget + 1e-9
+
     def metrics_of(policy, acc: float) -> dict[str, Any]:
         out: dict[str, Any] = {"accuracy": acc, "accuracy_source": f"quantised, {cfg.episode_batches} fine-tuning "
                                                                   "batches", "reward": 0.1 * (acc - fp_acc),
@@ -184,12 +188,13 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
         out["energy_uj"] = policy_cost(cost, layers, policy, hardware, "energy")
         out["energy_source"] = ENERGY_SOURCE
         out["budget_fraction"] = envs[hardware.name].fraction(policy)
-        out["within_budget"] = out["budget_fraction"] <= cfg.budget + 1e-9
+        out["within_budget"] = meets(hardware.name, policy)
         return out
 
     best: dict[str, tuple[float, list, dict]] = {}
     confirmed: dict[str, dict[str, Any]] = {}  # confirm_top > 1: which of each search's top policies won
     tried: dict[str, list[tuple[list, float]]] = {}  # every search's (policy, accuracy) per episode
+    searched_on: dict[str, str] = {}  # each search's profile
     met: list[bool] = []
     n_runs = len(envs)
     for k, (pname, env) in enumerate(envs.items()):
@@ -197,6 +202,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
                           settings=DDPGSettings(warmup=cfg.warmup, sigma_decay=0.99,
                                                 buffer_size=128 * 2 * len(layers)))
         how = "agent" if pname == hardware.name else f"agent for {pname}"
+        searched_on[how] = pname
         for ep in range(cfg.episodes):
             policy, transitions = env.episode(lambda s, t: agent.act(s, ep)[0])
             acc, _ = score(policy)
@@ -219,7 +225,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
     uniform_ok = []
     for b in (8, 6, 5, 4):
         pol = env.uniform(b)
-        if env.fraction(pol) <= cfg.budget + 1e-9:
+        if meets(hardware.name, pol):
             acc, _ = score(pol)
             m = metrics_of(pol, acc)
             m.update(search=f"uniform {b}-bit", episode=-1)
@@ -256,11 +262,12 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
 
     if cfg.confirm_top > 1:  # each search's result: the best of its top policies after the fine-tune, by val
         for how in list(best):
-            pname = hardware.name if how == "agent" else how.removeprefix("agent for ")
+            pname = searched_on[how]
             ranked, seen = [], set()
             for pol, acc in sorted(tried[how], key=lambda t: -t[1]):
                 key = tuple(map(tuple, pol))
-                if key not in seen and (pname != hardware.name or envs[pname].fraction(pol) <= cfg.budget + 1e-9):
+                # (as for ``best``: the searched profile's policies count only within its budget)
+                if key not in seen and (pname != hardware.name or meets(pname, pol)):
                     seen.add(key)
                     ranked.append((pol, acc))
             top = ranked[:cfg.confirm_top]
@@ -305,7 +312,7 @@ def _run(cfg: HAQConfig, hardware: Any, reporter: Reporter, extra_profiles: dict
     if other and "agent" in best and f"agent for {other[0]}" in best:
         cross = _cross_hardware(hardware.name, other[0], best, tried, timing, tested_candidate,
                                 tolerance=CROSS_TOLERANCE,
-                                within=lambda n, pol: envs[n].fraction(pol) <= cfg.budget + 1e-9)
+                                within=meets)
     int8 = _int8(base, inputs, calib, data) if cfg.measure_int8 else {}
     if int8:
         q8 = int8.pop("module")
@@ -392,9 +399,9 @@ def _cross_hardware(mine: str, other: str, best: dict, tried: dict, timing: dict
 
     ``within(profile, policy)`` (whether a policy meets that profile's budget)
     adds a second verdict, the other's policies as baselines *at the same
-    budget* (as HAQ compares its policies with fixed-precision ones): on each profile, every rival
-    either breaks its budget there or is less accurate on the test split than
-    the own policy (``own_best_at_budget``). The own policy spends its whole
+    budget* (as HAQ compares its policies with fixed-precision ones): on each
+    profile, every rival either breaks its budget there or is less accurate
+    on the test split than the own policy (``own_best_at_budget``). The own policy spends its whole
     budget for accuracy, so this verdict can hold where the matched-accuracy
     one does not (a rival a little cheaper and a little less accurate)."""
     own = {mine: best["agent"], other: best[f"agent for {other}"]}
