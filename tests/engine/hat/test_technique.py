@@ -124,7 +124,9 @@ def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
     assert 0 <= m["winners_over_limit_measured"] <= m["winners_measured"] and m["latency_calibration"] > 0
     if m["limit_holds_measured"]:
         assert m["latency_searched_check_ms"] <= m["latency_limit_ms"]
-        assert "limit when measured" in s.message
+        # (measured again beside the baselines the winner may come out over it: the message says both figures)
+        assert "limit when measured" in s.message or (
+            "limit when checked" in s.message and "measured again beside the baselines" in s.message)
     else:
         assert m["winners_over_limit_measured"] == m["winners_measured"] and "NONE" not in s.message
         assert "held the" in s.message
