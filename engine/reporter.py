@@ -33,19 +33,30 @@ class Summary:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """JSON-safe metrics: numbers become floats/ints, NaN/inf become None."""
-    out: dict[str, Any] = {}
-    for k, v in metrics.items():
-        if hasattr(v, "item") and callable(v.item):
-            v = v.item()
-        if isinstance(v, bool) or v is None or isinstance(v, str):
-            out[str(k)] = v
-        elif isinstance(v, (int, float)):
-            out[str(k)] = v if (isinstance(v, int) or math.isfinite(v)) else None
-        else:
-            out[str(k)] = str(v)
-    return out
+def clean_metrics(metrics: dict[str, Any], nested: bool = False) -> dict[str, Any]:
+    """JSON-safe metrics: numbers become floats/ints, NaN/inf become None,
+    anything else its text. With ``nested`` (a run's summary) lists and dicts
+    -- a technique's tables, such as HAQ's ``cross_hardware`` or HAT's
+    ``hat_cross`` rows -- are kept, cleaned the same way inside, down to
+    ``_MAX_DEPTH`` levels; a candidate's metrics stay flat."""
+    return {str(k): _clean_value(v, 0 if nested else _MAX_DEPTH) for k, v in metrics.items()}
+
+
+_MAX_DEPTH = 8
+
+
+def _clean_value(v: Any, depth: int) -> Any:
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 0) == 0:
+        v = v.item()
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)):
+        return v if (isinstance(v, int) or math.isfinite(v)) else None
+    if depth < _MAX_DEPTH and isinstance(v, (list, tuple)):
+        return [_clean_value(x, depth + 1) for x in v]
+    if depth < _MAX_DEPTH and isinstance(v, dict):
+        return {str(k): _clean_value(x, depth + 1) for k, x in v.items()}
+    return str(v)
 
 
 class Reporter:

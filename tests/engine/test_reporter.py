@@ -65,7 +65,23 @@ def test_candidates_get_indices_and_clean_copied_metrics(tmp_path):
 
 def test_clean_metrics_turns_infinities_into_none_and_objects_into_text():
     out = clean_metrics({"a": -math.inf, "b": 1, "c": [1, 2]})
-    assert out == {"a": None, "b": 1, "c": "[1, 2]"}
+    assert out == {"a": None, "b": 1, "c": "[1, 2]"}  # a candidate's metrics stay flat
+
+
+def test_a_summarys_tables_are_kept_and_cleaned_inside():
+    """A run's summary keeps a technique's rows (HAQ's cross_hardware, HAT's
+    hat_cross) as JSON, cleaned inside; what JSON cannot hold becomes text."""
+    import numpy as np
+
+    rows = [{"profile": "p", "own_ms": np.float64(2.5), "holds": True, "bad": math.nan, "set": {1}},
+            (1, np.int64(2))]
+    out = clean_metrics({"rows": rows, "x": np.float32(0.5)}, nested=True)
+    assert out == {"rows": [{"profile": "p", "own_ms": 2.5, "holds": True, "bad": None, "set": "{1}"}, [1, 2]],
+                   "x": 0.5}
+    import json
+    json.dumps(out, allow_nan=False)
+    deep = [[[[[[[[[[1]]]]]]]]]]
+    assert isinstance(clean_metrics({"d": deep}, nested=True)["d"][0][0][0][0][0][0][0][0], str)
 
 
 def test_artifacts_are_checked(tmp_path):

@@ -119,7 +119,7 @@ def _finish(pk: int, attempt: int, status: str, error: str, summary: dict, repor
             message += _adopt_all(pk, reporter)
     finally:
         reporter.discard_workdir()
-    summary = {"message": summary.get("message", ""), "metrics": clean_metrics(summary.get("metrics") or {})}
+    summary = {"message": summary.get("message", ""), "metrics": clean_metrics(summary.get("metrics") or {}, nested=True)}
     # only the attempt that holds the row ends it: one given up as lost (and queued again) does not
     if not Experiment.objects.filter(pk=pk, status=S.RUNNING, attempts=attempt).update(
             status=status, error=error, summary=summary, message=message[:500], finished_at=timezone.now(),
