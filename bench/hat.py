@@ -16,20 +16,29 @@ data, not natural text), and prints:
      each found (``evolution_vs_random`` = random's best - evolution's best,
      > 0 when evolution found a lower loss);
   3. the searched SubTransformer (the best of the search's top few by
-     inherited loss whose *measured* latency holds the limit) and the
-     uniformly scaled-down Transformer closest to its measured latency, both
-     extracted from the SuperTransformer
-     and fine-tuned alike: BLEU (sacrebleu, beam search) on test sentences and
-     latency measured here, beside the predicted;
+     inherited loss whose *measured* latency holds the limit) against two
+     baselines extracted from the SuperTransformer and fine-tuned alike: the
+     uniformly scaled Transformer (layers and dims) closest to its measured
+     latency, and HAT's own baseline, the Transformer scaled by its dims alone
+     with the decoder as deep as the encoder (``speedup_vs_transformer``,
+     ``searched_dominates_transformer``: faster at no loss of BLEU); BLEU
+     (sacrebleu, beam search) on test sentences, the fine-tuned validation
+     loss, and latency measured here side by side, beside the predicted;
   4. across profiles: a SubTransformer searched for this CPU (measured) and one
-     searched for the Raspberry Pi 4 profile (its latency: roofline estimates
-     of the same workload from the profile's datasheet figures, an estimate),
-     each priced on both (``cross_here_arch_on_other_ms`` …).
+     searched for the STM32F746 microcontroller profile (its latency: roofline
+     estimates of the same workload from the datasheet figures, an estimate;
+     its winner checked against its limit by that roofline), each priced on
+     both and judged per profile (``hat_cross_seeds``): the own one holds when
+     the other's breaks that profile's limit, or meets it and is less accurate
+     by the inherited validation loss. ``cross_specialised`` when both hold.
+     On this CPU latency is mostly the decoder's depth (per-operator
+     overhead); on the microcontroller it is the widths and the encoder, so
+     the two searches want different networks.
 
 With ``--seeds N`` the whole run repeats for seeds 0..N-1 and each figure is
 also given as mean and spread (min, max) over the seeds.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py --quick    # about 10 minutes a seed
+    OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py --quick    # about 5 minutes a seed
     OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py            # HAT's search settings (about half an hour)
 
 The last line printed is one JSON object of the figures.
@@ -57,18 +66,22 @@ KEYS = ("predictor_rmse_ms", "predictor_mape", "predictor_kendall_tau", "linear_
         "latency_baseline_ms", "latency_searched_predicted_ms", "latency_baseline_predicted_ms", "latency_limit_ms",
         "evaluations", "search_s", "wall_s", "limit_holds_measured", "winners_over_limit_measured", "cross_here_arch_on_here_ms", "cross_here_arch_on_other_ms",
         "cross_there_arch_on_here_ms", "cross_there_arch_on_other_ms", "cross_here_arch_val_loss",
-        "cross_there_arch_val_loss")
+        "cross_there_arch_val_loss", "bleu_transformer", "latency_transformer_ms", "speedup_vs_transformer",
+        "transformer_decoder_layers", "cross_here_limit_ms", "cross_other_limit_ms", "val_loss_searched",
+        "val_loss_baseline", "val_loss_transformer")
+#: yes/no figures, given per seed and as the fraction of seeds where they hold
+FLAGS = ("searched_dominates_transformer", "cross_specialised", "limit_holds_measured", "predictor_beats_linear")
 
-QUICK = {"train_pairs": 4000, "valid_pairs": 150, "test_pairs": 200, "vocab_size": 300, "epochs": 20,
+QUICK = {"train_pairs": 4000, "valid_pairs": 150, "test_pairs": 500, "vocab_size": 300, "epochs": 20,
          "warmup_steps": 100, "latency_samples": 80, "latency_repeats": 10, "generations": 8, "population": 24,
          "parents": 6, "mutations": 9, "crossovers": 9, "valid_sentences": 100, "finetune_epochs": 4,
-         "bleu_sentences": 200, "beam": 4, "predictor_epochs": 300,
-         "other_profile": "raspberry-pi-4"}
-FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 300, "vocab_size": 400, "epochs": 20,
+         "bleu_sentences": 500, "beam": 4, "predictor_epochs": 300,
+         "other_profile": "stm32f746"}
+FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 1000, "vocab_size": 400, "epochs": 20,
         "warmup_steps": 200, "latency_samples": 150, "latency_repeats": 20, "generations": 30, "population": 125,
         "parents": 25, "mutations": 50, "crossovers": 50, "valid_sentences": 200, "finetune_epochs": 4,
-        "bleu_sentences": 300, "beam": 4, "predictor_epochs": 300,
-        "other_profile": "raspberry-pi-4"}
+        "bleu_sentences": 1000, "beam": 4, "predictor_epochs": 300,
+        "other_profile": "stm32f746"}
 
 
 def main() -> None:
@@ -91,6 +104,8 @@ def main() -> None:
         rep = MemoryReporter()
         s = t.run(cfg, hw, rep)
         m = {k: s.metrics[k] for k in KEYS}
+        m.update({k: bool(s.metrics[k]) for k in FLAGS})
+        m["hat_cross"] = s.metrics["hat_cross"]
         runs.append(m)
         print(f"seed {seed}: {s.message}")
         win = next(a for a, mm in rep.candidates if mm["search"] == "winner")
@@ -99,15 +114,26 @@ def main() -> None:
         sp = HATSpace(cfg.space)
         print(f"  searched: {sp.describe(win)}")
         print(f"  baseline: {sp.describe(base)}")
-        print("  " + ", ".join(f"{k}={m[k]:.4g}" for k in KEYS))
-    out = dict(runs[0]) if len(runs) == 1 else {k: float(np.mean([r[k] for r in runs])) for k in KEYS}
+        tr = next((a for a, mm in rep.candidates if mm["search"] == "Transformer (dimension scaling)"), base)
+        print(f"  Transformer (dimension scaling): {sp.describe(tr)}")
+        for r in m["hat_cross"]:
+            print(f"  cross, on {r['profile']} ({r['source']}, limit {r['limit_ms']:.3g} ms): own {r['own_ms']:.3g} ms "
+                  f"(val loss {r['own_val_loss']:.3f}), {r['other']}'s {r['other_ms']:.3g} ms "
+                  f"({r['other_val_loss']:.3f}): {'holds' if r['holds'] else 'does not hold'}, {r['why']}")
+        print("  " + ", ".join(f"{k}={m[k]:.4g}" for k in KEYS) + ", " + ", ".join(f"{k}={m[k]}" for k in FLAGS))
+    out = {k: float(np.mean([r[k] for r in runs])) for k in KEYS}
+    out.update({f"{k}_seeds": [r[k] for r in runs] for k in FLAGS})
+    out.update({f"{k}_fraction": float(np.mean([r[k] for r in runs])) for k in FLAGS})
+    out["hat_cross_seeds"] = [r["hat_cross"] for r in runs]
     if len(runs) > 1:
-        for k in ("bleu_searched", "bleu_baseline", "evolution_vs_random", "predictor_mape", "linear_mape"):
+        for k in ("bleu_searched", "bleu_baseline", "bleu_transformer", "speedup_vs_transformer",
+                  "evolution_vs_random", "predictor_mape", "linear_mape"):
             vals = [r[k] for r in runs]
             out[f"{k}_min"], out[f"{k}_max"] = float(min(vals)), float(max(vals))
     out.update({"seeds": args.seeds, "quick": args.quick, "dataset": "num2words-en-de (generated)",
                 "latency_clock": "thread", "bench_s": time.perf_counter() - t0,
                 "bleu_gain": out["bleu_searched"] - out["bleu_baseline"],
+                "bleu_gain_vs_transformer": out["bleu_searched"] - out["bleu_transformer"],
                 # by the technique's margin (engine.hat.latency.MLP_MARGIN): a smaller gap is chance on these rows
                 "mlp_beats_linear": bool(out["predictor_mape"] < MLP_MARGIN * out["linear_mape"])})
     print(json.dumps(out))

@@ -716,3 +716,31 @@ def cross_hardware_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             row["beaten_at_budget_by"] = [b for b in by if b in ("other", "rival")] if isinstance(by, list) else []
             out.append(row)
     return out
+
+
+_HAT_CROSS_KEYS = ("profile", "source", "limit_ms", "own_ms", "own_val_loss", "other", "other_ms", "other_val_loss",
+                   "own_within_limit", "other_within_limit", "same_arch", "holds", "why")
+
+
+def hat_claim(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """A HAT run's claim tables from its summary: the searched SubTransformer,
+    the uniformly scaled one closest to its latency and HAT's Transformer
+    baseline (dimension scaling), each with BLEU, chrF and latency; and the
+    cross-hardware rows (``hat_cross``: on each profile its own searched
+    SubTransformer against the other profile's). None for runs before these
+    figures; rows missing a field are dropped (a summary is stored JSON)."""
+    m = metrics or {}
+    if not all(isinstance(m.get(k), (int, float)) for k in ("bleu_searched", "bleu_baseline", "bleu_transformer",
+                                                            "latency_searched_ms", "latency_baseline_ms",
+                                                            "latency_transformer_ms")):
+        return None
+    nets = [{"name": name, "bleu": m[f"bleu_{k}"], "chrf": m.get(f"chrf_{k}"), "ms": m[f"latency_{k}_ms"]}
+            for k, name in (("searched", "searched SubTransformer"),
+                            ("baseline", "uniformly scaled (layers and dims), closest in latency"),
+                            ("transformer", "Transformer, dimension scaling (HAT's baseline)"))]
+    rows = m.get("hat_cross")
+    cross = [{k: r.get(k) for k in _HAT_CROSS_KEYS} for r in rows if isinstance(r, dict)
+             and all(k in r for k in _HAT_CROSS_KEYS)] if isinstance(rows, list) else []
+    return {"nets": nets, "dominates": m.get("searched_dominates_transformer"),
+            "speedup": m.get("speedup_vs_transformer"), "transformer_layers": m.get("transformer_decoder_layers"),
+            "cross": cross, "specialised": m.get("cross_specialised")}

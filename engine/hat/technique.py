@@ -340,14 +340,24 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     else:
         u_ms, target = est.estimate_ms_many(uniform), float(est.estimate_ms_many([best_evo])[0])
     base = uniform[int(np.argmin(np.abs(u_ms - target)))]
+    # HAT's own baseline: the Transformer's shape (the decoder as deep as the encoder) scaled down by its dims alone
+    # (HAT's "dimension scaling"), the one closest to the winner's latency; the grid above also scales the layers
+    deep = max(d for d in space.choices["decoder_layer_num"] if d <= space.encoder_layers) \
+        if min(space.choices["decoder_layer_num"]) <= space.encoder_layers else max(space.choices["decoder_layer_num"])
+    dims_only = [i for i, a in enumerate(uniform) if a["decoder_layer_num"] == deep]
+    transformer = uniform[dims_only[int(np.argmin(np.abs(u_ms[dims_only] - target)))]]
     finals: dict[str, dict[str, Any]] = {}
     test_pairs = corpus.test[:config.bleu_sentences]
-    for j, (name, arch) in enumerate((("searched", best_evo), ("baseline", base))):
+    to_tune = [("searched", best_evo), ("baseline", base)]
+    if space.network_key(transformer) != space.network_key(base):
+        to_tune.append(("transformer", transformer))
+    for j, (name, arch) in enumerate(to_tune):
         net = sup.extract(arch)
         inherited_loss = scorer.val_loss(arch)
         finetune(net, train, epochs=config.finetune_epochs, batch_size=config.batch_size, lr=config.lr / 2,
                  warmup_steps=config.warmup_steps, label_smoothing=config.label_smoothing, seed=config.seed,
-                 progress=lambda f, m, d, _j=j: reporter.progress(0.82 + 0.07 * (_j + f), f"fine-tuning {name}: {m}"))
+                 progress=lambda f, m, d, _j=j: reporter.progress(0.82 + 0.07 * (_j + f) * 2 / len(to_tune),
+                                                                  f"fine-tuning {name}: {m}"))
         net.eval()
         hyps = translate(net, tok, [s for s, _ in test_pairs], beam=config.beam, max_len=config.max_len)
         scores = bleu(hyps, [r for _, r in test_pairs])
@@ -359,6 +369,8 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
                         "latency_measured_ms": rec.total_ms if rec else None,
                         "latency_encoder_ms": rec.encoder_ms if rec else None,
                         "latency_decoder_ms": rec.decoder_ms if rec else None}
+    if "transformer" not in finals:  # the grid's closest is already the Transformer's shape
+        finals["transformer"] = finals["baseline"]
 
     # -- report: nothing above wrote a candidate
     reporter.progress(0.9, "reporting candidates")
@@ -384,7 +396,10 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
             "latency_linear_ms": float(models.linear.predict(space.encode_many([a]))[0]),
             "latency_linear_source": "predictor"})
     idx: dict[str, int] = {}
+    labels = {"searched": "winner", "baseline": "uniform baseline", "transformer": "Transformer (dimension scaling)"}
     for name, f in finals.items():
+        if name == "transformer" and f is finals["baseline"]:
+            continue
         lat = {"latency_ms": f["latency_measured_ms"], "latency_source": "measured"} \
             if f["latency_measured_ms"] is not None else {"latency_ms": f["latency_predicted_ms"],
                                                             "latency_source": "predictor"}
@@ -392,7 +407,7 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
              "val_loss_inherited": f["val_loss_inherited"], "bleu": f["bleu"], "chrf": f["chrf"],
              "bleu_source": "fine-tuned" if config.finetune_epochs else "inherited", **lat,
              "latency_predicted_ms": f["latency_predicted_ms"], "latency_predicted_source": "predictor",
-             "search": "winner" if name == "searched" else "uniform baseline", "network": name}
+             "search": labels[name], "network": name}
         for k in ("latency_measured_ms", "latency_encoder_ms", "latency_decoder_ms"):
             if f[k] is not None:
                 m[k] = f[k]
@@ -445,7 +460,7 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
                              "tgt_lang": corpus.tgt_lang, "max_len": config.max_len})
     reporter.progress(1.0, "done")
 
-    base_f = finals["baseline"]
+    base_f, tr_f = finals["baseline"], finals["transformer"]
     mlp_wins = mlp_earns_keep(errs)
     cmp = {"evolution_best_val_loss": -er.best_fitness[-1], "random_best_val_loss": -rr.best_fitness[-1]}
     metrics = {
@@ -460,17 +475,32 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
         "chrf_searched": win["chrf"], "chrf_baseline": base_f["chrf"],
         "latency_searched_ms": win["latency_measured_ms"] or win["latency_predicted_ms"],
         "latency_baseline_ms": base_f["latency_measured_ms"] or base_f["latency_predicted_ms"],
+        "bleu_transformer": tr_f["bleu"], "chrf_transformer": tr_f["chrf"],
+        **{f"val_loss_{k}": f["val_loss"] for k, f in (("searched", win), ("baseline", base_f),
+                                                       ("transformer", tr_f))},
+        "latency_transformer_ms": tr_f["latency_measured_ms"] or tr_f["latency_predicted_ms"],
+        "transformer_decoder_layers": int(tr_f["arch"]["decoder_layer_num"]),
         "latency_searched_predicted_ms": win["latency_predicted_ms"],
         "latency_baseline_predicted_ms": base_f["latency_predicted_ms"],
         "random_best_predicted_ms": float(est.estimate_ms_many([best_rnd])[0]),
         **(cross["metrics"] if cross is not None else {}), **check,
         "search_s": search_s, "wall_s": time.perf_counter() - t_start, "dataset": corpus.name,
         "dataset_origin": corpus.origin}
+    lat_w, lat_t = metrics["latency_searched_ms"], metrics["latency_transformer_ms"]
+    metrics["speedup_vs_transformer"] = lat_t / lat_w
+    # HAT's headline form: faster than the Transformer at no loss of BLEU
+    # (at BLEU 0 nothing translated: "no loss" would say nothing)
+    metrics["searched_dominates_transformer"] = bool(lat_w < lat_t and win["bleu"] >= tr_f["bleu"] and win["bleu"] > 0)
     verdict = "beats" if win["bleu"] > base_f["bleu"] else "does not beat"
+    tr_note = (f"; HAT's Transformer baseline (dims scaled, {tr_f['arch']['decoder_layer_num']} decoder layers): "
+               f"BLEU {tr_f['bleu']:.1f} at {lat_t:.3g} ms, "
+               + (f"the searched is {lat_t / lat_w:.2f}x faster at no loss of BLEU"
+                  if metrics["searched_dominates_transformer"]
+                  else f"the searched has {lat_w / lat_t:.2f}x its latency at {win['bleu'] - tr_f['bleu']:+.1f} BLEU"))
     msg = (f"{corpus.name} ({corpus.origin}): searched SubTransformer BLEU {win['bleu']:.1f} at "
            f"{metrics['latency_searched_ms']:.3g} ms {verdict} the uniform baseline's {base_f['bleu']:.1f} at "
            f"{metrics['latency_baseline_ms']:.3g} ms{_limit_note(check, limit, win['latency_measured_ms'])}"
-           + f"; evolution val loss {cmp['evolution_best_val_loss']:.3f} vs "
+           + tr_note + (f"; {_cross_note(metrics)}" if cross is not None else "") + f"; evolution val loss {cmp['evolution_best_val_loss']:.3f} vs "
            f"random {cmp['random_best_val_loss']:.3f} at {er.evaluations[-1]} evaluations; latency MLP MAPE "
            f"{errs['mlp']['mape']:.1%} vs linear {errs['linear']['mape']:.1%} on held-out SubTransformers: "
            f"{_predictor_verdict(errs, models.train_rows)}")
@@ -505,28 +535,86 @@ def _cross_profile(config: Config, space: HATSpace, problem: SequenceToSequence,
     run = run_search(evo, {"fitness": lambda xs: -scorer.many(xs), "latency_ms": est.estimate_ms_many},
                      fitness="fitness", cost="latency_ms", generations=config.generations)
     best = run.archs[int(np.argmax(run.fitness))]
+
+    def roofline(xs: list[dict[str, Any]]) -> list[LatencyEstimate]:
+        return [LatencyEstimate(roofline_record(space.build(a, problem), other, src_len=config.sentence_length,
+                                                tgt_len=config.sentence_length).total_ms, "roofline",
+                                profile=other.name) for a in xs]
+
+    # the other profile's limit honoured by its own roofline (its search screened by the MLP fitted on it), as
+    # this machine's winner is checked by measurement
+    conf = confirm_winners(run, key=space.network_key, n=config.confirm_top, limit_ms=limit, final_latency=roofline,
+                           accuracy=lambda a: -scorer.val_loss(a))
+    if conf.kept:
+        best = conf.kept[0].arch
     here, there = hardware.name, other.name
     priced: dict[str, dict[str, Any]] = {}
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     pair = ((best_here, "here"), (best, "there"))
     nets = [space.build(a, problem) for a, _ in pair]
     measured = _measure_interleaved(nets, config) if getattr(hardware, "measurable", False) else None
+    here_source = "measured" if measured is not None else "predictor"
     for k, ((a, who), net) in enumerate(zip(pair, nets)):
         on_other = roofline_record(net, other, src_len=config.sentence_length, tgt_len=config.sentence_length)
-        if measured is not None:
-            on_here, here_source = measured[k].total_ms, "measured"
-        else:
-            on_here, here_source = float(est_here.estimate_ms_many([a])[0]), "predictor"
+        on_here = measured[k].total_ms if measured is not None else float(est_here.estimate_ms_many([a])[0])
         label = f"searched for {here if who == 'here' else there}"
         priced[label] = {f"latency_on_{_slug(here)}_ms": on_here, f"latency_on_{_slug(here)}_source": here_source,
                          f"latency_on_{_slug(there)}_ms": on_other.total_ms,
-                         f"latency_on_{_slug(there)}_source": "roofline"}
+                         f"latency_on_{_slug(there)}_source": "roofline",
+                         "weights_kb": sum(p.numel() for p in net.parameters()) * 4 / 1024}
         out[f"cross_{who}_arch_on_here_ms"] = on_here
         out[f"cross_{who}_arch_on_other_ms"] = on_other.total_ms
         out[f"cross_{who}_arch_val_loss"] = scorer.val_loss(a)
+    same = space.network_key(best_here) == space.network_key(best)
+    rows = [cross_verdict(here, here_source, limit_here, out["cross_here_arch_on_here_ms"],
+                          out["cross_there_arch_on_here_ms"], out["cross_here_arch_val_loss"],
+                          out["cross_there_arch_val_loss"], other=there, same=same),
+            cross_verdict(there, "roofline", limit, out["cross_there_arch_on_other_ms"],
+                          out["cross_here_arch_on_other_ms"], out["cross_there_arch_val_loss"],
+                          out["cross_here_arch_val_loss"], other=here, same=same)]
     out.update({"cross_other_profile": there, "cross_other_limit_ms": limit, "cross_here_limit_ms": limit_here,
-                "cross_other_predictor_mape": models.errors["mlp"]["mape"]})
+                "cross_other_predictor_mape": models.errors["mlp"]["mape"], "hat_cross": rows,
+                "cross_other_limit_holds": bool(conf.kept), "cross_same_arch": same,
+                # the specialisation claim: on each profile its own SubTransformer is the better one there
+                "cross_specialised": bool(not same and all(r["holds"] for r in rows))})
     return {"arch": best, "profile": there, "priced": priced, "metrics": out}
+
+
+def cross_verdict(profile: str, source: str, limit_ms: float, own_ms: float, other_ms: float, own_loss: float,
+                  other_loss: float, *, other: str, same: bool = False) -> dict[str, Any]:
+    """One profile's row of the cross-hardware table: its own searched
+    SubTransformer against the one searched for ``other``, both priced here
+    (``source``) and scored by the same inherited validation loss. The own one
+    holds when the other's breaks this profile's limit while the own meets it,
+    or when both meet it and the own is at least as accurate (HAT: a model
+    specialised for one device is not the best choice on another)."""
+    own_in, other_in = own_ms <= limit_ms, other_ms <= limit_ms
+    if same:
+        holds, why = False, "tie: both searches chose the same SubTransformer (no specialisation shown)"
+    elif own_in and not other_in:
+        holds, why = True, f"{other}'s breaks this limit ({other_ms:.3g} > {limit_ms:.3g} ms)"
+    elif own_in and other_in:
+        holds = own_loss <= other_loss
+        why = (f"both meet the limit; the own one is {'at least as' if holds else 'less'} accurate "
+               f"(val loss {own_loss:.3f} vs {other_loss:.3f})")
+    elif other_in:
+        holds, why = False, f"the own one breaks this limit ({own_ms:.3g} > {limit_ms:.3g} ms) and {other}'s meets it"
+    else:
+        holds, why = False, f"both break this limit ({own_ms:.3g} and {other_ms:.3g} > {limit_ms:.3g} ms)"
+    return {"profile": profile, "source": source, "limit_ms": limit_ms, "own_ms": own_ms, "own_val_loss": own_loss,
+            "other": other, "other_ms": other_ms, "other_val_loss": other_loss, "own_within_limit": own_in,
+            "other_within_limit": other_in, "same_arch": same, "holds": holds, "why": why}
+
+
+def _cross_note(metrics: dict[str, Any]) -> str:
+    """The cross-hardware verdict in a sentence."""
+    rows = metrics["hat_cross"]
+    if metrics["cross_same_arch"]:
+        return "both profiles' searches chose the same SubTransformer: no specialisation shown"
+    if metrics["cross_specialised"]:
+        return "on both profiles the SubTransformer searched for it is the better one there (cross-hardware table)"
+    return ("specialisation not shown: on " + " and ".join(r["profile"] for r in rows if not r["holds"])
+            + " the other profile's SubTransformer is as good (cross-hardware table)")
 
 
 def _limit_note(check: dict[str, Any], limit: float, final_ms: float | None = None) -> str:

@@ -109,7 +109,8 @@ def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django
     """HAT from the form on tiny settings, on a corpus uploaded through the
     page (a .zip of train / valid / test files): SubTransformers measured, the
     SuperTransformer trained, evolution beside random search, the winner and
-    the uniform baseline fine-tuned and translated; the page groups the
+    the uniform baseline fine-tuned and translated, a second search for an
+    MCU profile judged on both profiles; the page groups the
     scatter by search, draws the winner layer by layer, plots predicted
     latency against measured and shows example translations as a table; the
     winner is kept as a network."""
@@ -135,7 +136,7 @@ def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django
                   "latency_repeats": 3, "sentence_length": 4, "generations": 2, "population": 6, "parents": 2,
                   "mutations": 2, "crossovers": 2, "valid_sentences": 16, "finetune_epochs": 1,
                   "bleu_sentences": 4, "beam": 2},
-                 selects={"dataset": "upload"}, files={"corpus_upload": archive},
+                 selects={"dataset": "upload", "other_profile": "stm32f746"}, files={"corpus_upload": archive},
                  advanced={"predictor_epochs": 20})
     assert exp.config["dataset"] == "upload" and exp.config["corpus_upload"].endswith(".zip")
     assert exp.summary["metrics"]["dataset_origin"] == "real"
@@ -152,6 +153,11 @@ def test_launch_hat_from_the_form(live_server, live_worker, browser_page, django
     first = [td.inner_text() for td in rows[0].query_selector_all("td")]
     assert (first[0], first[1]) in {(s, t) for s, t in corpus.test} and 0 <= float(first[3]) <= 100
     assert "translations.csv" in page.inner_text("#translations")
+    # the claim card: the searched network beside both baselines, and each profile's own SubTransformer there
+    assert len(page.query_selector_all("#hat-claim table")[0].query_selector_all("tbody tr")) == 3
+    cross = [r.inner_text() for r in page.query_selector_all("#hat-claim table")[1].query_selector_all("tbody tr")]
+    assert len(cross) == 2 and "local-cpu (measured)" in cross[0] and "stm32f746 (roofline)" in cross[1]
+    assert "estimate" in page.inner_text("#hat-claim")
     net = Network.objects.get(experiment=exp)
     assert net.problem["kind"] == "sequence-to-sequence" and net.metrics["bleu"] >= 0
     OUT.mkdir(parents=True, exist_ok=True)

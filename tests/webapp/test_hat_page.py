@@ -89,3 +89,39 @@ def test_example_translations_are_a_table_with_sentence_chrf(web, hat_exp, media
     art.file.save("translations.csv", ContentFile(b"source,reference,searched,baseline\na,b,c,d\n"), save=True)
     assert selectors.translation_examples(hat_exp)["rows"][0]["chrf_searched"] is None
     assert web.get(f"/experiments/{hat_exp.pk}/").status_code == 200
+
+
+def test_the_claim_tables_read_the_summary(web, hat_exp):
+    """The baselines and the cross-hardware rows come from the stored summary;
+    a malformed row is dropped, a run without the figures shows no card."""
+    from webapp import selectors
+
+    assert selectors.hat_claim({"bleu_searched": 90.0}) is None
+    assert 'id="hat-claim"' not in web.get(f"/experiments/{hat_exp.pk}/").content.decode()
+    row = {"profile": "local-cpu", "source": "measured", "limit_ms": 9.0, "own_ms": 8.5, "own_val_loss": 0.30,
+           "other": "stm32f746", "other_ms": 15.2, "other_val_loss": 0.28, "own_within_limit": True,
+           "other_within_limit": False, "same_arch": False, "holds": True,
+           "why": "stm32f746's breaks this limit (15.2 > 9 ms)"}
+    hat_exp.summary = {"message": "m", "metrics": {
+        "bleu_searched": 93.0, "bleu_baseline": 92.0, "bleu_transformer": 91.0, "chrf_searched": 98.9,
+        "latency_searched_ms": 8.5, "latency_baseline_ms": 8.6, "latency_transformer_ms": 12.8,
+        "speedup_vs_transformer": 12.8 / 8.5, "searched_dominates_transformer": True,
+        "hat_cross": [row, {"profile": "broken"}], "cross_specialised": True}}
+    hat_exp.save()
+    claim = selectors.hat_claim(hat_exp.summary["metrics"])
+    assert [n["bleu"] for n in claim["nets"]] == [93.0, 92.0, 91.0] and len(claim["cross"]) == 1
+    page = web.get(f"/experiments/{hat_exp.pk}/").content.decode()
+    card = page[page.index('id="hat-claim"'):]
+    assert "1.51x faster" in card and "Transformer, dimension scaling" in card
+    assert "stm32f746&#x27;s breaks this limit" in card or "stm32f746's breaks this limit" in card
+
+
+def test_the_cross_verdict_rules():
+    from engine.hat.technique import cross_verdict
+
+    v = lambda own, other, lo, lt, **k: cross_verdict("p", "measured", 10.0, own, other, lo, lt, other="q", **k)  # noqa: E731
+    assert v(9, 11, 0.5, 0.1)["holds"]  # the other's breaks the limit
+    assert v(9, 8, 0.3, 0.4)["holds"] and not v(9, 8, 0.5, 0.4)["holds"]  # both meet it: the more accurate
+    assert not v(11, 8, 0.1, 0.9)["holds"] and not v(11, 12, 0.1, 0.9)["holds"]  # the own one breaks it
+    tie = v(9, 9, 0.3, 0.3, same=True)
+    assert not tie["holds"] and tie["why"].startswith("tie")

@@ -89,6 +89,20 @@ def test_a_device_dataset_in_hats_layout_drives_the_search(tmp_path):
         assert m["latency_on_raspberry_pi_4_source"] == "predictor" and m["latency_on_nvidia_a100_source"] == "roofline"
         assert m["latency_on_nvidia_a100_ms"] > 0
     assert s.metrics["cross_other_profile"] == "nvidia-a100"
+    # judged on each profile: the rows price both winners there, against that profile's own limit
+    rows = {r["profile"]: r for r in s.metrics["hat_cross"]}
+    assert set(rows) == {"raspberry-pi-4", "nvidia-a100"} and rows["nvidia-a100"]["source"] == "roofline"
+    assert rows["raspberry-pi-4"]["limit_ms"] == pytest.approx(160.0)
+    assert rows["nvidia-a100"]["own_ms"] == pytest.approx(s.metrics["cross_there_arch_on_other_ms"])
+    assert rows["raspberry-pi-4"]["other_ms"] == pytest.approx(s.metrics["cross_there_arch_on_here_ms"])
+    if s.metrics["cross_other_limit_holds"]:  # the other's winner was checked by its own roofline
+        assert rows["nvidia-a100"]["own_within_limit"]
+    assert s.metrics["cross_specialised"] == (not s.metrics["cross_same_arch"] and all(
+        r["holds"] for r in rows.values()))
+    # HAT's Transformer baseline: the decoder as deep as the (fixed) encoder, its dims scaled
+    assert s.metrics["transformer_decoder_layers"] == 3 and 0 <= s.metrics["bleu_transformer"] <= 100
+    tr = [a for a, m in rep.candidates if m["search"] in ("Transformer (dimension scaling)", "uniform baseline")]
+    assert any(a["decoder_layer_num"] == 3 and len(set(a["decoder_ffn_embed_dim"])) == 1 for a in tr)
 
 
 def test_an_uploaded_corpus_is_trained_and_translated_on(tmp_path):
