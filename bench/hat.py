@@ -68,7 +68,7 @@ KEYS = ("predictor_rmse_ms", "predictor_mape", "predictor_kendall_tau", "linear_
         "cross_there_arch_on_here_ms", "cross_there_arch_on_other_ms", "cross_here_arch_val_loss",
         "cross_there_arch_val_loss", "bleu_transformer", "latency_transformer_ms", "speedup_vs_transformer",
         "transformer_decoder_layers", "cross_here_limit_ms", "cross_other_limit_ms", "val_loss_searched",
-        "val_loss_baseline", "val_loss_transformer")
+        "val_loss_baseline", "val_loss_transformer", "chrf_transformer")
 #: yes/no figures, given per seed and as the fraction of seeds where they hold
 FLAGS = ("searched_dominates_transformer", "cross_specialised", "limit_holds_measured", "predictor_beats_linear")
 
@@ -82,6 +82,39 @@ FULL = {"train_pairs": 12000, "valid_pairs": 300, "test_pairs": 1000, "vocab_siz
         "parents": 25, "mutations": 50, "crossovers": 50, "valid_sentences": 200, "finetune_epochs": 4,
         "bleu_sentences": 1000, "beam": 4, "predictor_epochs": 300,
         "other_profile": "stm32f746"}
+
+
+def anatomy(space_name: str, other: str, sentence_length: int = 20, vocab: int = 300) -> dict[str, dict[str, float]]:
+    """What each gene costs: the largest SubTransformer, then the largest with
+    one gene at its smallest choice, measured here (HAT's protocol, one
+    thread's CPU time, the median of 3 interleaved rounds) and priced by the
+    other profile's roofline (an estimate); per gene the fraction of the
+    largest's latency that setting it smallest saves."""
+    import torch
+
+    from engine.hat.latency import roofline_record
+    from engine.hat.technique import _measure_interleaved
+    from engine.problems import SequenceToSequence
+    from engine.spaces import HATSpace
+
+    sp = HATSpace(space_name)
+    problem = SequenceToSequence(vocab, vocab, sentence_length, sentence_length)
+    big = sp.largest()
+    archs = {"largest": big}
+    for key, choices in sp.choices.items():
+        if len(choices) > 1:
+            lo = min(choices)
+            archs[key] = {**big, key: [lo] * len(big[key]) if isinstance(big[key], list) else lo}
+    torch.manual_seed(0)
+    nets = {k: sp.build(a, problem) for k, a in archs.items()}
+    cfg = techniques.get("hat").parse({"sentence_length": sentence_length, "latency_warmup": 3, "latency_repeats": 10})
+    _measure_interleaved(list(nets.values())[:2], cfg, rounds=1)  # warm the allocator and caches
+    here = dict(zip(nets, (r.total_ms for r in _measure_interleaved(list(nets.values()), cfg))))
+    prof = get_profile(other)
+    there = {k: roofline_record(n, prof, src_len=sentence_length, tgt_len=sentence_length).total_ms
+             for k, n in nets.items()}
+    return {name: {k: 1 - d[k] / d["largest"] for k in archs if k != "largest"} | {"largest_ms": d["largest"]}
+            for name, d in (("here", here), (other, there))}
 
 
 def main() -> None:
@@ -126,10 +159,16 @@ def main() -> None:
     out.update({f"{k}_fraction": float(np.mean([r[k] for r in runs])) for k in FLAGS})
     out["hat_cross_seeds"] = [r["hat_cross"] for r in runs]
     if len(runs) > 1:
-        for k in ("bleu_searched", "bleu_baseline", "bleu_transformer", "speedup_vs_transformer",
+        for k in ("bleu_searched", "bleu_baseline", "bleu_transformer", "speedup_vs_transformer", "val_loss_searched",
+                  "val_loss_baseline", "val_loss_transformer", "chrf_searched", "chrf_baseline", "chrf_transformer",
                   "evolution_vs_random", "predictor_mape", "linear_mape"):
             vals = [r[k] for r in runs]
             out[f"{k}_min"], out[f"{k}_max"] = float(min(vals)), float(max(vals))
+    cost = anatomy("tiny", (QUICK if args.quick else FULL)["other_profile"])
+    for name, d in cost.items():
+        print(f"latency anatomy on {name} (largest {d['largest_ms']:.3g} ms; saved by one gene at its smallest): "
+              + ", ".join(f"{k} {v:.0%}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]) if k != "largest_ms"))
+    out["latency_anatomy"] = cost
     out.update({"seeds": args.seeds, "quick": args.quick, "dataset": "num2words-en-de (generated)",
                 "latency_clock": "thread", "bench_s": time.perf_counter() - t0,
                 "bleu_gain": out["bleu_searched"] - out["bleu_baseline"],

@@ -734,7 +734,8 @@ def hat_claim(metrics: dict[str, Any]) -> dict[str, Any] | None:
                                                             "latency_searched_ms", "latency_baseline_ms",
                                                             "latency_transformer_ms")):
         return None
-    nets = [{"name": name, "bleu": m[f"bleu_{k}"], "chrf": m.get(f"chrf_{k}"), "ms": m[f"latency_{k}_ms"]}
+    nets = [{"name": name, "bleu": m[f"bleu_{k}"], "chrf": m.get(f"chrf_{k}"), "val_loss": m.get(f"val_loss_{k}"),
+             "ms": m[f"latency_{k}_ms"]}
             for k, name in (("searched", "searched SubTransformer"),
                             ("baseline", "uniformly scaled (layers and dims), closest in latency"),
                             ("transformer", "Transformer, dimension scaling (HAT's baseline)"))]
