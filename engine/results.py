@@ -17,7 +17,7 @@ from .cli_reporter import DirectoryReporter
 from .config import ConfigBase
 from .search.pareto import front_indices
 from .registry import Technique
-from .reporter import Summary
+from .reporter import Summary, clean_metrics
 
 __all__ = ["write_results", "publish"]
 
@@ -52,7 +52,8 @@ def write_results(staging: Path, technique: Technique, config: ConfigBase, hardw
     out = {
         "technique": technique.name, "title": technique.title, "status": status,
         "message": summary.message if summary else (error.splitlines()[-1] if error else rep.last_progress[1]),
-        "metrics": summary.metrics if summary else {}, "error": error,
+        # cleaned as the web stores it: a NaN (a Kendall tau of two rows) is null, a technique's tables kept
+        "metrics": clean_metrics(summary.metrics, nested=True) if summary else {}, "error": error,
         "config": config.to_dict(), "hardware": hardware.to_dict(),
         "candidates": len(rep.candidates), "objectives": objectives, "front": front,
         "axes": list(technique.axes_for(names)), "series": sorted(rep.points), "artifacts": rep.artifacts,

@@ -194,3 +194,22 @@ def test_directory_reporter_lists_typed_outputs_with_their_files(tmp_path):
                             "predictor": "artifacts/latency-model/latency-predictor.json"}]
     assert sorted(p.name for p in (tmp_path / "run" / "artifacts" / "latency-model").iterdir()) == [
         "latency-lut.json", "latency-predictor.json"]
+
+
+def test_a_summary_with_nan_and_tables_is_written_as_json(tmp_path):
+    """A NaN figure (a Kendall tau of two held-out rows) is null in summary.json,
+    not a crash at the end of a run, and a technique's rows stay JSON."""
+    import math
+
+    import numpy as np
+
+    from engine.cli_reporter import DirectoryReporter
+    from engine.reporter import Summary
+    from engine.results import write_results
+
+    t = techniques.get("model-zoo")
+    rep = DirectoryReporter(tmp_path / "work")
+    s = Summary("done", {"tau": math.nan, "rows": [{"profile": "p", "ms": np.float64(2.5), "holds": True}]})
+    out = write_results(tmp_path, t, t.parse({}), get_profile("local-cpu"), rep, s, "succeeded", "", time.time())
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["metrics"] == out["metrics"] == {"tau": None, "rows": [{"profile": "p", "ms": 2.5, "holds": True}]}
