@@ -41,6 +41,12 @@ also given as mean and spread (min, max) over the seeds.
     OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py --quick    # about 5 minutes a seed
     OMP_NUM_THREADS=1 .venv/bin/python bench/hat.py            # HAT's search settings (about half an hour)
 
+Run at most one bench process per core: with five processes on two cores even
+one thread's CPU time inflated by 20-60 % between the limit check and the
+measurement beside the baselines (caches evicted at every switch), and the
+winners measured over the limit they had held. To spread seeds, use
+``--first-seed`` with one process per core.
+
 The last line printed is one JSON object of the figures.
 """
 from __future__ import annotations
