@@ -613,8 +613,8 @@ def _cross_note(metrics: dict[str, Any]) -> str:
         return "both profiles' searches chose the same SubTransformer: no specialisation shown"
     if metrics["cross_specialised"]:
         return "on both profiles the SubTransformer searched for it is the better one there (cross-hardware table)"
-    return ("specialisation not shown: on " + " and ".join(r["profile"] for r in rows if not r["holds"])
-            + " the other profile's SubTransformer is as good (cross-hardware table)")
+    return ("specialisation not shown on " + " and ".join(r["profile"] for r in rows if not r["holds"])
+            + " (why in the cross-hardware table)")
 
 
 def _limit_note(check: dict[str, Any], limit: float, final_ms: float | None = None) -> str:

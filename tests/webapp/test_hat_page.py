@@ -114,6 +114,12 @@ def test_the_claim_tables_read_the_summary(web, hat_exp):
     card = page[page.index('id="hat-claim"'):]
     assert "1.51x faster" in card and "Transformer, dimension scaling" in card
     assert "stm32f746&#x27;s breaks this limit" in card or "stm32f746's breaks this limit" in card
+    # nothing translated: said so, not a verdict
+    hat_exp.summary["metrics"].update({"bleu_searched": 0.0, "bleu_transformer": 0.0,
+                                       "searched_dominates_transformer": False})
+    hat_exp.save()
+    card = web.get(f"/experiments/{hat_exp.pk}/").content.decode()
+    assert "Nothing translated" in card and "Not shown here" not in card
 
 
 def test_the_cross_verdict_rules():
