@@ -743,5 +743,4 @@ def hat_claim(metrics: dict[str, Any]) -> dict[str, Any] | None:
     cross = [{k: r.get(k) for k in _HAT_CROSS_KEYS} for r in rows if isinstance(r, dict)
              and all(k in r for k in _HAT_CROSS_KEYS)] if isinstance(rows, list) else []
     return {"nets": nets, "dominates": m.get("searched_dominates_transformer"),
-            "speedup": m.get("speedup_vs_transformer"), "transformer_layers": m.get("transformer_decoder_layers"),
-            "cross": cross, "specialised": m.get("cross_specialised")}
+            "speedup": m.get("speedup_vs_transformer"), "cross": cross}

@@ -129,7 +129,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cross_tolerance": ((exp.summary or {}).get("metrics") or {}).get("cross_matched_tolerance"),
         "summary_cards": selectors.summary_cards((exp.summary or {}).get("metrics") or {}),
         "translations": selectors.translation_examples(exp),
-        "hat_claim": selectors.hat_claim((exp.summary or {}).get("metrics") or {}) if exp.technique == "hat" else None,
+        "hat_claim": selectors.hat_claim((exp.summary or {}).get("metrics") or {}),
     })
 
 

@@ -342,8 +342,8 @@ def _run(config: Config, hardware: Any, reporter: Reporter) -> Summary:
     base = uniform[int(np.argmin(np.abs(u_ms - target)))]
     # HAT's own baseline: the Transformer's shape (the decoder as deep as the encoder) scaled down by its dims alone
     # (HAT's "dimension scaling"), the one closest to the winner's latency; the grid above also scales the layers
-    deep = max(d for d in space.choices["decoder_layer_num"] if d <= space.encoder_layers) \
-        if min(space.choices["decoder_layer_num"]) <= space.encoder_layers else max(space.choices["decoder_layer_num"])
+    depths = space.choices["decoder_layer_num"]
+    deep = max([d for d in depths if d <= space.encoder_layers] or depths)
     dims_only = [i for i, a in enumerate(uniform) if a["decoder_layer_num"] == deep]
     transformer = uniform[dims_only[int(np.argmin(np.abs(u_ms[dims_only] - target)))]]
     finals: dict[str, dict[str, Any]] = {}
