@@ -154,8 +154,26 @@ def field_specs(cls: type) -> list[FieldSpec]:
     return specs
 
 
-def _coerce_scalar(spec: FieldSpec, value: Any) -> Any:
-    """Turn one value (possibly a string from a form or CLI) into the field's type."""
+_JSON_TYPES = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}
+
+
+def _typed_as_json(spec: FieldSpec, value: Any) -> bool:
+    """Whether ``value`` already has the field's JSON type (``strict``: no text for a number)."""
+    if spec.kind == "bool":
+        return isinstance(value, bool)
+    if spec.kind == "int":
+        return not isinstance(value, bool) and (isinstance(value, int)
+                                                 or (isinstance(value, float) and value.is_integer()))
+    if spec.kind == "float":
+        return not isinstance(value, bool) and isinstance(value, (int, float))
+    return isinstance(value, str)
+
+
+def _coerce_scalar(spec: FieldSpec, value: Any, strict: bool = False) -> Any:
+    """Turn one value (possibly a string from a form or CLI) into the field's type;
+    ``strict`` (typed input such as a JSON body) takes no text for a number or a flag."""
+    if strict and not _typed_as_json(spec, value):
+        raise ValueError(f"must be {_JSON_TYPES[spec.kind]} (got {type(value).__name__} {str(value)[:40]!r})")
     if spec.kind == "bool":
         if isinstance(value, bool):
             return value
@@ -191,6 +209,12 @@ def _coerce_scalar(spec: FieldSpec, value: Any) -> Any:
         return out
     if not isinstance(value, str):
         raise ValueError("must be text")
+    if "\x00" in value:
+        raise ValueError("text may not hold a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text holds a lone surrogate: not UTF-8") from None
     value = value.strip()
     if len(value) > spec.max_length:
         raise ValueError(f"must be at most {spec.max_length} characters")
@@ -207,14 +231,18 @@ def _check_scalar(spec: FieldSpec, value: Any) -> None:
             raise ValueError(f"must be at most {spec.max} (got {value})")
 
 
-def validate_value(spec: FieldSpec, value: Any) -> Any:
-    """Coerce and bound-check one field; raises ValueError with a message."""
+def validate_value(spec: FieldSpec, value: Any, *, strict: bool = False) -> Any:
+    """Coerce and bound-check one field; raises ValueError with a message.
+    ``strict``: the value comes typed (a JSON body), so text is no number and a
+    list is no comma-separated text. A value listed twice is refused either way."""
     if not spec.multiple:
         if isinstance(value, (list, tuple)):
             raise ValueError("must be a single value, not a list")
-        out = _coerce_scalar(spec, value)
+        out = _coerce_scalar(spec, value, strict)
         _check_scalar(spec, out)
         return out
+    if strict and not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list (got {type(value).__name__})")
     if isinstance(value, str):
         items = [v for v in (p.strip() for p in value.split(",")) if v]
     elif isinstance(value, (list, tuple)):
@@ -224,12 +252,13 @@ def validate_value(spec: FieldSpec, value: Any) -> Any:
     coerced = []
     for i, item in enumerate(items):
         try:
-            v = _coerce_scalar(spec, item)
+            v = _coerce_scalar(spec, item, strict)
             _check_scalar(spec, v)
         except ValueError as e:
             raise ValueError(f"item {i + 1}: {e}") from None
-        if v not in coerced:
-            coerced.append(v)
+        if v in coerced:
+            raise ValueError(f"item {i + 1}: {v!r} is listed twice")
+        coerced.append(v)
     lo = spec.min_items if spec.min_items is not None else 1
     if len(coerced) < lo:
         raise ValueError(f"choose at least {lo}")
@@ -252,8 +281,9 @@ class ConfigBase:
         return ConfigBase._specs_cache[cls]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "ConfigBase":
+    def from_dict(cls, data: dict[str, Any] | None, *, strict: bool = False) -> "ConfigBase":
         """Validate ``data`` (missing keys take defaults) and build a Config.
+        ``strict``: ``data`` is typed (a JSON body): "5" is no number there.
 
         Raises :class:`ConfigError` naming every bad or unknown field.
         """
@@ -270,7 +300,7 @@ class ConfigBase:
             if name not in data or data[name] is None:
                 continue
             try:
-                values[name] = validate_value(spec, data[name])
+                values[name] = validate_value(spec, data[name], strict=strict)
             except ValueError as e:
                 errors[name] = str(e)
         if errors:

@@ -118,8 +118,9 @@ class Technique:
     #: results cleared, when the dashboard retries it after a lost worker
     resumes: bool = False
 
-    def parse(self, data: dict[str, Any] | None) -> "ConfigBase":
-        return self.config_cls.from_dict(data)
+    def parse(self, data: dict[str, Any] | None, *, strict: bool = False) -> "ConfigBase":
+        """The technique's Config from ``data``; ``strict`` for typed input (a JSON body)."""
+        return self.config_cls.from_dict(data, strict=strict)
 
     def objectives_for(self, metric_names: Iterable[str]) -> dict[str, str]:
         """The objectives of a run whose candidates report ``metric_names``."""

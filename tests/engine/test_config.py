@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine.config import ConfigBase, ConfigError, field_specs, param
+from engine.config import ConfigBase, ConfigError, field_specs, param, validate_value
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,9 @@ def test_int_and_float_from_strings_and_refusals():
     assert "flag" in errors_of({"flag": 2})
 
 
-def test_multi_choice_dedups_and_bounds_item_count():
-    assert Cfg.from_dict({"models": "x, x, y"}).models == ("x", "y")
+def test_multi_choice_refuses_a_repeat_and_bounds_item_count():
+    assert "item 2: 'x' is listed twice" in errors_of({"models": "x, x, y"})["models"]
+    assert Cfg.from_dict({"models": "x, y"}).models == ("x", "y")
     assert Cfg.from_dict({"models": ["z"]}).models == ("z",)
     assert "at most 2" in errors_of({"models": ["x", "y", "z"]})["models"]
     assert "at least 1" in errors_of({"models": []})["models"]
@@ -121,3 +122,21 @@ def test_a_field_without_help_or_with_an_unsupported_type_is_refused():
         field_specs(NoHelp)
     with pytest.raises(TypeError, match="unsupported"):
         field_specs(BadType)
+
+
+def test_strict_takes_typed_values_only():
+    """A JSON body is typed: "5" is text there, as a comma list is; a form's or the CLI's text is converted."""
+    assert Cfg.from_dict({"n": "5"}).n == 5
+    with pytest.raises(ConfigError, match="n: must be a whole number"):
+        Cfg.from_dict({"n": "5"}, strict=True)
+    with pytest.raises(ConfigError, match="must be a list"):
+        Cfg.from_dict({"models": "x, y"}, strict=True)
+    assert Cfg.from_dict({"n": 5, "models": ["x", "y"]}, strict=True).models == ("x", "y")
+
+
+def test_text_with_a_lone_surrogate_or_a_nul_is_refused():
+    spec = next(s for s in Cfg.specs() if s.name == "name")
+    with pytest.raises(ValueError, match="surrogate"):
+        validate_value(spec, "a\ud800")
+    with pytest.raises(ValueError, match="NUL"):
+        validate_value(spec, "a\x00")

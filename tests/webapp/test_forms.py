@@ -79,11 +79,13 @@ def test_toy_round_trip(toy):
 
 
 def test_model_zoo_lists_and_choices():
-    form = config_form_class("model-zoo")({"cfg-models": ["resnet18", "squeezenet1_1"], "cfg-widths": "1.0, 1.0",
+    form = config_form_class("model-zoo")({"cfg-models": ["resnet18", "squeezenet1_1"], "cfg-widths": "1.0",
                                            "cfg-resolutions": "32,64", "cfg-train_epochs": "2"}, prefix="cfg")
     assert form.is_valid(), form.errors
     cfg = techniques.get("model-zoo").parse(form.cleaned_config())
     assert cfg.models == ("resnet18", "squeezenet1_1") and cfg.widths == (1.0,) and cfg.resolutions == (32, 64)
+    with pytest.raises(ConfigError, match="listed twice"):  # a width given twice is a mistake to say, not to drop
+        techniques.get("model-zoo").parse({**form.cleaned_config(), "widths": "1.0, 1.0"})
     assert cfg.train_epochs == 2
     bad = config_form_class("model-zoo")({"cfg-models": ["alexnet"], "cfg-train_epochs": "-1",
                                           "cfg-lr": "0"}, prefix="cfg")

@@ -8,7 +8,18 @@ from rest_framework.parsers import JSONParser
 
 from .. import safejson
 
-__all__ = ["SafeJSONParser"]
+__all__ = ["SafeJSONParser", "UnsafeBody"]
+
+
+class UnsafeBody(ParseError):
+    """A body refused by :mod:`webapp.safejson`; ``field`` is where (dotted), "" for the whole body.
+    The exception handler answers ``{"detail": …, "errors": {field: message}}``."""
+
+    def __init__(self, message: str, field: str = ""):
+        where = f" at {field}" if field else ""
+        super().__init__(f"JSON parse error - {message}{where}.")
+        self.field = field or "body"
+        self.message = message
 
 
 class SafeJSONParser(JSONParser):
@@ -21,5 +32,4 @@ class SafeJSONParser(JSONParser):
         try:
             return safejson.loads(data)
         except safejson.UnsafeJSON as e:
-            where = f" at {e.path}" if e.path else ""
-            raise ParseError(f"JSON parse error - {e.message}{where}.") from None
+            raise UnsafeBody(e.message, e.path) from None

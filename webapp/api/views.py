@@ -8,7 +8,6 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +15,7 @@ from .. import selectors, services
 from ..errors import ApplicationError
 from ..models import HardwareProfile
 from ..services.uploads import UPLOAD_RULES
+from .auth import ClientRateThrottle
 from .parsers import SafeJSONParser
 from .serializers import (ArtifactSerializer, CandidateSerializer, ExperimentInput, ExperimentSerializer,
                           HardwareProfileInput, HardwareProfileSerializer, NetworkSerializer, NetworkUploadInput,
@@ -96,7 +96,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 raise ApplicationError("The experiment is not valid.", field_errors={key: "required"})
         exp = services.experiment_launch(owner=request.user, technique=data["technique"], hardware=data["hardware"],
                                          config=data.get("config"), name=data.get("name", ""),
-                                         shared=data.get("shared", False))
+                                         shared=data.get("shared", False), typed=True)
         return Response(ExperimentSerializer(exp, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
@@ -210,7 +210,7 @@ class FlowView(APIView):
         if not isinstance(data.get("hardware"), str) or not data["hardware"]:
             raise ApplicationError("The flow is not valid.", field_errors={"hardware": "required"})
         exp = services.flow_launch(owner=request.user, hardware=data["hardware"], steps=data.get("steps"),
-                                   name=data.get("name", ""))
+                                   name=data.get("name", ""), typed=True)
         return Response(ExperimentSerializer(exp, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
@@ -256,7 +256,7 @@ class TokenView(ObtainAuthToken):
     (the ``token`` rate) and, with the login form, per user name and address after repeated wrong
     passwords; a token expires after FRONTIER_TOKEN_TTL_DAYS (an expired one is replaced here)."""
 
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "token"
     parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
 
@@ -266,7 +266,7 @@ class TokenView(ObtainAuthToken):
         from django.utils import timezone
         from rest_framework.authtoken.models import Token
 
-        from ..services.accounts import client_address, login_failed, login_locked_for, login_succeeded, token_create
+        from ..services.accounts import client_address, login_locked_for, token_create
         from .auth import token_expires_at
 
         username = request.data.get("username") if isinstance(request.data, dict) else None
@@ -275,14 +275,12 @@ class TokenView(ObtainAuthToken):
         wait = login_locked_for(username=username, address=address)
         if wait:
             raise Throttled(wait=wait, detail=f"Too many wrong passwords; try again in {wait} s.")
+        # the password is checked through authenticate(): webapp.backends counts a wrong one
         serializer = self.get_serializer(data=request.data if isinstance(request.data, dict) else {})
         if not serializer.is_valid():
-            if username:
-                login_failed(username=username, address=address)
             raise ApplicationError("Unable to sign in with these credentials.",
                                    field_errors={k: " ".join(map(str, v)) for k, v in serializer.errors.items()})
         user = serializer.validated_data["user"]
-        login_succeeded(username=username)
         token = Token.objects.filter(user=user).first()
         if token is None or timezone.now() >= token_expires_at(token):
             token = token_create(user=user)

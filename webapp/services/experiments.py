@@ -14,6 +14,7 @@ from django.utils import timezone
 from engine import ConfigError, Technique, techniques
 
 from ..errors import ApplicationError
+from ..safejson import text_problem
 from ..models import Experiment, HardwareProfile
 from .dispatch import TASK_NAME, experiment_dispatch, waiting_message
 from .hardware import profile_to_engine
@@ -43,10 +44,12 @@ def _queue_for(technique: Technique, hw: HardwareProfile, config: Any = None) ->
 
 
 def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: HardwareProfile | str,
-                      config: dict[str, Any] | None = None, name: str = "", shared: bool = False) -> Experiment:
+                      config: dict[str, Any] | None = None, name: str = "", shared: bool = False,
+                      typed: bool = False) -> Experiment:
     """Validate and store a new experiment, then send it to the broker once committed
     (a broker that is down leaves it queued, "queued: waiting for the broker"). ``shared``: seen by
-    everyone signed in (else only by its owner and staff)."""
+    everyone signed in (else only by its owner and staff). ``typed``: the config came as JSON
+    (the API), so a number given as text ("5") is refused, as a form's text is not."""
     errors: dict[str, str] = {}
     if technique not in techniques:
         raise ApplicationError("Unknown technique.", field_errors={
@@ -60,6 +63,8 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
         hw = hardware
     if not isinstance(name, str) or len(name) > 200:
         errors["name"] = "text of at most 200 characters"
+    elif why := text_problem(name):
+        errors["name"] = why
     if not isinstance(shared, bool):
         errors["shared"] = "must be true or false"
     if config is not None and not isinstance(config, dict):
@@ -67,7 +72,7 @@ def experiment_launch(*, owner: AbstractBaseUser, technique: str, hardware: Hard
         config = None
     config = _network_ids_as_text(config, technique)
     try:
-        parsed = tech.parse(config or {})
+        parsed = tech.parse(config or {}, strict=typed)
     except ConfigError as e:
         errors.update({f"config.{k}": v for k, v in e.errors.items()})
         parsed = None

@@ -19,6 +19,7 @@ from django.db import transaction
 from engine import ConfigError, techniques
 
 from ..errors import ApplicationError
+from ..safejson import text_problem
 from ..models import Experiment, HardwareProfile
 from ..selectors import result_network
 from .experiments import experiment_launch, network_fields
@@ -35,14 +36,18 @@ def _step_name(name: str, k: int, n: int, technique: str) -> str:
     return f"{name} · step {k + 1}/{n}: {technique}"[:200]
 
 
-def flow_launch(*, owner: AbstractBaseUser, hardware: HardwareProfile | str, steps: Any, name: str = "") -> Experiment:
-    """Validate every step, then launch the first; returns its experiment."""
+def flow_launch(*, owner: AbstractBaseUser, hardware: HardwareProfile | str, steps: Any, name: str = "",
+                typed: bool = False) -> Experiment:
+    """Validate every step, then launch the first; returns its experiment. ``typed``: the steps
+    came as JSON (the API): a number given as text is refused there."""
     errors: dict[str, str] = {}
     if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
         raise ApplicationError("The flow is not valid.", field_errors={
             "steps": f"a list of 1 to {MAX_STEPS} steps, each {{\"technique\": …, \"config\": {{…}}}}"})
-    if not isinstance(name, str) or len(name) > 150 or "\x00" in name:
-        raise ApplicationError("The flow is not valid.", field_errors={"name": "text of at most 150 characters"})
+    if not isinstance(name, str) or len(name) > 150 or text_problem(name):
+        raise ApplicationError("The flow is not valid.", field_errors={
+            "name": text_problem(name) if isinstance(name, str) and text_problem(name)
+            else "text of at most 150 characters"})
     clean = []
     for k, st in enumerate(steps):
         if not isinstance(st, dict) or set(st) - {"technique", "config"}:
@@ -65,7 +70,7 @@ def flow_launch(*, owner: AbstractBaseUser, hardware: HardwareProfile | str, ste
             errors[f"steps.{k}.config"] = "its network comes from the step before; leave the network setting out"
             continue
         try:
-            techniques.get(tech).parse(cfg)
+            techniques.get(tech).parse(cfg, strict=typed)
         except ConfigError as e:
             errors.update({f"steps.{k}.config.{f}": m for f, m in e.errors.items()})
             continue
@@ -77,7 +82,8 @@ def flow_launch(*, owner: AbstractBaseUser, hardware: HardwareProfile | str, ste
     with transaction.atomic():  # the job is sent on commit: with its flow already stored
         exp = experiment_launch(owner=owner, technique=clean[0]["technique"], hardware=hardware,
                                 config=clean[0]["config"], name=_step_name(name, 0, len(clean),
-                                                                            clean[0]["technique"]))
+                                                                            clean[0]["technique"]),
+                                typed=typed)
         Experiment.objects.filter(pk=exp.pk).update(flow=flow)
     exp.refresh_from_db()
     return exp

@@ -46,6 +46,8 @@ def _validated(slug: str, data: dict[str, Any]) -> EngineProfile:
     for text_field, limit in (("title", 200), ("source", 4000), ("notes", 4000)):
         if text_field in data and (not isinstance(data[text_field], str) or len(data[text_field]) > limit):
             raise ApplicationError("Invalid profile.", field_errors={text_field: f"text of at most {limit} characters"})
+        if text_field in data and (why := safejson.text_problem(data[text_field])):
+            raise ApplicationError("Invalid profile.", field_errors={text_field: why})
     if "title" in data and not data["title"].strip():
         raise ApplicationError("Invalid profile.", field_errors={"title": "required"})
     if "bit_flexible" in data and not isinstance(data["bit_flexible"], bool):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -30,6 +31,7 @@ from engine.outputs import NetworkLatencyOutput, NetworkOutput
 from engine.problems import ImageClassification
 
 from ..errors import ApplicationError
+from ..safejson import text_problem
 from ..models import Candidate, Experiment, Network, NetworkLatency
 from .uploads import _check_size
 
@@ -154,7 +156,8 @@ def _bad(field: str, message: str) -> ApplicationError:
 
 def _int_field(data: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None) -> int:
     v = data.get(name, default)
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+    # a form field is text: at most 18 digits is converted (5,000 would make int() raise)
+    if isinstance(v, str) and re.fullmatch(r"-?[0-9]{1,18}", v.strip()):
         v = int(v.strip())
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         raise _bad(name, f"a whole number from {lo} to {hi}")
@@ -169,8 +172,8 @@ def network_upload(*, owner: AbstractBaseUser, data: dict[str, Any], weights: Up
     from engine.data import DATASETS
 
     name = data.get("name", "")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200 or "\x00" in name:
-        raise _bad("name", "a name of 1 to 200 characters")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or text_problem(name):
+        raise _bad("name", (isinstance(name, str) and text_problem(name)) or "a name of 1 to 200 characters")
     arch = data.get("architecture")
     if arch not in UPLOAD_ARCHITECTURES:
         raise _bad("architecture", f"one of {', '.join(UPLOAD_ARCHITECTURES)} (torchvision names)")
@@ -259,7 +262,8 @@ def network_delete(*, network: Network, user: AbstractBaseUser) -> None:
 
 def network_export(*, network: Network, fmt: str) -> Path:
     """The file of ``network`` in ``fmt`` (safetensors, onnx, torchscript, json),
-    made on first request and kept in its folder."""
+    made once, on first request, and kept in its folder: requests that come while
+    it is being made wait for it (a lock on the folder) instead of each building it."""
     if fmt not in EXPORTS:
         raise ApplicationError("Unknown format.", field_errors={"format": f"one of {', '.join(EXPORTS)}"})
     folder = network_folder(network)
@@ -268,6 +272,26 @@ def network_export(*, network: Network, fmt: str) -> Path:
         return path
     if fmt in ("safetensors", "json"):
         raise ApplicationError("The network's files are missing.", status=404)
+    if not folder.is_dir():
+        raise ApplicationError("The network's files are missing.", status=404)
+    import fcntl
+
+    with open(folder / ".export.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, also if the process dies
+        if path.is_file():  # made by the request that held the lock before
+            return path
+        failed = folder / f".{fmt}.failed"  # an export that failed once is not tried on every GET
+        if failed.is_file():
+            raise ApplicationError(failed.read_text(encoding="utf-8", errors="replace")[:600])
+        try:
+            return _export(network, folder, path, fmt)
+        except ApplicationError as e:
+            if e.status == 400:
+                failed.write_text(e.message, encoding="utf-8")
+            raise
+
+
+def _export(network: Network, folder: Path, path: Path, fmt: str) -> Path:
     from engine.networks import load_network
 
     try:

@@ -149,8 +149,8 @@ def validate_predictor_json(data: bytes | str | dict[str, Any], *, max_bytes: in
             raise PredictorError(f"the file is {size / 2**20:.1f} MiB; at most {max_bytes / 2**20:.0f} MiB allowed")
         try:
             data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise PredictorError(f"not valid JSON: {e}") from None
+        except ValueError as e:  # not JSON, not UTF-8, or an integer too long to convert
+            raise PredictorError(f"not valid JSON: {str(e)[:200]}") from None
     if not isinstance(data, dict) or not isinstance(data.get("weights"), dict):
         raise PredictorError("a predictor is a JSON object with a 'weights' object")
     try:

@@ -217,6 +217,8 @@ def validate_lut_json(data: bytes | str | dict[str, Any], *, max_bytes: int = MA
             raise LutError(["the file is not UTF-8 text"]) from None
         except json.JSONDecodeError as e:
             raise LutError([f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"]) from None
+        except ValueError as e:  # an integer of 4,300 digits and more, which Python refuses to convert
+            raise LutError([f"not valid JSON: {str(e)[:120]}"]) from None
     if not isinstance(data, dict):
         raise LutError([f"a lookup table is a JSON object, not {type(data).__name__}"])
     errs = _Errors()
