@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
-__all__ = ["RejectNulMiddleware"]
+__all__ = ["RejectNulMiddleware", "PrivateCacheMiddleware"]
 
 
 def _nul_field(request: HttpRequest) -> str | None:
@@ -39,3 +39,21 @@ class RejectNulMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": "Bad request.", "errors": {where: message}}, status=400)
         return HttpResponseBadRequest(f"Bad request. {message}", content_type="text/plain; charset=utf-8")
+
+
+class PrivateCacheMiddleware:
+    """A page or API answer for a signed-in user (a session or an ``Authorization`` header) is
+    ``Cache-Control: private``: a shared cache (a proxy, a CDN) must not keep one user's
+    experiments and hand them to the next."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.utils.cache import patch_cache_control
+
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META:
+            patch_cache_control(response, private=True)
+        return response

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webapp.middleware.PrivateCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -215,6 +216,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 
 # --- accounts -------------------------------------------------------------
+# every password check passes the sign-in throttle (the login page, the admin's, the API token)
+AUTHENTICATION_BACKENDS = ["webapp.backends.ThrottledModelBackend"]
+#: how many reverse proxies of yours stand in front and append the client to X-Forwarded-For
+#: (0, the default: none, and the header is ignored; FRONTIER_BEHIND_TLS_PROXY=true implies 1)
+FRONTIER_TRUSTED_PROXIES = int(os.environ.get("FRONTIER_TRUSTED_PROXIES",
+                                              1 if _bool("FRONTIER_BEHIND_TLS_PROXY", False) else 0))
+if not 0 <= FRONTIER_TRUSTED_PROXIES <= 5:
+    raise ImproperlyConfigured("FRONTIER_TRUSTED_PROXIES must be 0..5")
 #: wrong passwords (per user name, and per client address) before sign-in is refused for a while
 FRONTIER_LOGIN_MAX_FAILURES = int(os.environ.get("FRONTIER_LOGIN_MAX_FAILURES", 10))
 FRONTIER_LOGIN_LOCKOUT_S = int(os.environ.get("FRONTIER_LOGIN_LOCKOUT_S", 15 * 60))
@@ -237,8 +246,9 @@ REST_FRAMEWORK = {
         "webapp.api.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("FRONTIER_TOKEN_RATE", "20/min")},
-    # behind the TLS proxy, DRF's throttle takes the client from the address it appended to X-Forwarded-For
-    "NUM_PROXIES": 1 if _bool("FRONTIER_BEHIND_TLS_PROXY", False) else None,
+    # the client of DRF's throttles is REMOTE_ADDR, or the one the trusted proxies appended to
+    # X-Forwarded-For (None would key on the whole header, which a client writes: a bypass)
+    "NUM_PROXIES": FRONTIER_TRUSTED_PROXIES,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_PARSER_CLASSES": ["webapp.api.parsers.SafeJSONParser", "rest_framework.parsers.FormParser",
@@ -275,7 +285,10 @@ CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", _tls)
 SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", _tls)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31536000 if _tls else 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _tls)
-SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", _tls)
+# preloading is a promise to browsers' built-in lists that is slow to undo: only when asked for
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+# W021 ("SECURE_HSTS_PRELOAD is not True") is that choice, not an oversight
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 FRONTIER_BEHIND_TLS_PROXY = _bool("FRONTIER_BEHIND_TLS_PROXY", False)
 if FRONTIER_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -678,6 +678,29 @@ def flow_detail(request: HttpRequest, flow_id: str) -> HttpResponse:
 from django.contrib.auth import views as auth_views  # noqa: E402
 
 
+def _sign_in_locked(request: HttpRequest) -> HttpResponse | None:
+    """A 429 page while the POSTed user name or the client's address is locked out, else None.
+    (The lock-out itself is enforced by webapp.backends on every password check; this only says so.)"""
+    from django.contrib.auth.forms import AuthenticationForm
+
+    from .services.accounts import client_address, login_locked_for
+
+    if request.method != "POST":
+        return None
+    username = request.POST.get("username", "")
+    wait = login_locked_for(username=username, address=client_address(request.META))
+    if not wait:
+        return None
+    minutes = wait // 60 + 1
+    response = render(request, "frontier/login.html", {
+        "form": AuthenticationForm(request, initial={"username": username[:150]}),
+        "next": request.POST.get("next", "")[:500],
+        "locked": f"Too many wrong passwords: sign-in is locked for {minutes} more minute{'s' if minutes > 1 else ''}."},
+        status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 class LoginView(auth_views.LoginView):
     """The login form, throttled: after repeated wrong passwords for a user name or from an address,
     sign-in is refused (HTTP 429, even with the right password) until the lock-out ends."""
@@ -685,32 +708,14 @@ class LoginView(auth_views.LoginView):
     template_name = "frontier/login.html"
 
     def post(self, request, *args, **kwargs):
-        from .services.accounts import client_address, login_locked_for
+        return _sign_in_locked(request) or super().post(request, *args, **kwargs)
 
-        wait = login_locked_for(username=request.POST.get("username", ""), address=client_address(request.META))
-        if wait:
-            # the password is not even checked while locked
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")[:150]})
-            minutes = wait // 60 + 1
-            response = self.render_to_response(self.get_context_data(form=form, locked=(
-                f"Too many wrong passwords: sign-in is locked for {minutes} more minute{'s' if minutes > 1 else ''}.")))
-            response.status_code = 429
-            response["Retry-After"] = str(wait)
-            return response
-        return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form):
-        from .services.accounts import client_address, login_failed
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login, locked out as the login page is (it checks passwords through the same backend)."""
+    from django.contrib import admin
 
-        if self.request.POST.get("username"):
-            login_failed(username=self.request.POST["username"], address=client_address(self.request.META))
-        return super().form_invalid(form)
-
-    def form_valid(self, form):
-        from .services.accounts import login_succeeded
-
-        login_succeeded(username=form.get_user().get_username())
-        return super().form_valid(form)
+    return _sign_in_locked(request) or admin.site.login(request)
 
 
 @login_required

@@ -131,7 +131,7 @@ def test_the_account_page_creates_and_revokes_the_token(client, user):
 def test_behind_the_tls_proxy_each_client_counts_apart(client, user, other_user, settings):
     """Every request comes from the proxy's address: the client is the one the proxy appended."""
     settings.FRONTIER_LOGIN_MAX_FAILURES = 3
-    settings.FRONTIER_BEHIND_TLS_PROXY = True
+    settings.FRONTIER_TRUSTED_PROXIES = 1  # what FRONTIER_BEHIND_TLS_PROXY=true implies
     proxy = {"REMOTE_ADDR": "10.0.0.5"}
     for _ in range(3):
         client.post("/login/", {"username": "mallory", "password": "x"}, HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy)

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import SMOKE_ZOO
 from tests.webapp.test_services import GOOD_HW, db_counts, make_exp
 from webapp import services
+from webapp.errors import ApplicationError
 from webapp.models import Experiment, HardwareProfile
 
 pytestmark = pytest.mark.django_db
@@ -162,6 +163,233 @@ def test_nul_in_a_multipart_upload_name_is_a_400(api, profiles, media_root):
     r = api.post("/api/networks/", {"name": "n\x00", "architecture": "mobilenet_v2",
                                     "weights": io.BytesIO(b"x")}, format="multipart")
     assert r.status_code == 400 and "NUL" in json.dumps(r.json())
+
+
+# --- integers too long to convert, lone surrogates (issue 35) ------------------------------
+
+LONG = "9" * 5000  # Python refuses to convert 4,300 digits and more: a bare ValueError was a 500
+
+
+@pytest.fixture
+def anon():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.mark.parametrize("method,url,body,field", [
+    ("post", "/api/token/", '{"username": "alice", "password": ' + LONG + "}", "password"),
+    ("post", "/api/experiments/", '{"technique": "model-zoo", "hardware": "local-cpu", "config": '
+                                  '{"train_epochs": ' + LONG + "}}", "config.train_epochs"),
+    ("post", "/api/hardware/", '{"slug": "long-board", "title": "t", "cores": ' + LONG + "}", "cores"),
+    ("patch", "/api/hardware/board/", '{"cores": -' + LONG + "}", "cores"),
+    ("post", "/api/hardware/board/lookup-table/", '{"entries": {"a": {"mean": ' + LONG + "}}}",
+     "entries.a.mean"),
+    ("post", "/api/flows/", '{"hardware": "local-cpu", "steps": [{"technique": "nas-evolution", "config": '
+                            '{"seed": ' + LONG + "}}]}", "steps.0.config.seed"),
+    ("post", "/api/experiments/{exp}/share/", '{"shared": ' + LONG + "}", "shared"),
+])
+def test_an_integer_of_5000_digits_is_a_400_naming_its_field(api, anon, board, exp, no_queue, method, url, body,
+                                                             field):
+    before = db_counts()
+    c = anon if url == "/api/token/" else api
+    r = getattr(c, method)(url.format(exp=exp.pk), body, content_type="application/json")
+    assert r.status_code == 400, r.content
+    assert "5,000 digits" in r.json()["detail"] and field in r.json()["errors"]
+    assert db_counts() == before and not no_queue
+
+
+def test_a_5000_digit_class_count_in_a_multipart_upload_is_a_400(api, profiles, media_root):
+    r = api.post("/api/networks/", {"name": "n", "architecture": "mobilenet_v2", "classes": LONG,
+                                    "weights": io.BytesIO(b"x")}, format="multipart")
+    assert r.status_code == 400 and "classes" in r.json()["errors"]
+
+
+def test_long_but_convertible_integers_are_bounded_as_before(api, profiles, no_queue):
+    body = '{"technique": "model-zoo", "hardware": "local-cpu", "config": {"train_epochs": ' + "9" * 30 + "}}"
+    r = api.post("/api/experiments/", body, content_type="application/json")
+    assert r.status_code == 400 and "config.train_epochs" in r.json()["errors"] and not no_queue
+
+
+@pytest.mark.parametrize("label,url,body", [
+    ("experiment name", "/api/experiments/", {"technique": "model-zoo", "hardware": "local-cpu",
+                                              "config": SMOKE_ZOO, "name": "a\ud800b"}),
+    ("config text", "/api/experiments/", {"technique": "model-zoo", "hardware": "local-cpu",
+                                          "config": {**SMOKE_ZOO, "optimizer": "sgd\udfff"}}),
+    ("a key", "/api/experiments/", {"technique": "model-zoo", "hardware": "local-cpu", "config": {"x\ud800": 1}}),
+    ("profile title", "/api/hardware/", {"slug": "sur-board", **GOOD_HW, "title": "T\ud800"}),
+    ("profile notes", "/api/hardware/", {"slug": "sur-board", **GOOD_HW, "notes": "\udc00"}),
+    ("flow name", "/api/flows/", {"hardware": "local-cpu", "name": "f\ud800", "steps": []}),
+])
+def test_a_lone_surrogate_in_json_text_is_a_400(api, profiles, no_queue, label, url, body):
+    before = db_counts()
+    r = api.post(url, json.dumps(body), content_type="application/json")  # json.dumps writes "\ud800"
+    assert r.status_code == 400, (label, r.content)
+    assert "surrogate" in r.json()["detail"]
+    assert db_counts() == before and not no_queue
+
+
+def test_a_lone_surrogate_given_from_python_is_refused_by_the_services(user, profiles, no_queue):
+    """The services check text too, whoever calls them (a management command, a script)."""
+    from webapp.errors import ApplicationError
+
+    before = db_counts()
+    with pytest.raises(ApplicationError, match="invalid|not valid") as e:
+        services.experiment_launch(owner=user, technique="model-zoo", hardware="local-cpu", config=SMOKE_ZOO,
+                                   name="x\ud800")
+    assert "surrogate" in e.value.field_errors["name"]
+    with pytest.raises(ApplicationError) as e:
+        services.hardware_profile_create(owner=user, slug="sb", data={**GOOD_HW, "notes": "\ud800"})
+    assert "surrogate" in e.value.field_errors["notes"]
+    assert db_counts() == before and not no_queue
+
+
+# --- typed JSON: text is no number there, a value listed twice is refused ------------------
+
+@pytest.mark.parametrize("config,field,says", [
+    ({**SMOKE_ZOO, "train_epochs": "5"}, "train_epochs", "whole number"),
+    ({**SMOKE_ZOO, "widths": [0.5, 0.5]}, "widths", "listed twice"),
+    ({**SMOKE_ZOO, "widths": "0.5,1.0"}, "widths", "must be a list"),
+    ({**SMOKE_ZOO, "latency_repeats": True}, "latency_repeats", "whole number"),
+])
+def test_the_api_takes_settings_typed_and_once(api, profiles, no_queue, config, field, says):
+    before = db_counts()
+    r = api.post("/api/experiments/", {"technique": "model-zoo", "hardware": "local-cpu", "config": config},
+                 format="json")
+    assert r.status_code == 400 and says in r.json()["errors"][f"config.{field}"], r.content
+    assert db_counts() == before and not no_queue
+
+
+def test_the_form_still_takes_text_and_refuses_a_width_twice(client, user, profiles, no_queue):
+    client.force_login(user)
+    form = {"technique": "model-zoo", "hardware": "local-cpu", "cfg-models": "squeezenet1_1",
+            "cfg-resolutions": "32", "cfg-train_epochs": "0"}
+    r = client.post("/experiments/new/", {**form, "cfg-widths": "0.5, 0.5"})
+    assert r.status_code == 200 and b"listed twice" in r.content and not Experiment.objects.exists()
+    assert client.post("/experiments/new/", {**form, "cfg-widths": "0.5, 1.0"}).status_code == 302
+
+
+# --- sign-in: every path throttled, the client as trusted proxies say, tokens revoked ------
+
+def _admin(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password="root-pass-123")
+
+
+def test_the_admin_login_is_locked_out_like_the_login_page(client, django_user_model, settings):
+    _admin(django_user_model)
+    n = settings.FRONTIER_LOGIN_MAX_FAILURES
+    codes = [client.post("/admin/login/", {"username": "root", "password": f"g{i}"}).status_code for i in range(12)]
+    assert codes[:n] == [200] * n and set(codes[n:]) == {429}
+    r = client.post("/admin/login/", {"username": "root", "password": "root-pass-123"})
+    assert r.status_code == 429 and int(r["Retry-After"]) > 0 and "_auth_user_id" not in client.session
+    assert client.post("/login/", {"username": "root", "password": "root-pass-123"}).status_code == 429
+
+
+def test_failures_on_the_login_page_lock_the_admin_and_the_token(client, django_user_model, settings):
+    from rest_framework.test import APIClient
+
+    _admin(django_user_model)
+    for i in range(settings.FRONTIER_LOGIN_MAX_FAILURES):
+        client.post("/login/", {"username": "root", "password": f"g{i}"}, REMOTE_ADDR=f"10.1.0.{i}")
+    # the name is locked wherever its password is checked, from any address
+    assert client.post("/admin/login/", {"username": "root", "password": "root-pass-123"},
+                       REMOTE_ADDR="10.2.0.1").status_code == 429
+    assert APIClient().post("/api/token/", {"username": "root", "password": "root-pass-123"}, format="json",
+                            REMOTE_ADDR="10.2.0.2").status_code == 429
+
+
+def test_a_new_x_forwarded_for_on_each_request_does_not_reset_the_token_rate(user, monkeypatch):
+    from rest_framework.test import APIClient
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"token": "3/min"})
+    c = APIClient()
+    codes = [c.post("/api/token/", {"username": "alice", "password": "alice-pass-123"}, format="json",
+                    HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").status_code for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_a_new_x_forwarded_for_does_not_reset_the_lock_out(client, user, settings):
+    settings.FRONTIER_LOGIN_MAX_FAILURES = 3
+    for i in range(3):
+        client.post("/login/", {"username": f"m{i}", "password": "x"}, HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
+    assert client.post("/login/", {"username": "alice", "password": "alice-pass-123"},
+                       HTTP_X_FORWARDED_FOR="192.0.2.1").status_code == 429  # the one address: locked
+
+
+def test_changing_the_password_revokes_the_api_token(user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    key = APIClient().post("/api/token/", {"username": "alice", "password": "alice-pass-123"},
+                           format="json").json()["token"]
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert c.get("/api/hardware/").status_code == 200
+    user.last_name = "renamed"
+    user.save()  # a save without a new password keeps it
+    assert c.get("/api/hardware/").status_code == 200
+    user.set_password("a-new-pass-456")
+    user.save()
+    assert c.get("/api/hardware/").status_code in (401, 403) and not Token.objects.filter(key=key).exists()
+
+
+def test_signed_in_pages_and_api_answers_are_private(client, api, user, profiles):
+    from rest_framework.test import APIClient
+
+    client.force_login(user)
+    for url in ("/", "/experiments/", "/hardware/", "/account/"):
+        assert "private" in client.get(url)["Cache-Control"], url
+    key = APIClient().post("/api/token/", {"username": "alice", "password": "alice-pass-123"},
+                           format="json").json()["token"]
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert "private" in c.get("/api/experiments/")["Cache-Control"]
+
+
+# --- exports made once ------------------------------------------------------------------------
+
+def test_an_onnx_export_is_built_once_for_concurrent_downloads_and_a_failure_once(user, profiles, media_root,
+                                                                                  monkeypatch):
+    import threading
+
+    import webapp.services.networks as nets
+    from tests.webapp.test_networks import weights_file
+
+    class Upload(io.BytesIO):
+        name, size = "w.safetensors", None
+
+    f = weights_file()
+    up = Upload(f.getvalue())
+    up.size = len(up.getvalue())
+    up.chunks = lambda: [up.getvalue()]
+    net = services.network_upload(owner=user, data={"name": "n", "architecture": "mobilenet_v2", "width": 0.5,
+                                                    "classes": 10, "resolution": 32}, weights=up)
+    calls, real = [], nets.export_onnx
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(nets, "export_onnx", counted)
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(nets.network_export(network=net, fmt="onnx")))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(paths)) == 1 and paths[0].is_file()
+
+    def broken(*a, **k):
+        calls.append(1)
+        raise RuntimeError("exporter says no")
+
+    monkeypatch.setattr(nets, "export_torchscript", broken)
+    for _ in range(2):
+        with pytest.raises(ApplicationError, match="exporter says no"):
+            nets.network_export(network=net, fmt="torchscript")
+    assert len(calls) == 2  # the failure is remembered, not rebuilt on every GET
 
 
 # --- the schema and the settings form ------------------------------------------------------

@@ -40,6 +40,18 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert "no issues" in r.stdout + r.stderr
 
 
+def test_hsts_preload_is_asked_for_not_assumed(tmp_path):
+    """Behind TLS, HSTS is sent, but preloading (a promise to the browsers' built-in lists, slow to
+    undo) only with SECURE_HSTS_PRELOAD=true."""
+    show = ("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'webapp.settings'); django.setup();"
+            "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS > 0, s.SECURE_HSTS_PRELOAD)")
+    for extra, preload in (({}, "False"), ({"SECURE_HSTS_PRELOAD": "true"}, "True")):
+        r = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=_env(tmp_path, **PRODUCTION, **extra),
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["True", preload]
+
+
 def test_check_deploy_warns_without_the_tls_settings(settings):
     """Without them it warns: HSTS (W004) and the SSL redirect (W008), which is why they are settable."""
     from django.core.management import call_command

@@ -8,8 +8,19 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.throttling import ScopedRateThrottle
 
-__all__ = ["ExpiringTokenAuthentication", "token_expires_at"]
+__all__ = ["ClientRateThrottle", "ExpiringTokenAuthentication", "token_expires_at"]
+
+
+class ClientRateThrottle(ScopedRateThrottle):
+    """DRF's scoped rate, keyed on the client as the sign-in lock-out sees it
+    (:func:`webapp.services.accounts.client_address`: X-Forwarded-For only from trusted proxies)."""
+
+    def get_ident(self, request):
+        from ..services.accounts import client_address
+
+        return client_address(request.META)
 
 
 def token_expires_at(token):

@@ -25,14 +25,18 @@ def admin_ensure(*, username: str = "admin") -> str | None:
 # with the right password. A success clears the name's counter.
 
 def client_address(meta: dict) -> str:
-    """The client's address for the throttle: REMOTE_ADDR, or behind the TLS proxy
-    (FRONTIER_BEHIND_TLS_PROXY) the address that proxy appended to X-Forwarded-For, so that
-    everyone's failures are not counted against the proxy's one address."""
+    """The client's address for every throttle: REMOTE_ADDR, or behind FRONTIER_TRUSTED_PROXIES
+    reverse proxies the address the outermost of them appended to X-Forwarded-For (the entry that
+    many from the right), so that everyone's failures are not counted against the proxy's one
+    address. With no trusted proxy (the default) X-Forwarded-For is ignored: a client could write
+    anything there, a new value on each request."""
     from django.conf import settings
 
     addr = meta.get("REMOTE_ADDR", "")
-    if settings.FRONTIER_BEHIND_TLS_PROXY and meta.get("HTTP_X_FORWARDED_FOR"):
-        addr = meta["HTTP_X_FORWARDED_FOR"].split(",")[-1].strip()
+    n = settings.FRONTIER_TRUSTED_PROXIES
+    if n and meta.get("HTTP_X_FORWARDED_FOR"):
+        hops = [h.strip() for h in meta["HTTP_X_FORWARDED_FOR"].split(",")]
+        addr = hops[-min(n, len(hops))] or addr
     return addr[:64]
 
 
