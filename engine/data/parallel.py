@@ -18,9 +18,9 @@ aligned line by line. :func:`load_parallel_folder` refuses unequal line
 counts, empty lines, files that are not UTF-8 and corpora that are too small
 or too large, each with a :class:`DataError` naming the file and the line.
 The same checks read an uploaded corpus (:func:`load_parallel_upload`): a
-``.zip`` / ``.tar.gz`` of those files (read in memory, never extracted;
-links, '..' or absolute member names and zip bombs refused) or a two-column
-``.tsv``.
+``.zip`` / ``.tar.gz`` of those files (through :mod:`engine.data.archive`,
+which checks every member's header before reading any, bounded, in memory,
+never extracted) or a two-column ``.tsv``.
 
     corpus = generate_number_corpus("de", train=20000, valid=500, test=500, seed=0)
     corpus = load_parallel_folder("my-wmt", src="en", tgt="de")
@@ -30,15 +30,13 @@ links, '..' or absolute member names and zip bombs refused) or a two-column
 from __future__ import annotations
 
 import re
-import tarfile
-import zipfile
-import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from .archive import Archive, ArchiveLimits, ArchiveMember, archive_format, open_archive
 from .catalog import DatasetInfo, data_dir, datasets, register_dataset
 from .errors import DataError
 
@@ -244,11 +242,14 @@ def load_parallel_folder(name_or_path: str, *, src: str = "en", tgt: str = "de",
 
 #: file names an uploaded corpus may have
 UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tsv")
-#: bounds on an uploaded archive: members, and bytes of split files once decompressed
+#: bounds on an uploaded archive: members, and bytes of its files once decompressed (each and all together)
 MAX_ARCHIVE_MEMBERS = 1000
 MAX_CORPUS_BYTES = 256 * 2**20
-#: a member that decompresses to over this many times its compressed size (and over 1 MiB) is a zip bomb
+#: a member that decompresses to over this many times its compressed size (and over 1 MiB) is a zip bomb;
+#: for a .tar.gz, over this many times the whole file's size
 MAX_COMPRESSION_RATIO = 100
+_LIMITS = ArchiveLimits(max_members=MAX_ARCHIVE_MEMBERS, max_member_bytes=MAX_CORPUS_BYTES,
+                        max_total_bytes=MAX_CORPUS_BYTES, max_ratio=MAX_COMPRESSION_RATIO)
 _SPLIT_FILE = re.compile(r"^(train|valid|test)\.([A-Za-z0-9]{1,8})$")
 
 
@@ -258,92 +259,19 @@ def upload_suffix(name: str) -> str | None:
     return next((s for s in UPLOAD_SUFFIXES if low.endswith(s)), None)
 
 
-def _member_path(name: str, archive: str) -> PurePosixPath:
-    """A member's path, refused when it is absolute or climbs out (zip-slip)."""
-    if "\x00" in name or "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise DataError(f"{archive}: member {name[:120]!r} has an absolute or Windows path; refused")
-    p = PurePosixPath(name)
-    if ".." in p.parts:
-        raise DataError(f"{archive}: member {name[:120]!r} climbs out of the archive ('..'); refused")
-    return p
+def _open_corpus_archive(path: Path) -> Archive:
+    """A corpus archive, every member checked by :func:`engine.data.archive.open_archive`
+    (nothing read yet); close it after reading."""
+    if archive_format(path.name) is None:
+        raise DataError(f"{path.name}: a corpus archive is a .zip or a .tar.gz")
+    return open_archive(path, limits=_LIMITS)
 
 
-def _archive_members(path: Path) -> list[tuple[PurePosixPath, int, Callable[[], bytes]]]:
-    """The split files of an archive (``train.<lang>`` …, all in one folder):
-    their path, size and a reader; every member is checked first, nothing is
-    extracted to disk. Links, devices, encrypted members, '..' or absolute
-    names, too many members and too many decompressed bytes are refused."""
-    arch = path.name
-    out: list[tuple[PurePosixPath, int, Callable[[], bytes]]] = []
-    total = 0
-
-    def keep(p: PurePosixPath, size: int, read: Callable[[], bytes]) -> None:
-        nonlocal total
-        if not _SPLIT_FILE.match(p.name):
-            return  # a README or a licence beside the corpus: not read
-        total += size
-        if total > MAX_CORPUS_BYTES:
-            raise DataError(f"{arch}: the corpus files decompress to over {MAX_CORPUS_BYTES // 2**20} MiB; refused")
-        out.append((p, size, read))
-
-    suffix = upload_suffix(arch)
-    if suffix == ".zip":
-        try:
-            zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as e:
-            raise DataError(f"{arch}: not a readable .zip archive ({str(e)[:120]})") from None
-        infos = zf.infolist()
-        if len(infos) > MAX_ARCHIVE_MEMBERS:
-            raise DataError(f"{arch}: {len(infos):,} members; at most {MAX_ARCHIVE_MEMBERS:,}")
-        for info in infos:
-            p = _member_path(info.filename, arch)
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode == 0o120000:
-                raise DataError(f"{arch}: member {info.filename[:120]!r} is a symbolic link; refused")
-            if info.is_dir():
-                continue
-            if mode not in (0, 0o100000):
-                raise DataError(f"{arch}: member {info.filename[:120]!r} is not a regular file; refused")
-            if info.flag_bits & 0x1:
-                raise DataError(f"{arch}: member {info.filename[:120]!r} is encrypted; refused")
-            if info.file_size > 2**20 and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-                raise DataError(f"{arch}: member {info.filename[:120]!r} decompresses {info.file_size:,} bytes "
-                                f"from {info.compress_size:,} (a zip bomb?); refused")
-
-            def read(info: zipfile.ZipInfo = info) -> bytes:
-                try:  # zipfile stops at the declared size and checks the CRC
-                    return zf.read(info)
-                except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
-                    raise DataError(f"{arch}: member {info.filename[:120]!r} cannot be read ({str(e)[:120]})"
-                                    ) from None
-            keep(p, info.file_size, read)
-    elif suffix in (".tar.gz", ".tgz"):
-        try:
-            tf = tarfile.open(path, "r:gz")
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise DataError(f"{arch}: not a readable .tar.gz archive ({str(e)[:120]})") from None
-        n = 0
-        try:
-            for m in tf:  # headers one by one: the bounds stop a bomb before it is decompressed
-                n += 1
-                if n > MAX_ARCHIVE_MEMBERS:
-                    raise DataError(f"{arch}: over {MAX_ARCHIVE_MEMBERS:,} members; refused")
-                p = _member_path(m.name, arch)
-                if m.issym() or m.islnk():
-                    raise DataError(f"{arch}: member {m.name[:120]!r} is a link; refused")
-                if m.isdir():
-                    continue
-                if not m.isfile():
-                    raise DataError(f"{arch}: member {m.name[:120]!r} is not a regular file; refused")
-                if _SPLIT_FILE.match(p.name):
-                    fh = tf.extractfile(m)
-                    data = fh.read(m.size) if fh is not None else b""
-                    keep(p, m.size, lambda data=data: data)
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{arch}: damaged .tar.gz archive ({str(e)[:120]})") from None
-    else:
-        raise DataError(f"{arch}: a corpus archive is a .zip or a .tar.gz")
-    folders = {p.parent for p, _, _ in out}
+def _split_members(archive: Archive, arch: str) -> list[ArchiveMember]:
+    """The split files of an archive (``train.<lang>`` …, all in one folder);
+    a README or a licence beside them is left unread."""
+    out = [m for m in archive.members if _SPLIT_FILE.match(m.path.name)]
+    folders = {m.path.parent for m in out}
     if len(folders) > 1:
         raise DataError(f"{arch}: split files in several folders ({', '.join(sorted(map(str, folders))[:4])}); "
                         "put train.<src> / train.<tgt> (and valid.*, test.*) in one")
@@ -365,7 +293,8 @@ def parallel_upload_languages(path: str | Path) -> tuple[str, ...] | None:
     path = Path(path)
     if upload_suffix(path.name) == ".tsv":
         return None
-    return _archive_languages([p.name for p, _, _ in _archive_members(path)], path.name)
+    with _open_corpus_archive(path) as archive:
+        return _archive_languages([m.path.name for m in _split_members(archive, path.name)], path.name)
 
 
 def load_parallel_upload(path: str | Path, *, src: str | None = None, tgt: str | None = None,
@@ -409,18 +338,18 @@ def load_parallel_upload(path: str | Path, *, src: str | None = None, tgt: str |
         splits: dict[str, list[Pair] | None] = {"train": list(zip(xs, ys)), "valid": None, "test": None}
         return _assemble(label, src, tgt, splits, f"{src}->{tgt} sentence pairs uploaded as {label}",
                          {"upload": label, "format": "tsv"}, valid_fraction, seed, label)
-    members = _archive_members(path)
-    by_name = {p.name: read for p, _, read in members}
-    if src is None or tgt is None:
-        langs = _archive_languages(list(by_name), label)
-        if len(langs) != 2:
-            raise DataError(f"{label}: train files in {len(langs)} languages ({', '.join(langs)}); "
-                            "name the source and target languages")
-        src = src or next(x for x in langs if x != tgt)
-        tgt = tgt or next(x for x in langs if x != src)
-    _check_languages(src, tgt)
-    splits = {s: _read_split(lambda n: by_name[n]() if n in by_name else None, label, s, src, tgt, max_pairs)
-              for s in _SPLITS}
+    with _open_corpus_archive(path) as archive:
+        by_name = {m.path.name: m.read for m in _split_members(archive, path.name)}
+        if src is None or tgt is None:
+            langs = _archive_languages(list(by_name), label)
+            if len(langs) != 2:
+                raise DataError(f"{label}: train files in {len(langs)} languages ({', '.join(langs)}); "
+                                "name the source and target languages")
+            src = src or next(x for x in langs if x != tgt)
+            tgt = tgt or next(x for x in langs if x != src)
+        _check_languages(src, tgt)
+        splits = {s: _read_split(lambda n: by_name[n]() if n in by_name else None, label, s, src, tgt, max_pairs)
+                  for s in _SPLITS}
     return _assemble(label, src, tgt, splits, f"{src}->{tgt} sentence pairs uploaded as {label}",
                      {"upload": label, "format": upload_suffix(path.name)}, valid_fraction, seed, label)
 

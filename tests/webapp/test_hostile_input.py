@@ -415,3 +415,82 @@ def test_known_settings_still_launch(client, user, profiles, no_queue):
     r = client.post("/experiments/new/", {"technique": "model-zoo", "hardware": "local-cpu",
                                           "cfg-models": "squeezenet1_1", "cfg-train_epochs": "0"})
     assert r.status_code == 302 and Experiment.objects.count() == 1
+
+
+# --- an archive bomb uploaded as a HAT corpus (issue 35) -----------------------------------------------------
+
+#: run in a fresh process: the upload view refuses the archive given as argv[1]; prints the resident memory
+#: before and its peak during the refusal (the peak reset first through /proc/self/clear_refs)
+_MEASURE_UPLOAD = r'''
+import io, json, sys
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIRequestFactory, force_authenticate
+from webapp.api.views import UploadView
+
+def request(data, name):
+    f = io.BytesIO(data)
+    f.name = name
+    req = APIRequestFactory().post("/api/uploads/", {"file": f, "kind": "corpus"}, format="multipart")
+    force_authenticate(req, user=get_user_model()(pk=1, username="probe"))  # never saved: no database
+    return req
+
+def kib(key):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(key + ":"))
+
+view = UploadView.as_view()
+view(request(b"\x1f\x8b not really", "warm.tar.gz")).render()  # every lazy import done before measuring
+req = request(open(sys.argv[1], "rb").read(), "bomb.tar.gz")
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")  # VmHWM starts again from what is resident now
+before = kib("VmRSS")
+r = view(req)
+r.render()
+print(json.dumps({"status": r.status_code, "body": json.loads(r.content), "rss_before_kib": before,
+                  "peak_kib": kib("VmHWM")}))
+'''
+
+
+def test_a_tar_gz_bomb_uploaded_as_a_corpus_is_refused_from_its_header(api, media_root, tmp_path):
+    """A ~580 KB .tar.gz holding a 600 MB member of zeros raised the web worker
+    by ~1 GB before it was refused (the member was read before its size was
+    checked). Now: a 400 naming the member, no file kept, no row written, and
+    in a fresh process the upload view's peak resident memory rises < 50 MiB."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.contrib.auth import get_user_model
+
+    from tests.engine.hat.test_data import zeros_tar_gz
+
+    bomb = zeros_tar_gz(tmp_path / "bomb.tar.gz", 600 * 10**6)
+    assert bomb.stat().st_size < 1_000_000
+    rows = (*db_counts(), get_user_model().objects.count())
+    f = io.BytesIO(bomb.read_bytes())
+    f.name = "bomb.tar.gz"
+    r = api.post("/api/uploads/", {"file": f, "kind": "corpus"}, format="multipart")
+    assert r.status_code == 400, r.content
+    message = r.json()["errors"]["file"]
+    assert message.startswith("the upload: member 'train.en' declares 600,000,000 bytes in a ") and \
+        "(a decompression bomb?); refused" in message, message
+    assert not [p for p in media_root.rglob("*") if p.is_file()]
+    assert (*db_counts(), get_user_model().objects.count()) == rows
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("the peak-memory half needs Linux's /proc/self/clear_refs")
+    root = Path(__file__).resolve().parents[2]
+    media = tmp_path / "probe-media"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "FRONTIER_MEDIA_ROOT": str(media),
+           "PYTHONPATH": str(root)}
+    run = subprocess.run([sys.executable, "-c", _MEASURE_UPLOAD, str(bomb)], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["status"] == 400 and "decompression bomb" in got["body"]["errors"]["file"], got
+    rise = (got["peak_kib"] - got["rss_before_kib"]) / 1024
+    print(f"peak resident memory rose {rise:.1f} MiB refusing the 600 MB bomb")
+    assert rise < 50, f"peak resident memory rose {rise:.1f} MiB refusing it"
+    assert not [p for p in media.rglob("*") if p.is_file()]

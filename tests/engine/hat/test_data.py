@@ -166,3 +166,190 @@ def test_links_in_archives_and_bad_tsv_lines_are_refused(tmp_path):
     tsv.write_text("one\teins\n" * 10 + "two\t \n" + "one\teins\n" * 20, encoding="utf-8")
     with pytest.raises(DataError, match=r"c.tsv \(target column\): line 11 is empty"):
         load_parallel_upload(tsv)
+
+
+# -- the one archive reader (engine.data.archive, issue 35): checked from the headers, read lazily and bounded --
+
+class _Zeros:
+    """A file object of ``n`` zero bytes, a MiB at a time (a test never holds a bomb in memory)."""
+
+    _BLOCK = bytes(1 << 20)
+
+    def __init__(self, n: int):
+        self.left = n
+
+    def read(self, n: int = -1) -> bytes:
+        k = min(self.left, len(self._BLOCK), self.left if n is None or n < 0 else n)
+        self.left -= k
+        return self._BLOCK[:k]
+
+
+def zeros_tar_gz(path, size: int, name: str = "train.en"):
+    """A .tar.gz holding one member of ``size`` zero bytes, written streaming (600 MB make ~580 KB)."""
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        tf.addfile(info, _Zeros(size))
+    return path
+
+
+def _tar_gz(path, members, fmt=None):
+    """A .tar.gz of (TarInfo, bytes | None) pairs."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz", **({"format": fmt} if fmt is not None else {})) as tf:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _info(name, **attrs):
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    for k, v in attrs.items():
+        setattr(info, k, v)
+    return info
+
+
+def test_a_tar_gz_bomb_is_refused_from_its_header_before_anything_is_decompressed(tmp_path):
+    """The case of issue 35 (a member of zeros ~1,000 times its .tar.gz) at 50 MB:
+    refused naming the member, with next to nothing allocated."""
+    import tracemalloc
+
+    from engine.data.parallel import load_parallel_upload, parallel_upload_languages
+
+    bomb = zeros_tar_gz(tmp_path / "bomb.tar.gz", 50 * 10**6)
+    assert bomb.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        for call in (load_parallel_upload, parallel_upload_languages):
+            with pytest.raises(DataError, match=r"bomb.tar.gz: member 'train.en' declares 50,000,000 bytes in a "
+                                                r"[\d,]+-byte archive \(a decompression bomb\?\); refused"):
+                call(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak:,} bytes allocated to refuse it"
+
+
+def test_tar_members_that_are_not_plain_files_or_climb_out_are_refused(tmp_path):
+    import tarfile
+
+    from engine.data.parallel import load_parallel_upload
+
+    ok = _lines("b", 30).encode()
+    for extra, message in [
+        (_info("train.fr", type=tarfile.LNKTYPE, linkname="train.de"), "member 'train.fr' is a link"),
+        (_info("train.fr", type=tarfile.CHRTYPE, devmajor=1, devminor=3), "member 'train.fr' is not a regular file"),
+        (_info("train.fr", type=tarfile.FIFOTYPE), "member 'train.fr' is not a regular file"),
+        (_info("../train.fr"), "member '../train.fr' climbs out"),
+        (_info("/etc/train.fr"), "member '/etc/train.fr' has an absolute"),
+        (_info("C:/train.fr"), "has an absolute or Windows path"),
+    ]:
+        t = _tar_gz(tmp_path / "t.tar.gz", [(_info("train.de"), ok), (extra, ok if extra.isfile() else None)])
+        with pytest.raises(DataError, match=message):
+            load_parallel_upload(t)
+
+
+def test_tar_headers_tarfile_reads_for_itself_are_bounded(tmp_path):
+    """A pax header of 5 MB (tarfile would read it whole, before any member) and
+    too many members are refused; so is a damaged stream."""
+    import tarfile
+
+    from engine.data.parallel import load_parallel_upload
+
+    pax = _info("train.en", pax_headers={"comment": "x" * 5_000_000})
+    t = _tar_gz(tmp_path / "pax.tar.gz", [(pax, b"a\n" * 30)], fmt=tarfile.PAX_FORMAT)
+    with pytest.raises(DataError, match=r"pax.tar.gz: a tar header \(pax or GNU long name\) of 5,0[\d,]+ bytes"):
+        load_parallel_upload(t)
+    many = _tar_gz(tmp_path / "many.tar.gz", [(_info(f"f{i}"), b"") for i in range(1001)])
+    with pytest.raises(DataError, match="over 1,000 members; refused"):
+        load_parallel_upload(many)
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(_tar_gz(tmp_path / "x.tar.gz", [(_info("train.en"), _lines("a", 3000).encode())]
+                            ).read_bytes()[:2000])
+    with pytest.raises(DataError, match="cut.tar.gz: (member 'train.en' cannot be read|damaged)"):
+        load_parallel_upload(cut)
+
+
+def test_declared_sizes_are_bounded_per_member_in_total_and_against_the_archive(tmp_path):
+    from engine.data.archive import ArchiveLimits, open_archive
+
+    members = {f"m{i}": "\0" * 900_000 for i in range(40)}  # each under the 1 MiB floor, 36 MB in all
+    for path in (_zip(tmp_path / "many.zip", members),
+                 _tar_gz(tmp_path / "many.tar.gz", [(_info(n), t.encode()) for n, t in members.items()])):
+        with pytest.raises(DataError, match=r"the members up to 'm\d+' declare [\d,]+ bytes in a [\d,]+-byte "
+                                            r"archive \(a (zip|decompression) bomb\?\)"):
+            open_archive(path)
+        with pytest.raises(DataError, match="member 'm0' declares 900,000 bytes; at most 0 MiB a member"):
+            open_archive(path, limits=ArchiveLimits(max_member_bytes=500_000))
+        with pytest.raises(DataError, match="the members decompress to over 1 MiB"):
+            open_archive(path, limits=ArchiveLimits(max_total_bytes=2**20, max_ratio=10**6))
+        with open_archive(path, limits=ArchiveLimits(max_ratio=10**6)) as arch:
+            assert [(m.name, m.size) for m in arch.members][:2] == [("m0", 900_000), ("m1", 900_000)]
+
+
+def test_encrypted_and_device_zip_members_are_refused(tmp_path):
+    import zipfile
+
+    from engine.data.archive import open_archive
+
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        info = zipfile.ZipInfo("train.de")
+        info.external_attr = 0o020644 << 16  # a character device
+        zf.writestr(info, _lines("b", 30))
+    with pytest.raises(DataError, match="member 'train.de' is not a regular file"):
+        open_archive(path)
+    _zip(path, {"train.de": _lines("b", 30)})
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"PK\x01\x02") + 8  # the central directory's flag bits (zipfile writes none itself)
+    raw[at] |= 0x1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="member 'train.de' is encrypted"):
+        open_archive(path)
+
+
+def test_members_are_read_only_when_asked_in_bounded_chunks_and_no_more_than_declared(tmp_path):
+    import io
+
+    from pathlib import PurePosixPath
+
+    from engine.data.archive import CHUNK, ArchiveMember, open_archive
+
+    text = _lines("sentence", 20_000).encode()
+    z = tmp_path / "c.zip"
+    _zip(z, {"train.en": text.decode(), "train.de": _lines("Satz", 30)})
+    raw = bytearray(z.read_bytes())
+    at = raw.index(b"train.en") + len("train.en") + 100  # inside train.en's compressed data
+    raw[at] ^= 0xFF
+    z.write_bytes(bytes(raw))
+    with open_archive(z) as arch:  # listing reads no member: the damage shows only on reading it
+        by = {m.name: m for m in arch.members}
+        assert by["train.de"].read() == _lines("Satz", 30).encode()
+        with pytest.raises(DataError, match="c.zip: member 'train.en' cannot be read"):
+            by["train.en"].read()
+    t = _tar_gz(tmp_path / "c.tar.gz", [(_info("train.en"), text)])
+    with open_archive(t) as arch:
+        assert arch.members[0].read() == text
+        assert max(map(len, arch.members[0].chunks())) <= CHUNK
+
+    class Recording(io.BytesIO):
+        asked: list = []
+
+        def read(self, n=-1):
+            self.asked.append(n)
+            return super().read(n)
+
+    assert ArchiveMember("a.zip", "x", PurePosixPath("x"), 10, 10, lambda: Recording(b"y" * 10)).read() == b"y" * 10
+    assert all(0 < n <= CHUNK + 1 for n in Recording.asked)
+    with pytest.raises(DataError, match="a.zip: member 'x' holds more than the 5 bytes it declares"):
+        ArchiveMember("a.zip", "x", PurePosixPath("x"), 5, 5, lambda: Recording(b"y" * 10)).read()
+    with pytest.raises(DataError, match="a.zip: member 'x' holds 10 of the 20 bytes it declares"):
+        ArchiveMember("a.zip", "x", PurePosixPath("x"), 20, 20, lambda: Recording(b"y" * 10)).read()
