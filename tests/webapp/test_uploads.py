@@ -98,6 +98,10 @@ def test_a_cost_table_upload_refuses_a_pickled_array(api, user, media_root):
     r = upload(api, buf.getvalue(), "table.npy", kind="npy")
     assert r.status_code == 400 and "not a plain numeric .npy array" in str(r.json())
     assert not any((media_root / "uploads").rglob("*.npy"))
+    npz = io.BytesIO()  # an .npz (a zip archive) named .npy: np.load would open it as an archive
+    np.savez(npz, a=np.ones(3))
+    r = upload(api, npz.getvalue(), "table.npy", kind="npy")
+    assert r.status_code == 400 and "magic bytes" in str(r.json())
     ok = io.BytesIO()
     np.save(ok, np.ones((3, 8, 8)))
     assert upload(api, ok.getvalue(), "table.npy", kind="npy").status_code == 201

@@ -46,6 +46,9 @@ def _validate(kind: str, path: Path) -> None:
         import numpy as np
 
         try:
+            with open(path, "rb") as fh:  # .npy only: np.load would open an .npz (a zip archive) too
+                if fh.read(6) != b"\x93NUMPY":
+                    raise ValueError("the file does not start with the .npy magic bytes")
             arr = np.load(path, allow_pickle=False)  # an object array (a pickle inside) is refused here
             if not np.issubdtype(arr.dtype, np.number):
                 raise ValueError(f"dtype {arr.dtype} is not numeric")
