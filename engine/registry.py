@@ -153,10 +153,19 @@ def _load_builtins() -> None:
 
 
 def register_technique(technique: Technique) -> Technique:
+    """Register ``technique``; the registered one's ``run`` is the technique's
+    inside :func:`engine.seeding.deterministic` (every global generator seeded
+    from the config's seed, deterministic algorithms on), so every caller (the
+    CLI, the dashboard's worker, benches, tests) runs it alike. Returns the
+    registered technique."""
+    from dataclasses import replace
+
+    from .seeding import seeded_run  # imports torch: only once a technique (which needs it anyway) registers
+
     for obj in (*technique.objectives.values(), *technique.fallback_objectives.values()):
         if obj not in ("min", "max"):
             raise ValueError(f"objective direction must be 'min' or 'max', not {obj!r}")
-    return techniques.add(technique.name, technique)
+    return techniques.add(technique.name, replace(technique, run=seeded_run(technique.run)))
 
 
 def get_technique(name: str) -> Technique:

@@ -24,7 +24,7 @@ __all__ = ["is_number", "connectivity_for", "layer_tables_for", "latency_pairs_f
            "networks_visible", "can_view_network", "upload_visible", "experiment_list", "candidate_page", "candidate_queryset", "series_for", "artifacts_for", "translation_examples",
            "scatter_data", "scatter_thinned", "ThinnedScatter", "compare_data", "parse_constraint", "best_under_constraint", "technique_catalogue",
            "hardware_list", "experiment_counts", "numeric_metrics", "Constraint", "network_list", "network_choices",
-           "network_lineage", "network_latency_table", "summary_cards", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
+           "network_lineage", "network_latency_table", "summary_cards", "reproducibility_note", "NETWORK_SORTS", "LineageStep", "flow_experiments", "result_network"]
 
 
 def is_number(v: Any) -> bool:
@@ -688,6 +688,34 @@ def summary_cards(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[
         else:
             cards.append((key, value))
     return cards, nested
+
+
+#: latency sources timed on the machine that ran the job: they vary from run to run
+_TIMED = frozenset({"measured"})
+
+
+def reproducibility_note(exp: Experiment) -> str:
+    """The page's line on what a finished run's seed fixes (``engine.seeding``:
+    every technique run is seeded and uses deterministic algorithms), naming the
+    figures that depend on latency timed on the machine: a ``*_source`` of
+    ``measured``, or ``lut`` on a measurable profile (a table timed there),
+    in the summary or any candidate. "" for a run that has not succeeded."""
+    if exp.status != Experiment.Status.SUCCEEDED:
+        return ""
+    summary = (exp.summary or {}).get("metrics") or {}
+    kinds = exp.metric_keys or {}
+    timed_here = _TIMED | ({"lut"} if (exp.hardware_snapshot or {}).get("measurable") else set())
+    keys = set(kinds) | set(summary)
+    timed: list[str] = []
+    for sk in sorted(k for k in keys if k.endswith("_source")):
+        if str(summary.get(sk, "")) in timed_here or (kinds.get(sk) == "text" and Candidate.objects.filter(
+                experiment=exp, **{f"metrics__{sk}__in": sorted(timed_here)}).exists()):
+            timed += sorted(m for m in keys if m != sk and source_key(m) == sk) or [sk[: -len("_source")]]
+    base = "Reproducible: the seed fixes this run's results on this machine and library versions"
+    if not timed:
+        return base + "."
+    return (f"{base}, except what depends on measured latency: {', '.join(dict.fromkeys(timed))} (timed on this "
+            "machine, they vary from run to run, and so may any choice made on them).")
 
 
 _CROSS_KEYS = ("profile", "own_ms", "own_acc", "other", "other_ms", "other_acc", "rival_ms", "rival_screen_acc",

@@ -130,6 +130,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "summary_cards": selectors.summary_cards((exp.summary or {}).get("metrics") or {}),
         "translations": selectors.translation_examples(exp),
         "hat_claim": selectors.hat_claim((exp.summary or {}).get("metrics") or {}),
+        "reproducibility": selectors.reproducibility_note(exp),
     })
 
 

@@ -42,12 +42,13 @@ from ..problems import ImageClassification
 from ..reporter import Reporter, Summary
 from ..search.agents import DDPGAgent, DDPGSettings
 from ..search.agents.checkpoint import load_state, save_state
+from ..seeding import numerics_key
 from ..supernet.bn import recalibrate_bn
 from ..training import classification_step, evaluate, train_model
 from .env import RESOURCES, PruningEnv, describe_policy
 from .pruning import CRITERIA, PruningError, analyse, channel_scores, kept_channels, prune
 
-__all__ = ["AMCConfig", "run_amc", "REWARDS", "base_network", "task_data", "TaskData"]
+__all__ = ["AMCConfig", "run_amc", "REWARDS", "base_network", "base_network_key", "task_data", "TaskData"]
 
 REWARDS = ("acc", "acc-log-flops")
 
@@ -128,16 +129,25 @@ def _recalibrate(model: nn.Module, calib: torch.Tensor, batch: int = 128) -> Non
     recalibrate_bn(model, (calib[i:i + batch] for i in range(0, len(calib), batch)))
 
 
+def base_network_key(cfg: AMCConfig, dataset: str) -> str:
+    """The cache key of the base network trained for ``cfg`` on ``dataset``:
+    every setting that determines its weights (the training split is
+    ``train_limit + val_images`` images less the ``val_images`` held out, so
+    both count) and this process's numerics (threads, torch version), so a
+    cache hit gives the weights a fresh training here would. HAQ shares it."""
+    blob = {"m": cfg.base_model, "w": cfg.base_width, "e": cfg.base_epochs, "r": cfg.resolution, "d": dataset,
+            "n": cfg.train_limit, "val": cfg.val_images, "s": cfg.seed, "lr": cfg.lr, "b": cfg.batch_size,
+            **numerics_key(), "v": 2}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
 def base_network(cfg: AMCConfig, reporter: Reporter) -> tuple[Network, nn.Module, bool]:
     """The input network: the chosen one, or a classifier trained here (cached)."""
     if cfg.network:
         net, module = load_network_setting(cfg.network, setting="network")
         return net, module, False
     choice = choose_dataset(cfg.dataset)
-    key = hashlib.sha256(json.dumps({"m": cfg.base_model, "w": cfg.base_width, "e": cfg.base_epochs,
-                                     "r": cfg.resolution, "d": choice.name, "n": cfg.train_limit, "s": cfg.seed,
-                                     "lr": cfg.lr, "b": cfg.batch_size, "v": 1}, sort_keys=True).encode()).hexdigest()
-    folder = cache_dir("amc-base") / key[:20]
+    folder = cache_dir("amc-base") / base_network_key(cfg, choice.name)[:20]
     if (folder / "network.json").is_file():
         try:
             net, module = load_network(folder)

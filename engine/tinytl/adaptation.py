@@ -43,6 +43,7 @@ from engine.cache import cache_dir
 from engine.data import load_train_test
 from engine.search import (ConstraintError, EvolutionSearch, EvolutionSettings, RandomSearch, Searcher, arch_key,
                            run_search)
+from engine.seeding import numerics_key
 from engine.problems import ImageClassification
 from engine.spaces.mbconv import MBConvNet, MBConvSpace
 from engine.supernet import (MBConvSuperNet, NasData, evaluate_subnet, largest_arch, load_checkpoint,
@@ -92,7 +93,8 @@ def fa_space(width_mult: float, resolution: int) -> MBConvSpace:
 
 def _key(task: SupernetTask) -> str:
     space = fa_space(task.width_mult, task.resolution).params()
-    blob = json.dumps({"task": asdict(task), "space": space, "v": _VERSION}, sort_keys=True)
+    # the numerics (threads, torch version) too: a cache hit gives the weights a fresh training here would
+    blob = json.dumps({"task": asdict(task), "space": space, **numerics_key(), "v": _VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from engine.cache import cache_dir
 from engine.data import load_train_test, make_loaders
+from engine.seeding import numerics_key
 from engine.training import train_model
 
 from .mobilenet import MobileNet, MobileNetArch, build_mobilenet
@@ -49,7 +50,9 @@ class SourceTask:
 
 
 def _key(arch: MobileNetArch, task: SourceTask) -> str:
-    blob = json.dumps({"arch": arch.to_dict(), "task": asdict(task), "v": _VERSION}, sort_keys=True)
+    # the numerics (threads, torch version) too: a cache hit gives the weights a fresh training here would
+    blob = json.dumps({"arch": arch.to_dict(), "task": asdict(task), **numerics_key(), "v": _VERSION},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

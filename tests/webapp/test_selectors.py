@@ -287,3 +287,37 @@ def test_cross_hardware_rows_from_a_haq_summary():
     assert rows["narrow"]["beaten_at_budget_by"] == ["other"] and rows["narrow"]["own_best_at_budget"] is False
     assert selectors.cross_hardware_rows({"acc": 1}) == []
     assert selectors.cross_hardware_rows({"cross_hardware": "x"}) == []
+
+
+class TestReproducibilityNote:
+    """What a finished run's seed fixes, and what measured latency leaves open."""
+
+    BASE = "Reproducible: the seed fixes this run's results on this machine and library versions"
+
+    def test_estimates_only_the_seed_fixes_everything(self, profiles, user):
+        e = make_exp(user, profiles["jetson-nano"], [{"latency_ms": 1.0, "latency_source": "roofline"},
+                                                     {"latency_ms": 2.0, "latency_source": "lut"}])
+        assert selectors.reproducibility_note(e) == self.BASE + "."
+
+    def test_a_measured_figure_is_named_as_the_exception(self, profiles, user):
+        # HAQ's shape: roofline latency, and one candidate with int8 timed on this CPU
+        e = make_exp(user, profiles["jetson-nano"], [
+            {"latency_ms": 1.0, "latency_source": "roofline"},
+            {"cpu_int8_latency_ms": 3.0, "cpu_int8_latency_source": "measured", "cpu_fp32_latency_ms": 5.0,
+             "cpu_fp32_latency_source": "measured"}])
+        assert selectors.reproducibility_note(e) == (
+            self.BASE + ", except what depends on measured latency: cpu_fp32_latency_ms, cpu_int8_latency_ms (timed "
+            "on this machine, they vary from run to run, and so may any choice made on them).")
+
+    def test_the_summarys_source_counts_and_a_table_timed_on_a_measurable_profile(self, profiles, user):
+        e = make_exp(user, profiles["jetson-nano"], [{"accuracy": 0.5}],
+                     summary={"metrics": {"original_latency_ms": 2.0, "latency_source": "measured"}})
+        assert "measured latency: latency (timed" in selectors.reproducibility_note(e)
+        cpu = make_exp(user, profiles["local-cpu"], [{"latency_ms": 2.0, "latency_source": "lut"}])
+        assert cpu.hardware_snapshot["measurable"]
+        assert "measured latency: latency_ms (timed" in selectors.reproducibility_note(cpu)
+
+    def test_nothing_is_said_before_a_run_has_succeeded(self, profiles, user):
+        e = make_exp(user, profiles["jetson-nano"], [{"latency_ms": 1.0, "latency_source": "measured"}],
+                     status=S.RUNNING)
+        assert selectors.reproducibility_note(e) == ""

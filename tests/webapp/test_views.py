@@ -624,3 +624,17 @@ def test_haq_cross_hardware_table_gives_both_verdicts(web, profiles, user):
     exp.save(update_fields=["summary"])
     table = web.get(f"/experiments/{exp.pk}/").content.decode().split('id="cross-hardware"')[1].split("</section>")[0]
     assert table.count("both searches chose the same policy") == 2 and "<td>yes" not in table
+
+
+def test_a_finished_runs_settings_say_what_its_seed_fixes(web, profiles, user):
+    hw = HardwareProfile.objects.get(slug="jetson-nano")
+    exp = make_exp(user, hw, [{"latency_ms": 1.0, "latency_source": "roofline"},
+                              {"cpu_int8_latency_ms": 3.0, "cpu_int8_latency_source": "measured"}])
+    page = web.get(f"/experiments/{exp.pk}/").content.decode()
+    settings = page[page.index("<h2>Settings</h2>"):]
+    note = re.search(r'<p class="small muted" id="reproducibility">([^<]*)</p>', settings[:settings.index("</section>")])
+    assert note and html.unescape(note.group(1)).startswith(
+        "Reproducible: the seed fixes this run's results on this machine and library versions, except what depends "
+        "on measured latency: cpu_int8_latency_ms")
+    running = make_exp(user, hw, [{"latency_ms": 1.0}], status=Experiment.Status.RUNNING)
+    assert 'id="reproducibility"' not in web.get(f"/experiments/{running.pk}/").content.decode()
