@@ -36,3 +36,17 @@ class ArtifactAdmin(admin.ModelAdmin):
     list_display = ("experiment", "kind", "group", "caption", "size_bytes", "created_at")
     list_filter = ("kind",)
     raw_id_fields = ("experiment", "candidate")
+
+
+# The admin's login shows the sign-in lock-out as the login page does (429); the lock-out itself is
+# webapp.backends', on every password check. Set before the URLconf reads admin.site.urls.
+_admin_login = admin.site.login
+
+
+def _locked_or_admin_login(request, extra_context=None):
+    from .views import _sign_in_locked
+
+    return _sign_in_locked(request) or _admin_login(request, extra_context)
+
+
+admin.site.login = _locked_or_admin_login

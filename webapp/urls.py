@@ -40,6 +40,5 @@ urlpatterns = [
     path("networks/<int:pk>/delete/", views.network_delete, name="network_delete"),
     path("networks/<int:pk>/measure/", views.network_measure, name="network_measure"),
     path("api/", include("webapp.api.urls")),
-    path("admin/login/", views.admin_login),  # the sign-in lock-out's page before the admin's own
     path("admin/", admin.site.urls),
 ]

@@ -712,13 +712,6 @@ class LoginView(auth_views.LoginView):
         return _sign_in_locked(request) or super().post(request, *args, **kwargs)
 
 
-def admin_login(request: HttpRequest) -> HttpResponse:
-    """The admin's login, locked out as the login page is (it checks passwords through the same backend)."""
-    from django.contrib import admin
-
-    return _sign_in_locked(request) or admin.site.login(request)
-
-
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     """The API token: create (which replaces the old one) or revoke, and when it expires."""
