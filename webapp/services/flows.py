@@ -44,10 +44,10 @@ def flow_launch(*, owner: AbstractBaseUser, hardware: HardwareProfile | str, ste
     if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
         raise ApplicationError("The flow is not valid.", field_errors={
             "steps": f"a list of 1 to {MAX_STEPS} steps, each {{\"technique\": …, \"config\": {{…}}}}"})
-    if not isinstance(name, str) or len(name) > 150 or text_problem(name):
-        raise ApplicationError("The flow is not valid.", field_errors={
-            "name": text_problem(name) if isinstance(name, str) and text_problem(name)
-            else "text of at most 150 characters"})
+    if not isinstance(name, str) or len(name) > 150:
+        raise ApplicationError("The flow is not valid.", field_errors={"name": "text of at most 150 characters"})
+    if why := text_problem(name):
+        raise ApplicationError("The flow is not valid.", field_errors={"name": why})
     clean = []
     for k, st in enumerate(steps):
         if not isinstance(st, dict) or set(st) - {"technique", "config"}:

@@ -172,8 +172,10 @@ def network_upload(*, owner: AbstractBaseUser, data: dict[str, Any], weights: Up
     from engine.data import DATASETS
 
     name = data.get("name", "")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200 or text_problem(name):
-        raise _bad("name", (isinstance(name, str) and text_problem(name)) or "a name of 1 to 200 characters")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise _bad("name", "a name of 1 to 200 characters")
+    if why := text_problem(name):
+        raise _bad("name", why)
     arch = data.get("architecture")
     if arch not in UPLOAD_ARCHITECTURES:
         raise _bad("architecture", f"one of {', '.join(UPLOAD_ARCHITECTURES)} (torchvision names)")
